@@ -1,0 +1,132 @@
+namespace Homeserver.Core.Configuration;
+
+/// <summary>
+/// The validated configuration of one homeserver instance, loaded from <c>homeserver.yaml</c>
+/// (key names follow Synapse's where the concept is the same). Built only by the Host's loader,
+/// which checks every value; the rest of the server can trust it.
+/// </summary>
+public sealed record HomeserverConfig
+{
+    public required string ServerName { get; init; }
+
+    /// <summary>The URL clients use to reach us, always ending with '/'.</summary>
+    public required Uri PublicBaseUrl { get; init; }
+
+    /// <summary>The folder for the embedded database, media and keys (defaults to the config file's folder).</summary>
+    public required string DataDirectory { get; init; }
+
+    public required IReadOnlyList<ListenerConfig> Listeners { get; init; }
+
+    /// <summary>An Npgsql connection string, or null to use the embedded PostgreSQL cluster.</summary>
+    public string? DatabaseConnectionString { get; init; }
+
+    public required string SigningKeyPath { get; init; }
+
+    public IReadOnlyList<OldSigningKey> OldSigningKeys { get; init; } = [];
+
+    /// <summary>How long our published server keys stay valid (Synapse's key_refresh_interval).</summary>
+    public TimeSpan KeyRefreshInterval { get; init; } = TimeSpan.FromDays(1);
+
+    public IReadOnlyList<TrustedKeyServer> TrustedKeyServers { get; init; } = [];
+
+    public bool EnableRegistration { get; init; }
+
+    public string? RegistrationSharedSecret { get; init; }
+
+    public bool RegistrationRequiresToken { get; init; }
+
+    public bool AllowGuestAccess { get; init; }
+
+    public required string MediaStorePath { get; init; }
+
+    public long MaxUploadSize { get; init; } = 50L * 1024 * 1024;
+
+    public RateLimits RateLimits { get; init; } = new();
+
+    /// <summary>Null means federation with every server; otherwise only these server names.</summary>
+    public IReadOnlyList<string>? FederationDomainWhitelist { get; init; }
+
+    public IReadOnlyList<string> FederationCustomCaList { get; init; } = [];
+
+    public bool FederationVerifyCertificates { get; init; } = true;
+
+    /// <summary>Outbound requests to these CIDR ranges are refused (SSRF protection); empty in test setups.</summary>
+    public IReadOnlyList<string> IpRangeBlacklist { get; init; } = [];
+
+    public string? TlsCertificatePath { get; init; }
+
+    public string? TlsPrivateKeyPath { get; init; }
+
+    public string DefaultRoomVersion { get; init; } = "12";
+
+    public PasswordHashingConfig PasswordHashing { get; init; } = new();
+
+    public LoggingConfig Logging { get; init; } = new();
+
+    /// <summary>Public room directory readable without an access token (Synapse: allow_public_rooms_without_auth).</summary>
+    public bool AllowPublicRoomsWithoutAuth { get; init; }
+
+    public bool AllowPublicRoomsOverFederation { get; init; }
+
+    /// <summary>Where the <c>/.well-known/matrix/server</c> answer points, if we serve one.</summary>
+    public string? ServeServerWellKnown { get; init; }
+
+    /// <summary>Where config-relative paths were resolved from (the config file's folder).</summary>
+    public required string ConfigDirectory { get; init; }
+}
+
+public sealed record ListenerConfig
+{
+    public required int Port { get; init; }
+
+    public required IReadOnlyList<string> BindAddresses { get; init; }
+
+    public bool Tls { get; init; }
+
+    /// <summary>Which APIs this listener serves: client, federation, media, keys.</summary>
+    public required IReadOnlySet<string> Resources { get; init; }
+
+    public bool XForwarded { get; init; }
+}
+
+public sealed record OldSigningKey(string KeyId, string PublicKeyBase64, long ExpiredTs);
+
+public sealed record TrustedKeyServer(string ServerName, IReadOnlyDictionary<string, string> VerifyKeys);
+
+/// <summary>A token bucket: refills <see cref="PerSecond"/> tokens per second up to <see cref="BurstCount"/>.</summary>
+public sealed record RateLimit(double PerSecond, double BurstCount);
+
+public sealed record RateLimits
+{
+    /// <summary>False turns every limiter off (test suites).</summary>
+    public bool Enabled { get; init; } = true;
+
+    public RateLimit Message { get; init; } = new(0.2, 10);
+
+    public RateLimit Registration { get; init; } = new(0.17, 3);
+
+    public RateLimit LoginAddress { get; init; } = new(0.003, 5);
+
+    public RateLimit LoginAccount { get; init; } = new(0.003, 5);
+
+    public RateLimit LoginFailedAttempts { get; init; } = new(0.17, 3);
+
+    public RateLimit Joins { get; init; } = new(0.1, 10);
+}
+
+/// <summary>Argon2id parameters (NSec/libsodium: parallelism is always 1).</summary>
+public sealed record PasswordHashingConfig
+{
+    public int MemoryKib { get; init; } = 64 * 1024;
+
+    public int Iterations { get; init; } = 3;
+}
+
+public sealed record LoggingConfig
+{
+    /// <summary>trace, debug, info, warning, error.</summary>
+    public string Level { get; init; } = "info";
+
+    /// <summary>text or json (one JSON object per line).</summary>
+    public string Format { get; init; } = "text";
+}

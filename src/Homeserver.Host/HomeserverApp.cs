@@ -1,0 +1,95 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using Homeserver.ClientApi;
+using Homeserver.Core.Configuration;
+using Homeserver.Crypto;
+using Homeserver.Federation;
+using Homeserver.Http;
+using Homeserver.Storage;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Npgsql;
+
+namespace Homeserver.Host;
+
+/// <summary>
+/// Composes the server: services, Kestrel listeners and the endpoint map. Used by <see cref="Program"/>
+/// and by the integration tests, which start a real Kestrel on loopback against a real database.
+/// </summary>
+public static class HomeserverApp
+{
+    public static WebApplication Build(HomeserverConfig config, string connectionString, Ed25519SigningKey signingKey, Action<ILoggingBuilder>? logging = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "Homeserver" });
+        builder.Configuration.Sources.Clear();
+        builder.Logging.ClearProviders();
+        if (logging is null)
+        {
+            Logging.Configure(builder.Logging, config.Logging);
+        }
+        else
+        {
+            logging(builder.Logging);
+        }
+
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = Math.Max(config.MaxUploadSize, JsonBody.DefaultMaxBytes) + 64 * 1024;
+            X509Certificate2? certificate = null;
+            foreach (var listener in config.Listeners)
+            {
+                if (listener.Tls && certificate is null)
+                {
+                    certificate = X509Certificate2.CreateFromPemFile(config.TlsCertificatePath!, config.TlsPrivateKeyPath);
+                }
+
+                foreach (var address in listener.BindAddresses)
+                {
+                    void Configure(ListenOptions options)
+                    {
+                        options.Protocols = listener.Tls ? HttpProtocols.Http1AndHttp2 : HttpProtocols.Http1;
+                        if (listener.Tls)
+                        {
+                            options.UseHttps(certificate!);
+                        }
+                    }
+
+                    switch (address)
+                    {
+                        case "localhost":
+                            kestrel.ListenLocalhost(listener.Port, Configure);
+                            break;
+                        case "*":
+                            kestrel.ListenAnyIP(listener.Port, Configure);
+                            break;
+                        default:
+                            kestrel.Listen(IPAddress.Parse(address), listener.Port, Configure);
+                            break;
+                    }
+                }
+            }
+        });
+
+        var services = builder.Services;
+        services.AddSingleton(config);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(signingKey);
+        services.AddSingleton(new ServerKeys(config.ServerName, signingKey, config.OldSigningKeys, config.KeyRefreshInterval));
+        services.AddSingleton(_ => new NpgsqlDataSourceBuilder(connectionString).Build());
+        services.AddSingleton<MigrationRunner>();
+        services.AddSingleton(new UnstableFeatures());
+        services.AddRouting();
+
+        var app = builder.Build();
+        app.UseMiddleware<CorsMiddleware>();
+        app.UseMiddleware<MatrixErrorMiddleware>();
+        app.UseMiddleware<ListenerResourceMiddleware>();
+        app.UseRouting();
+
+        app.MapServerDiscoveryEndpoints();
+        app.MapServerKeyEndpoints();
+        app.MapFederationVersionEndpoints();
+        app.MapServerWellKnownEndpoints();
+        return app;
+    }
+}

@@ -1,0 +1,89 @@
+using System.Buffers;
+using System.Text.Json;
+using Homeserver.Core;
+using Microsoft.AspNetCore.Http;
+
+namespace Homeserver.Http;
+
+/// <summary>Reads request bodies as JSON: not JSON gives <c>M_NOT_JSON</c>, the wrong shape <c>M_BAD_JSON</c>, too big <c>M_TOO_LARGE</c>.</summary>
+public static class JsonBody
+{
+    /// <summary>The largest JSON body we read (events are limited to 64 KiB; some requests, e.g. key uploads, are bigger).</summary>
+    public const int DefaultMaxBytes = 1024 * 1024;
+
+    private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 100, AllowTrailingCommas = false, CommentHandling = JsonCommentHandling.Disallow };
+
+    /// <summary>Reads the body as a JSON object. An empty body counts as <c>{}</c> when <paramref name="emptyIsEmptyObject"/>.</summary>
+    public static async Task<JsonElement> ReadObjectAsync(HttpContext context, bool emptyIsEmptyObject = false, int maxBytes = DefaultMaxBytes)
+    {
+        var bytes = await ReadBytesAsync(context, maxBytes);
+        if (bytes.Length == 0 || IsWhitespace(bytes))
+        {
+            if (emptyIsEmptyObject)
+            {
+                return JsonDocument.Parse("{}").RootElement;
+            }
+
+            throw MatrixException.NotJson("Content not JSON.");
+        }
+
+        JsonElement root;
+        try
+        {
+            using var doc = JsonDocument.Parse(bytes, DocumentOptions);
+            root = doc.RootElement.Clone();
+        }
+        catch (JsonException)
+        {
+            throw MatrixException.NotJson("Content not JSON.");
+        }
+
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            throw MatrixException.BadJson("Content must be a JSON object.");
+        }
+
+        return root;
+    }
+
+    public static async Task<byte[]> ReadBytesAsync(HttpContext context, int maxBytes)
+    {
+        var request = context.Request;
+        if (request.ContentLength > maxBytes)
+        {
+            throw MatrixException.TooLarge("Request body too large");
+        }
+
+        var writer = new ArrayBufferWriter<byte>(request.ContentLength is > 0 and < 65536 ? (int)request.ContentLength.Value : 4096);
+        while (true)
+        {
+            var memory = writer.GetMemory(4096);
+            var read = await request.Body.ReadAsync(memory, context.RequestAborted);
+            if (read == 0)
+            {
+                break;
+            }
+
+            writer.Advance(read);
+            if (writer.WrittenCount > maxBytes)
+            {
+                throw MatrixException.TooLarge("Request body too large");
+            }
+        }
+
+        return writer.WrittenSpan.ToArray();
+    }
+
+    private static bool IsWhitespace(ReadOnlySpan<byte> bytes)
+    {
+        foreach (var b in bytes)
+        {
+            if (b is not ((byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n'))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}

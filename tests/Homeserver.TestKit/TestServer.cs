@@ -1,0 +1,111 @@
+using System.Net;
+using System.Net.Sockets;
+using Homeserver.Core.Configuration;
+using Homeserver.Crypto;
+using Homeserver.Host;
+using Homeserver.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Xunit;
+
+namespace Homeserver.TestKit;
+
+/// <summary>
+/// A real homeserver (real Kestrel on a loopback port, real PostgreSQL database) for integration tests.
+/// Use one per test class through <c>IClassFixture</c>.
+/// </summary>
+public class TestServer : IAsyncLifetime
+{
+    private WebApplication? _app;
+    private TestDatabase? _database;
+    private string? _dataDir;
+
+    public HttpClient Client { get; private set; } = null!;
+
+    public HomeserverConfig Config { get; private set; } = null!;
+
+    public Uri BaseAddress { get; private set; } = null!;
+
+    public IServiceProvider Services => _app!.Services;
+
+    public string ServerName => Config.ServerName;
+
+    public TestDatabase Database => _database!;
+
+    /// <summary>Lets a test class adjust the configuration before the server starts.</summary>
+    protected virtual HomeserverConfig Configure(HomeserverConfig config) => config;
+
+    public async Task InitializeAsync()
+    {
+        _database = await TestDatabase.CreateAsync();
+        var port = FreePort();
+        _dataDir = Directory.CreateTempSubdirectory("homeserver-test-").FullName;
+        var serverName = $"localhost:{port}";
+        Config = Configure(new HomeserverConfig
+        {
+            ServerName = serverName,
+            PublicBaseUrl = new Uri($"http://127.0.0.1:{port}/"),
+            DataDirectory = _dataDir,
+            ConfigDirectory = _dataDir,
+            Listeners =
+            [
+                new ListenerConfig
+                {
+                    Port = port,
+                    BindAddresses = ["127.0.0.1"],
+                    Resources = new HashSet<string> { "client", "federation", "keys", "media", "well_known", "openid" },
+                },
+            ],
+            DatabaseConnectionString = _database.ConnectionString,
+            SigningKeyPath = Path.Combine(_dataDir, "signing.key"),
+            MediaStorePath = Path.Combine(_dataDir, "media"),
+            EnableRegistration = true,
+            RegistrationSharedSecret = "test_shared_secret",
+            RateLimits = new RateLimits { Enabled = false },
+            IpRangeBlacklist = [],
+            PasswordHashing = new PasswordHashingConfig { MemoryKib = 64, Iterations = 1 },
+        });
+
+        var key = Ed25519SigningKey.Generate("test");
+        _app = HomeserverApp.Build(Config, _database.ConnectionString, key, logging => logging.SetMinimumLevel(LogLevel.Warning).AddSimpleConsole(o => o.SingleLine = true));
+        await _app.Services.GetRequiredService<MigrationRunner>().MigrateAsync(CancellationToken.None);
+        await _app.StartAsync();
+        BaseAddress = new Uri($"http://127.0.0.1:{port}/");
+        Client = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+    }
+
+    public async Task DisposeAsync()
+    {
+        Client?.Dispose();
+        if (_app is not null)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+
+        if (_database is not null)
+        {
+            await _database.DisposeAsync();
+        }
+
+        if (_dataDir is not null)
+        {
+            try
+            {
+                Directory.Delete(_dataDir, recursive: true);
+            }
+            catch (IOException)
+            {
+                // Best effort: temp folders are cleaned by the OS eventually.
+            }
+        }
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
