@@ -6,7 +6,7 @@ namespace Homeserver.Core;
 /// </summary>
 public sealed class MatrixException : Exception
 {
-    public MatrixException(string errorCode, int httpStatus, string message, IReadOnlyDictionary<string, object?>? extra = null)
+    public MatrixException(string? errorCode, int httpStatus, string message, IReadOnlyDictionary<string, object?>? extra = null)
         : base(message)
     {
         ErrorCode = errorCode;
@@ -14,7 +14,8 @@ public sealed class MatrixException : Exception
         Extra = extra;
     }
 
-    public string ErrorCode { get; }
+    /// <summary>The errcode; null for answers that are not errors in shape (the first 401 of user-interactive auth).</summary>
+    public string? ErrorCode { get; }
 
     public int HttpStatus { get; }
 

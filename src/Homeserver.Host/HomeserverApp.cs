@@ -7,7 +7,7 @@ using Homeserver.Federation;
 using Homeserver.Http;
 using Homeserver.Storage;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Npgsql;
+using Homeserver.Users;
 
 namespace Homeserver.Host;
 
@@ -75,8 +75,13 @@ public static class HomeserverApp
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(signingKey);
         services.AddSingleton(new ServerKeys(config.ServerName, signingKey, config.OldSigningKeys, config.KeyRefreshInterval));
-        services.AddSingleton(_ => new NpgsqlDataSourceBuilder(connectionString).Build());
-        services.AddSingleton<MigrationRunner>();
+        services.AddStorage(connectionString);
+        services.AddSingleton(config.PasswordHashing);
+        services.AddSingleton<PasswordHasher>();
+        services.AddSingleton<TokenAuthenticator>();
+        services.AddSingleton<AccountService>();
+        services.AddSingleton<UserInteractiveAuth>();
+        services.AddSingleton<SharedSecretRegistration>();
         services.AddSingleton(new UnstableFeatures());
         services.AddRouting();
 
@@ -87,6 +92,9 @@ public static class HomeserverApp
         app.UseRouting();
 
         app.MapServerDiscoveryEndpoints();
+        app.MapRegistrationEndpoints();
+        app.MapLoginEndpoints();
+        app.MapAdminRegistrationEndpoints();
         app.MapServerKeyEndpoints();
         app.MapFederationVersionEndpoints();
         app.MapServerWellKnownEndpoints();

@@ -72,8 +72,12 @@ public sealed partial class MatrixErrorMiddleware(RequestDelegate next, ILogger<
         using (var w = new Utf8JsonWriter(buffer))
         {
             w.WriteStartObject();
-            w.WriteString("errcode"u8, e.ErrorCode);
-            w.WriteString("error"u8, e.Message);
+            if (e.ErrorCode is not null)
+            {
+                w.WriteString("errcode"u8, e.ErrorCode);
+                w.WriteString("error"u8, e.Message);
+            }
+
             if (e.Extra is not null)
             {
                 foreach (var (key, value) in e.Extra)

@@ -1,0 +1,47 @@
+using Homeserver.Core;
+using Homeserver.Users;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Homeserver.ClientApi;
+
+/// <summary>
+/// An authenticated client request: bound from the access token (<c>Authorization: Bearer</c> or the
+/// <c>access_token</c> query parameter) by declaring a parameter of this type on an endpoint.
+/// Missing token: 401 M_MISSING_TOKEN; unknown: 401 M_UNKNOWN_TOKEN; expired: the same with soft_logout.
+/// </summary>
+public sealed record Authed(Requester Requester, string AccessToken)
+{
+    public string UserId => Requester.UserId;
+
+    public string DeviceId => Requester.DeviceId;
+
+    public static async ValueTask<Authed?> BindAsync(HttpContext context)
+    {
+        var token = ReadToken(context.Request) ?? throw new MatrixException(MatrixErrorCode.MissingToken, 401, "Missing access token");
+        var authenticator = context.RequestServices.GetRequiredService<TokenAuthenticator>();
+        var (status, requester) = await authenticator.AuthenticateAsync(token, context.RequestAborted);
+        return status switch
+        {
+            TokenStatus.Valid => new Authed(requester!, token),
+            TokenStatus.Expired => throw new MatrixException(MatrixErrorCode.UnknownToken, 401, "Access token has expired",
+                new Dictionary<string, object?> { ["soft_logout"] = true }),
+            _ => throw new MatrixException(MatrixErrorCode.UnknownToken, 401, "Unrecognised access token",
+                new Dictionary<string, object?> { ["soft_logout"] = false }),
+        };
+    }
+
+    /// <summary>The token from the Authorization header, else from the query string (deprecated but used by SyTest and old clients).</summary>
+    public static string? ReadToken(HttpRequest request)
+    {
+        var header = request.Headers.Authorization.ToString();
+        if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            var token = header["Bearer ".Length..].Trim();
+            return token.Length == 0 ? null : token;
+        }
+
+        var query = request.Query["access_token"].ToString();
+        return query.Length == 0 ? null : query;
+    }
+}

@@ -1,0 +1,19 @@
+using Homeserver.Storage.Users;
+using Homeserver.Users;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace Homeserver.Storage;
+
+/// <summary>Registers the repositories that implement the domain projects' ports.</summary>
+public static class StorageServices
+{
+    public static IServiceCollection AddStorage(this IServiceCollection services, string connectionString)
+    {
+        services.AddSingleton(_ => new NpgsqlDataSourceBuilder(connectionString).Build());
+        services.AddSingleton<MigrationRunner>();
+        services.AddSingleton<IAccountStore, AccountRepository>();
+        services.AddSingleton<ISessionStore, SessionRepository>();
+        return services;
+    }
+}
