@@ -1,0 +1,89 @@
+using Homeserver.Core;
+
+namespace Homeserver.Rooms.Persistence;
+
+/// <summary>A room as stored: its internal number, ID and version.</summary>
+public sealed record RoomRecord(long RoomNid, string RoomId, RoomVersion Version);
+
+/// <summary>One forward extremity: an event with no known child in the room's timeline.</summary>
+public sealed record Extremity(string EventId, long Depth);
+
+/// <summary>
+/// The head of a room: what a new local event is built on. <see cref="State"/> is the resolved state at the
+/// forward extremities, stored as snapshot <see cref="SnapshotId"/> (an opaque storage handle).
+/// </summary>
+public sealed record RoomHead(
+    RoomRecord Room,
+    IReadOnlyList<Extremity> ForwardExtremities,
+    long SnapshotId,
+    IReadOnlyDictionary<StateKey, string> State,
+    long LastStreamOrdering);
+
+/// <summary>A client transaction that created an event: (user, device, txn ID).</summary>
+public sealed record TransactionRef(string UserId, string DeviceId, string TxnId);
+
+/// <summary>How the state before an event is stored.</summary>
+public abstract record StateBefore
+{
+    private StateBefore()
+    {
+    }
+
+    /// <summary>An existing snapshot (e.g. the room's current state for a local event on all extremities).</summary>
+    public sealed record Existing(long SnapshotId) : StateBefore;
+
+    /// <summary>The state after the previous event of the same batch.</summary>
+    public sealed record AfterPrevious : StateBefore;
+
+    /// <summary>A snapshot derived from an existing one by a delta (a null event ID removes the key).</summary>
+    public sealed record Derived(long ParentSnapshotId, IReadOnlyDictionary<StateKey, string?> Delta) : StateBefore;
+
+    /// <summary>No state: an outlier.</summary>
+    public sealed record None : StateBefore;
+}
+
+/// <summary>One event to persist, with everything needed to place it in the DAG and the stream.</summary>
+public sealed record EventToPersist(
+    Pdu Event,
+    StateBefore StateBefore,
+    TransactionRef? Transaction = null,
+    string? RejectionReason = null,
+    bool SoftFailed = false)
+{
+    public bool IsOutlier => StateBefore is StateBefore.None;
+}
+
+/// <summary>
+/// Events persisted in one transaction: each gets a stream position (in order) unless it is an outlier,
+/// edges, state snapshots, and the room's forward extremities and current state move as given.
+/// </summary>
+public sealed record PersistBatch(
+    IReadOnlyList<EventToPersist> Events,
+    IReadOnlyCollection<string> ExtremitiesRemoved,
+    IReadOnlyCollection<string> ExtremitiesAdded,
+    bool CurrentStateIsStateAfterLastEvent);
+
+/// <summary>What a persisted batch became: each event's stream position and the room's new head.</summary>
+public sealed record PersistResult(IReadOnlyList<long?> StreamOrderings, RoomHead Head);
+
+/// <summary>
+/// Storage of rooms and their events (implemented by Homeserver.Storage). Every write for one room comes
+/// from that room's single writer, so implementations need no locking of their own beyond the transaction.
+/// </summary>
+public interface IRoomStore
+{
+    Task<RoomRecord?> GetRoomAsync(string roomId, CancellationToken ct);
+
+    /// <summary>Creates the room row; false if it already exists.</summary>
+    Task<RoomRecord> CreateRoomAsync(string roomId, RoomVersion version, long createdTs, CancellationToken ct);
+
+    Task<RoomHead> LoadHeadAsync(RoomRecord room, CancellationToken ct);
+
+    /// <summary>The events we hold with these IDs (missing ones are absent from the result).</summary>
+    Task<IReadOnlyDictionary<string, Pdu>> GetEventsAsync(IReadOnlyCollection<string> eventIds, CancellationToken ct);
+
+    Task<string?> GetTransactionEventIdAsync(TransactionRef txn, CancellationToken ct);
+
+    /// <summary>Persists the batch in one transaction, using the stream positions reserved by the caller.</summary>
+    Task<PersistResult> PersistAsync(RoomHead head, PersistBatch batch, long firstStreamOrdering, CancellationToken ct);
+}

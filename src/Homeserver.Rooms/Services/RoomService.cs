@@ -1,0 +1,346 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text.Json.Nodes;
+using Homeserver.Core;
+using Homeserver.Core.Configuration;
+using Homeserver.Rooms.Events;
+using Homeserver.Rooms.Persistence;
+using Homeserver.Rooms.Writing;
+
+namespace Homeserver.Rooms.Services;
+
+/// <summary>
+/// What clients do to rooms: create them, send events and state, and change memberships. Checks the
+/// client-level rules the auth rules do not cover, then hands events to the room's writer, which
+/// applies the room version's authorisation rules against the current state.
+/// </summary>
+public sealed class RoomService(HomeserverConfig config, IRoomStore store, RoomWriter writer, IProfileLookup profiles)
+{
+    private readonly ConcurrentDictionary<string, RoomRecord> _rooms = new(StringComparer.Ordinal);
+
+    public string ServerName => config.ServerName;
+
+    /// <summary>The room, or null when this server does not know it.</summary>
+    public async Task<RoomRecord?> FindRoomAsync(string roomId, CancellationToken ct)
+    {
+        if (_rooms.TryGetValue(roomId, out var room))
+        {
+            return room;
+        }
+
+        room = await store.GetRoomAsync(roomId, ct);
+        if (room is not null)
+        {
+            _rooms[roomId] = room;
+        }
+
+        return room;
+    }
+
+    public async Task<RoomRecord> GetRoomAsync(string roomId, CancellationToken ct) =>
+        await FindRoomAsync(roomId, ct) ?? throw MatrixException.NotFound("Unknown room");
+
+    /// <summary>The current head (state and extremities) of a room, from its writer's cache.</summary>
+    public Task<RoomHead> GetHeadAsync(RoomRecord room, CancellationToken ct) => writer.GetHeadAsync(room, ct);
+
+    public Task<IReadOnlyDictionary<string, Pdu>> GetEventsAsync(IReadOnlyCollection<string> ids, CancellationToken ct) => writer.GetEventsAsync(ids, ct);
+
+    /// <summary>The current state event for a key, or null.</summary>
+    public async Task<Pdu?> GetCurrentStateEventAsync(RoomRecord room, StateKey key, CancellationToken ct)
+    {
+        var head = await writer.GetHeadAsync(room, ct);
+        if (!head.State.TryGetValue(key, out var id))
+        {
+            return null;
+        }
+
+        return (await writer.GetEventsAsync([id], ct)).GetValueOrDefault(id);
+    }
+
+    public async Task<string?> GetMembershipAsync(RoomRecord room, string userId, CancellationToken ct) =>
+        (await GetCurrentStateEventAsync(room, new StateKey(EventTypes.Member, userId), ct))?.Membership;
+
+    /// <summary>
+    /// POST /createRoom: the events of a new room, in the order the spec gives
+    /// (create, creator's join, power levels, alias, join rules, history visibility, guest access,
+    /// initial state, name, topic, invites).
+    /// </summary>
+    public async Task<(RoomRecord Room, IReadOnlyList<SendResult> Events)> CreateRoomAsync(Requester requester, CreateRoomRequest request, CancellationToken ct)
+    {
+        var versionId = request.RoomVersion ?? config.DefaultRoomVersion;
+        var version = RoomVersion.Find(versionId)
+            ?? throw new MatrixException(MatrixErrorCode.UnsupportedRoomVersion, 400, $"Room version {versionId} is not supported");
+        var preset = request.Preset ?? (request.Visibility == "public" ? "public_chat" : "private_chat");
+        if (preset is not ("private_chat" or "public_chat" or "trusted_private_chat"))
+        {
+            throw MatrixException.BadJson($"Unknown preset {preset}");
+        }
+
+        foreach (var invitee in request.Invite)
+        {
+            if (!MatrixId.IsValidUserId(invitee))
+            {
+                throw MatrixException.InvalidParam($"Invalid user ID {invitee}");
+            }
+        }
+
+        var creator = requester.UserId;
+        var drafts = new List<EventDraft>();
+
+        var createContent = request.CreationContent?.DeepClone().AsObject() ?? new JsonObject();
+        createContent["room_version"] = version.Id;
+        if (!version.ImplicitRoomCreator)
+        {
+            createContent["creator"] = creator;
+        }
+
+        drafts.Add(new EventDraft(EventTypes.Create, string.Empty, createContent, creator));
+
+        var profile = await profiles.GetLocalProfileAsync(creator, ct);
+        drafts.Add(new EventDraft(EventTypes.Member, creator, MemberContent(Membership.Join, profile), creator));
+
+        var initialState = request.InitialState.ToDictionary(s => new StateKey(s.Type, s.StateKey), s => s.Content);
+        if (initialState.Remove(new StateKey(EventTypes.PowerLevels, string.Empty), out var initialPowerLevels))
+        {
+            drafts.Add(new EventDraft(EventTypes.PowerLevels, string.Empty, initialPowerLevels, creator));
+        }
+        else
+        {
+            drafts.Add(new EventDraft(EventTypes.PowerLevels, string.Empty, DefaultPowerLevels(version, creator, preset, request), creator));
+        }
+
+        if (request.RoomAliasName is not null)
+        {
+            // The alias itself is created by the directory module; the canonical alias event is ours.
+            var alias = $"#{request.RoomAliasName}:{config.ServerName}";
+            if (!initialState.ContainsKey(new StateKey("m.room.canonical_alias", string.Empty)))
+            {
+                drafts.Add(new EventDraft("m.room.canonical_alias", string.Empty, new JsonObject { ["alias"] = alias }, creator));
+            }
+        }
+
+        AddUnlessGiven(drafts, initialState, EventTypes.JoinRules, new JsonObject { ["join_rule"] = preset == "public_chat" ? JoinRule.Public : JoinRule.Invite }, creator);
+        AddUnlessGiven(drafts, initialState, "m.room.history_visibility", new JsonObject { ["history_visibility"] = "shared" }, creator);
+        if (preset != "public_chat")
+        {
+            AddUnlessGiven(drafts, initialState, "m.room.guest_access", new JsonObject { ["guest_access"] = "can_join" }, creator);
+        }
+
+        foreach (var (key, content) in initialState)
+        {
+            drafts.Add(new EventDraft(key.Type, key.Key, content, creator));
+        }
+
+        if (request.Name is not null)
+        {
+            drafts.Add(new EventDraft("m.room.name", string.Empty, new JsonObject { ["name"] = request.Name }, creator));
+        }
+
+        if (request.Topic is not null)
+        {
+            drafts.Add(new EventDraft("m.room.topic", string.Empty, new JsonObject { ["topic"] = request.Topic }, creator));
+        }
+
+        foreach (var invitee in request.Invite.Distinct())
+        {
+            var content = MemberContent(Membership.Invite, await profiles.GetLocalProfileAsync(invitee, ct));
+            if (request.IsDirect)
+            {
+                content["is_direct"] = true;
+            }
+
+            drafts.Add(new EventDraft(EventTypes.Member, invitee, content, creator));
+        }
+
+        var roomId = version.RoomIdIsCreateEventHash ? string.Empty : NewRoomId();
+        var (room, events) = await writer.CreateRoomAsync(version, roomId, drafts, ct);
+        _rooms[room.RoomId] = room;
+        return (room, events);
+    }
+
+    /// <summary>Sends a message-like or state event as the requester.</summary>
+    public async Task<SendResult> SendAsync(Requester requester, RoomRecord room, string type, string? stateKey, JsonObject content, string? txnId, CancellationToken ct)
+    {
+        if (type == EventTypes.Create)
+        {
+            throw MatrixException.Forbidden("Cannot send m.room.create into an existing room");
+        }
+
+        var txn = txnId is null ? null : new TransactionRef(requester.UserId, requester.DeviceId, txnId);
+        string? redacts = null;
+        if (type == EventTypes.Redaction)
+        {
+            redacts = content["redacts"]?.GetValue<string>();
+        }
+
+        return await writer.SendAsync(room, new EventDraft(type, stateKey, content, requester.UserId, redacts), txn, ct);
+    }
+
+    /// <summary>Sends a redaction of <paramref name="targetEventId"/>.</summary>
+    public Task<SendResult> RedactAsync(Requester requester, RoomRecord room, string targetEventId, string? reason, string txnId, CancellationToken ct)
+    {
+        var content = new JsonObject();
+        if (reason is not null)
+        {
+            content["reason"] = reason;
+        }
+
+        var txn = new TransactionRef(requester.UserId, requester.DeviceId, txnId);
+        return writer.SendAsync(room, new EventDraft(EventTypes.Redaction, null, content, requester.UserId, targetEventId), txn, ct);
+    }
+
+    /// <summary>
+    /// Changes a membership: join, leave, invite, kick (leave of another user), ban, unban (leave of a banned user), knock.
+    /// The auth rules decide whether it is allowed; this method adds the profile and the client-level checks.
+    /// </summary>
+    public async Task<SendResult> SetMembershipAsync(
+        Requester requester, RoomRecord room, string target, string membership, string? reason, JsonObject? extraContent, CancellationToken ct)
+    {
+        if (!MatrixId.IsValidUserId(target))
+        {
+            throw MatrixException.InvalidParam($"Invalid user ID {target}");
+        }
+
+        var current = await GetCurrentStateEventAsync(room, new StateKey(EventTypes.Member, target), ct);
+        var currentMembership = current?.Membership;
+        switch (membership)
+        {
+            case Membership.Invite when currentMembership == Membership.Join:
+                throw MatrixException.Forbidden($"{target} is already in the room");
+            case Membership.Invite when currentMembership == Membership.Ban:
+                throw MatrixException.Forbidden($"{target} is banned from the room");
+            case Membership.Leave when target == requester.UserId && currentMembership is null:
+                throw MatrixException.Forbidden("You are not in this room");
+            case Membership.Leave when target != requester.UserId && currentMembership is not (Membership.Join or Membership.Invite or Membership.Knock or Membership.Ban):
+                throw MatrixException.Forbidden($"{target} is not in the room");
+        }
+
+        var content = extraContent?.DeepClone().AsObject() ?? new JsonObject();
+        content["membership"] = membership;
+        if (reason is not null)
+        {
+            content["reason"] = reason;
+        }
+
+        if (membership is Membership.Join or Membership.Invite or Membership.Knock && MatrixId.ServerOf(target) == config.ServerName)
+        {
+            var profile = await profiles.GetLocalProfileAsync(target, ct);
+            if (profile?.DisplayName is not null && !content.ContainsKey("displayname"))
+            {
+                content["displayname"] = profile.DisplayName;
+            }
+
+            if (profile?.AvatarUrl is not null && !content.ContainsKey("avatar_url"))
+            {
+                content["avatar_url"] = profile.AvatarUrl;
+            }
+        }
+
+        // Joining a room one is already joined to with the same profile changes nothing: answer with the existing event.
+        if (membership == Membership.Join && currentMembership == Membership.Join && current is not null && SameProfile(current, content))
+        {
+            return new SendResult(current.EventId, null, current);
+        }
+
+        return await writer.SendAsync(room, new EventDraft(EventTypes.Member, target, content, requester.UserId), null, ct);
+    }
+
+    private static bool SameProfile(Pdu current, JsonObject content)
+    {
+        string? Read(string name) => current.Content.TryGetProperty(name, out var v) && v.ValueKind == System.Text.Json.JsonValueKind.String ? v.GetString() : null;
+        return Read("displayname") == content["displayname"]?.GetValue<string>() && Read("avatar_url") == content["avatar_url"]?.GetValue<string>();
+    }
+
+    internal static JsonObject MemberContent(string membership, MemberProfile? profile)
+    {
+        var content = new JsonObject { ["membership"] = membership };
+        if (profile?.DisplayName is not null)
+        {
+            content["displayname"] = profile.DisplayName;
+        }
+
+        if (profile?.AvatarUrl is not null)
+        {
+            content["avatar_url"] = profile.AvatarUrl;
+        }
+
+        return content;
+    }
+
+    private static void AddUnlessGiven(List<EventDraft> drafts, Dictionary<StateKey, JsonObject> initialState, string type, JsonObject content, string sender)
+    {
+        var key = new StateKey(type, string.Empty);
+        if (initialState.Remove(key, out var given))
+        {
+            drafts.Add(new EventDraft(type, string.Empty, given, sender));
+        }
+        else
+        {
+            drafts.Add(new EventDraft(type, string.Empty, content, sender));
+        }
+    }
+
+    /// <summary>Synapse's default power levels, adjusted by the preset and the request's override.</summary>
+    private static JsonObject DefaultPowerLevels(RoomVersion version, string creator, string preset, CreateRoomRequest request)
+    {
+        var users = new JsonObject();
+        if (!version.PrivilegedCreators)
+        {
+            // From v12 creators have infinite power and must not be listed.
+            users[creator] = 100;
+        }
+
+        if (preset == "trusted_private_chat")
+        {
+            foreach (var invitee in request.Invite)
+            {
+                users[invitee] = 100;
+            }
+        }
+
+        var content = new JsonObject
+        {
+            ["users"] = users,
+            ["users_default"] = 0,
+            ["events"] = new JsonObject
+            {
+                ["m.room.name"] = 50,
+                ["m.room.power_levels"] = 100,
+                ["m.room.history_visibility"] = 100,
+                ["m.room.canonical_alias"] = 50,
+                ["m.room.avatar"] = 50,
+                ["m.room.tombstone"] = version.PrivilegedCreators ? 150 : 100,
+                ["m.room.server_acl"] = 100,
+                ["m.room.encryption"] = 100,
+            },
+            ["events_default"] = 0,
+            ["state_default"] = 50,
+            ["ban"] = 50,
+            ["kick"] = 50,
+            ["redact"] = 50,
+            ["invite"] = preset == "public_chat" ? 50 : 0,
+            ["historical"] = 100,
+        };
+        if (request.PowerLevelContentOverride is { } overrides)
+        {
+            foreach (var (key, value) in overrides)
+            {
+                content[key] = value?.DeepClone();
+            }
+        }
+
+        return content;
+    }
+
+    private string NewRoomId()
+    {
+        const string alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+        Span<char> chars = stackalloc char[18];
+        for (var i = 0; i < chars.Length; i++)
+        {
+            chars[i] = alphabet[RandomNumberGenerator.GetInt32(alphabet.Length)];
+        }
+
+        return "!" + new string(chars) + ":" + config.ServerName;
+    }
+}

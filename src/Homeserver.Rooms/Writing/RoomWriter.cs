@@ -1,0 +1,460 @@
+using System.Collections.Concurrent;
+using Homeserver.Core;
+using Homeserver.Core.Streams;
+using Homeserver.Rooms.Auth;
+using Homeserver.Rooms.Events;
+using Homeserver.Rooms.Persistence;
+using Microsoft.Extensions.Logging;
+
+namespace Homeserver.Rooms.Writing;
+
+/// <summary>The result of sending one local event.</summary>
+public sealed record SendResult(string EventId, long? StreamOrdering, Pdu Event);
+
+/// <summary>
+/// The one writer of each room (architecture rule 5): every event written into a room goes through that
+/// room's queue, so building an event on the forward extremities, checking it against the current state
+/// and persisting it never race with another write to the same room. Requests that queue up while a batch
+/// is being written are taken together and persisted in one transaction (group commit): each event's
+/// prev_event is the one before it, so concurrent senders extend one chain instead of forking the DAG.
+/// Reads never take the writer's lock.
+/// </summary>
+public sealed partial class RoomWriter(
+    IRoomStore store,
+    EventFactory factory,
+    EventCache eventCache,
+    StreamPositions streams,
+    IEnumerable<IRoomEventListener> listeners,
+    TimeProvider time,
+    ILogger<RoomWriter> logger)
+{
+    /// <summary>The most prev_events a new event references (the DAG is merged a few branches at a time).</summary>
+    public const int MaxPrevEvents = 10;
+
+    /// <summary>The most requests persisted in one transaction.</summary>
+    public const int MaxBatch = 200;
+
+    /// <summary>Events larger than this (as JSON) are refused, as the spec limits PDUs to 64 KiB.</summary>
+    public const int MaxEventBytes = 65536;
+
+    private readonly ConcurrentDictionary<string, RoomQueue> _rooms = new(StringComparer.Ordinal);
+    private readonly IRoomEventListener[] _listeners = listeners.ToArray();
+
+    /// <summary>Sends one local event into an existing room.</summary>
+    public async Task<SendResult> SendAsync(RoomRecord room, EventDraft draft, TransactionRef? txn, CancellationToken ct)
+    {
+        var results = await SubmitAsync(room, [draft], txn, atomic: false, ct);
+        return results[0];
+    }
+
+    /// <summary>
+    /// Sends several local events that must all succeed or none persist (e.g. the initial events of a new room).
+    /// </summary>
+    public Task<IReadOnlyList<SendResult>> SendAllAsync(RoomRecord room, IReadOnlyList<EventDraft> drafts, CancellationToken ct) =>
+        SubmitAsync(room, drafts, null, atomic: true, ct);
+
+    /// <summary>
+    /// Creates a room from its initial events (the first is <c>m.room.create</c>): all persist or none do.
+    /// For room version 12 the room ID is derived from the create event; before, <paramref name="roomIdBeforeV12"/> is used.
+    /// </summary>
+    public async Task<(RoomRecord Room, IReadOnlyList<SendResult> Events)> CreateRoomAsync(
+        RoomVersion version, string roomIdBeforeV12, IReadOnlyList<EventDraft> drafts, CancellationToken ct)
+    {
+        if (drafts.Count == 0 || drafts[0].Type != EventTypes.Create || drafts[0].StateKey != string.Empty)
+        {
+            throw new ArgumentException("the first initial event of a room must be m.room.create", nameof(drafts));
+        }
+
+        Pdu? prebuiltCreate = null;
+        var roomId = roomIdBeforeV12;
+        if (version.RoomIdIsCreateEventHash)
+        {
+            // The room ID is the create event's hash, so the create event is built before the room exists.
+            prebuiltCreate = factory.Build(version, null, drafts[0], [], [], 1, time.GetUtcNow().ToUnixTimeMilliseconds());
+            roomId = "!" + prebuiltCreate.EventId[1..];
+        }
+
+        var room = await store.CreateRoomAsync(roomId, version, time.GetUtcNow().ToUnixTimeMilliseconds(), ct);
+        var request = new WriteRequest(drafts, null, Atomic: true) { PrebuiltFirst = prebuiltCreate };
+        Queue(room).Enqueue(request);
+        using (ct.Register(() => request.Completion.TrySetCanceled(ct)))
+        {
+            return (room, await request.Completion.Task);
+        }
+    }
+
+    /// <summary>The room's head as the writer sees it (loaded if needed). Do not hold on to it: it is replaced on every write.</summary>
+    public Task<RoomHead> GetHeadAsync(RoomRecord room, CancellationToken ct) => Queue(room).GetHeadAsync(ct);
+
+    private async Task<IReadOnlyList<SendResult>> SubmitAsync(RoomRecord room, IReadOnlyList<EventDraft> drafts, TransactionRef? txn, bool atomic, CancellationToken ct)
+    {
+        var request = new WriteRequest(drafts, txn, atomic);
+        Queue(room).Enqueue(request);
+        using (ct.Register(() => request.Completion.TrySetCanceled(ct)))
+        {
+            return await request.Completion.Task;
+        }
+    }
+
+    private RoomQueue Queue(RoomRecord room) => _rooms.GetOrAdd(room.RoomId, _ => new RoomQueue(this, room));
+
+    private sealed record WriteRequest(IReadOnlyList<EventDraft> Drafts, TransactionRef? Transaction, bool Atomic)
+    {
+        /// <summary>An already built first event (a v12 create event, whose ID is the room ID).</summary>
+        public Pdu? PrebuiltFirst { get; init; }
+
+        public TaskCompletionSource<IReadOnlyList<SendResult>> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>One room's queue and cached head; drained by at most one task at a time.</summary>
+    private sealed class RoomQueue(RoomWriter writer, RoomRecord room)
+    {
+        private readonly ConcurrentQueue<WriteRequest> _queue = new();
+        private readonly SemaphoreSlim _drainLock = new(1, 1);
+        private RoomHead? _head;
+        private int _draining;
+
+        public async Task<RoomHead> GetHeadAsync(CancellationToken ct)
+        {
+            if (Volatile.Read(ref _head) is { } head)
+            {
+                return head;
+            }
+
+            await _drainLock.WaitAsync(ct);
+            try
+            {
+                return _head ??= await writer.LoadHeadAsync(room, ct);
+            }
+            finally
+            {
+                _drainLock.Release();
+            }
+        }
+
+        public void Enqueue(WriteRequest request)
+        {
+            _queue.Enqueue(request);
+            if (Interlocked.CompareExchange(ref _draining, 1, 0) == 0)
+            {
+                _ = Task.Run(DrainAsync);
+            }
+        }
+
+        private async Task DrainAsync()
+        {
+            while (true)
+            {
+                var batch = new List<WriteRequest>();
+                while (batch.Count < MaxBatch && _queue.TryDequeue(out var r))
+                {
+                    if (!r.Completion.Task.IsCompleted)
+                    {
+                        batch.Add(r);
+                    }
+                }
+
+                if (batch.Count == 0)
+                {
+                    Volatile.Write(ref _draining, 0);
+
+                    // A request may have arrived between the last TryDequeue and releasing the flag.
+                    if (_queue.IsEmpty || Interlocked.CompareExchange(ref _draining, 1, 0) != 0)
+                    {
+                        return;
+                    }
+
+                    continue;
+                }
+
+                await _drainLock.WaitAsync();
+                try
+                {
+                    _head = await writer.ProcessBatchAsync(room, _head, batch);
+                }
+                catch (Exception e)
+                {
+                    // The head may be stale now (e.g. the transaction failed after the database changed): reload it next time.
+                    _head = null;
+                    writer.LogBatchFailed(e, room.RoomId);
+                    foreach (var r in batch)
+                    {
+                        r.Completion.TrySetException(e);
+                    }
+                }
+                finally
+                {
+                    _drainLock.Release();
+                }
+            }
+        }
+    }
+
+    private Task<RoomHead> LoadHeadAsync(RoomRecord room, CancellationToken ct) => store.LoadHeadAsync(room, ct);
+
+    /// <summary>Builds, checks and persists a batch of requests; returns the new head.</summary>
+    private async Task<RoomHead> ProcessBatchAsync(RoomRecord room, RoomHead? cachedHead, List<WriteRequest> batch)
+    {
+        var ct = CancellationToken.None; // once taken, a batch is finished even if a client goes away
+        var head = cachedHead ?? await store.LoadHeadAsync(room, ct);
+        var version = room.Version;
+        var state = new Dictionary<StateKey, string>(head.State);
+        var extremities = head.ForwardExtremities.ToList();
+        var toPersist = new List<EventToPersist>();
+        var completions = new List<(WriteRequest Request, List<SendResult> Results)>();
+        var txnsInBatch = new Dictionary<TransactionRef, string>();
+        var builtInBatch = new Dictionary<string, Pdu>(StringComparer.Ordinal);
+
+        foreach (var request in batch)
+        {
+            if (request.Transaction is { } txn)
+            {
+                var existing = txnsInBatch.GetValueOrDefault(txn) ?? await store.GetTransactionEventIdAsync(txn, ct);
+                if (existing is not null)
+                {
+                    var ev = builtInBatch.GetValueOrDefault(existing) ?? (await GetEventsAsync([existing], ct)).GetValueOrDefault(existing);
+                    request.Completion.TrySetResult([new SendResult(existing, null, ev!)]);
+                    continue;
+                }
+            }
+
+            // An atomic request works on a copy so that a failure part-way leaves the batch untouched.
+            var trialState = request.Atomic ? new Dictionary<StateKey, string>(state) : state;
+            var trialExtremities = request.Atomic ? extremities.ToList() : extremities;
+            var built = new List<Pdu>();
+            MatrixException? failure = null;
+            for (var d = 0; d < request.Drafts.Count; d++)
+            {
+                var draft = request.Drafts[d];
+                try
+                {
+                    var pdu = d == 0 && request.PrebuiltFirst is { } prebuilt
+                        ? CheckPrebuilt(prebuilt, trialExtremities)
+                        : await BuildAndCheckAsync(version, room.RoomId, draft, trialState, trialExtremities, builtInBatch, ct);
+                    built.Add(pdu);
+                    builtInBatch[pdu.EventId] = pdu;
+                    if (pdu.StateKey is not null)
+                    {
+                        trialState[new StateKey(pdu.Type, pdu.StateKey)] = pdu.EventId;
+                    }
+
+                    trialExtremities.Clear();
+                    trialExtremities.Add(new Extremity(pdu.EventId, pdu.Depth));
+                }
+                catch (MatrixException e)
+                {
+                    failure = e;
+                    break;
+                }
+            }
+
+            if (failure is not null)
+            {
+                foreach (var pdu in built)
+                {
+                    builtInBatch.Remove(pdu.EventId);
+                }
+
+                request.Completion.TrySetException(failure);
+                if (!request.Atomic && built.Count > 0)
+                {
+                    // Only single-draft requests are non-atomic, so nothing was built; keep the invariant explicit.
+                    throw new InvalidOperationException("a non-atomic request built events before failing");
+                }
+
+                continue;
+            }
+
+            if (request.Atomic)
+            {
+                state = trialState;
+                extremities = trialExtremities;
+            }
+
+            var results = new List<SendResult>();
+            foreach (var pdu in built)
+            {
+                toPersist.Add(new EventToPersist(
+                    pdu,
+                    toPersist.Count == 0 ? new StateBefore.Existing(head.SnapshotId) : new StateBefore.AfterPrevious(),
+                    request.Transaction));
+                results.Add(new SendResult(pdu.EventId, null, pdu));
+            }
+
+            if (request.Transaction is { } t && built.Count > 0)
+            {
+                txnsInBatch[t] = built[^1].EventId;
+            }
+
+            completions.Add((request, results));
+        }
+
+        if (toPersist.Count == 0)
+        {
+            return head;
+        }
+
+        var removed = head.ForwardExtremities.Select(e => e.EventId).ToList();
+        var added = new[] { toPersist[^1].Event.EventId };
+        using var reservation = streams.Reserve(toPersist.Count);
+        var result = await store.PersistAsync(head, new PersistBatch(toPersist, removed, added, CurrentStateIsStateAfterLastEvent: true), reservation.First, ct);
+        reservation.Dispose();
+
+        var orderings = new Dictionary<string, long?>(StringComparer.Ordinal);
+        var persisted = new List<PersistedEvent>(toPersist.Count);
+        for (var i = 0; i < toPersist.Count; i++)
+        {
+            var pdu = toPersist[i].Event;
+            eventCache.Add(pdu);
+            orderings[pdu.EventId] = result.StreamOrderings[i];
+            persisted.Add(new PersistedEvent(pdu, result.StreamOrderings[i], false));
+        }
+
+        foreach (var (request, results) in completions)
+        {
+            request.Completion.TrySetResult(results.Select(r => r with { StreamOrdering = orderings[r.EventId] }).ToList());
+        }
+
+        foreach (var listener in _listeners)
+        {
+            try
+            {
+                listener.OnPersisted(room, persisted, result.Head);
+            }
+            catch (Exception e)
+            {
+                LogListenerFailed(e, listener.GetType().Name, room.RoomId);
+            }
+        }
+
+        return result.Head;
+    }
+
+    private static Pdu CheckPrebuilt(Pdu create, List<Extremity> extremities)
+    {
+        if (extremities.Count > 0)
+        {
+            throw new MatrixException(MatrixErrorCode.RoomInUse, 400, "Room already exists");
+        }
+
+        var check = EventAuth.Check(create, new Dictionary<StateKey, Pdu>());
+        return check.Allowed ? create : throw MatrixException.Forbidden(check.Reason ?? "create event not allowed");
+    }
+
+    private async Task<Pdu> BuildAndCheckAsync(
+        RoomVersion version,
+        string roomId,
+        EventDraft draft,
+        Dictionary<StateKey, string> state,
+        List<Extremity> extremities,
+        Dictionary<string, Pdu> builtInBatch,
+        CancellationToken ct)
+    {
+        var contentElement = System.Text.Json.JsonSerializer.SerializeToElement(draft.Content);
+        var authKeys = AuthEventsSelection.GetRequiredKeys(version, draft.Type, draft.StateKey, draft.Sender, contentElement);
+        var authIds = new List<string>(authKeys.Count);
+        foreach (var key in authKeys)
+        {
+            if (state.TryGetValue(key, out var id))
+            {
+                authIds.Add(id);
+            }
+        }
+
+        var prevs = extremities.OrderByDescending(e => e.Depth).Take(MaxPrevEvents).ToList();
+        var depth = prevs.Count == 0 ? 1 : Math.Min(prevs.Max(p => p.Depth) + 1, long.MaxValue);
+
+        var needed = new HashSet<string>(authIds, StringComparer.Ordinal);
+        if (version.UsesEventIdHashPairs)
+        {
+            needed.UnionWith(prevs.Select(p => p.EventId));
+        }
+
+        var known = new Dictionary<string, Pdu>(StringComparer.Ordinal);
+        var missing = new List<string>();
+        foreach (var id in needed)
+        {
+            if (builtInBatch.TryGetValue(id, out var b))
+            {
+                known[id] = b;
+            }
+            else
+            {
+                missing.Add(id);
+            }
+        }
+
+        foreach (var (id, pdu) in await GetEventsAsync(missing, ct))
+        {
+            known[id] = pdu;
+        }
+
+        var isCreate = draft.Type == EventTypes.Create && draft.StateKey == string.Empty;
+        var pduBuilt = factory.Build(
+            version,
+            isCreate && version.RoomIdIsCreateEventHash ? null : roomId,
+            draft,
+            prevs.Select(p => p.EventId).ToList(),
+            authIds,
+            depth,
+            time.GetUtcNow().ToUnixTimeMilliseconds(),
+            id => known.GetValueOrDefault(id));
+
+        if (System.Text.Encoding.UTF8.GetByteCount(pduBuilt.Json.GetRawText()) > MaxEventBytes)
+        {
+            throw MatrixException.TooLarge("Event is larger than 65536 bytes");
+        }
+
+        var authState = new Dictionary<StateKey, Pdu>();
+        foreach (var key in authKeys)
+        {
+            if (state.TryGetValue(key, out var id) && known.TryGetValue(id, out var ev))
+            {
+                authState[key] = ev;
+            }
+        }
+
+        var check = EventAuth.Check(pduBuilt, authState);
+        if (!check.Allowed)
+        {
+            throw MatrixException.Forbidden(check.Reason ?? check.Rule ?? "Event not allowed by the room's authorisation rules");
+        }
+
+        return pduBuilt;
+    }
+
+    /// <summary>Events by ID through the cache.</summary>
+    public async Task<IReadOnlyDictionary<string, Pdu>> GetEventsAsync(IReadOnlyCollection<string> ids, CancellationToken ct)
+    {
+        var result = new Dictionary<string, Pdu>(StringComparer.Ordinal);
+        var missing = new List<string>();
+        foreach (var id in ids)
+        {
+            if (eventCache.TryGet(id, out var pdu))
+            {
+                result[id] = pdu;
+            }
+            else
+            {
+                missing.Add(id);
+            }
+        }
+
+        if (missing.Count > 0)
+        {
+            foreach (var (id, pdu) in await store.GetEventsAsync(missing, ct))
+            {
+                eventCache.Add(pdu);
+                result[id] = pdu;
+            }
+        }
+
+        return result;
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Writing a batch of events to {RoomId} failed")]
+    private partial void LogBatchFailed(Exception e, string roomId);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Event listener {Listener} failed for {RoomId}")]
+    private partial void LogListenerFailed(Exception e, string listener, string roomId);
+}
