@@ -7,6 +7,13 @@ using Homeserver.Federation;
 using Homeserver.Http;
 using Homeserver.Storage;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Homeserver.Core.Streams;
+using Homeserver.Rooms;
+using Homeserver.Rooms.Client;
+using Homeserver.Rooms.Events;
+using Homeserver.Rooms.Persistence;
+using Homeserver.Rooms.Services;
+using Homeserver.Rooms.Writing;
 using Homeserver.Users;
 
 namespace Homeserver.Host;
@@ -82,6 +89,19 @@ public static class HomeserverApp
         services.AddSingleton<AccountService>();
         services.AddSingleton<UserInteractiveAuth>();
         services.AddSingleton<SharedSecretRegistration>();
+
+        // Rooms: one writer per room, the event cache, reading and the directory.
+        services.AddSingleton(new StreamPositions());
+        services.AddSingleton(new EventCache());
+        services.AddSingleton<EventLookup>();
+        services.AddSingleton(new EventFactory(config.ServerName, signingKey));
+        services.AddSingleton<RoomWriter>();
+        services.AddSingleton<IProfileLookup, ProfileLookup>();
+        services.AddSingleton<RoomDirectory>();
+        services.AddSingleton<RoomService>();
+        services.AddSingleton<HistoryVisibility>();
+        services.AddSingleton<ClientEventLoader>();
+        services.AddSingleton<RoomReader>();
         services.AddSingleton(new UnstableFeatures());
         services.AddRouting();
 
@@ -95,9 +115,20 @@ public static class HomeserverApp
         app.MapRegistrationEndpoints();
         app.MapLoginEndpoints();
         app.MapAdminRegistrationEndpoints();
+        app.MapRoomEndpoints();
+        app.MapMembershipEndpoints();
+        app.MapRoomReadEndpoints();
         app.MapServerKeyEndpoints();
         app.MapFederationVersionEndpoints();
         app.MapServerWellKnownEndpoints();
         return app;
+    }
+
+    /// <summary>Brings the database up to date and seeds the in-memory stream positions; run before the listeners open.</summary>
+    public static async Task PrepareAsync(WebApplication app, CancellationToken ct)
+    {
+        await app.Services.GetRequiredService<MigrationRunner>().MigrateAsync(ct);
+        var max = await app.Services.GetRequiredService<IRoomReadStore>().GetMaxStreamPositionAsync(ct);
+        app.Services.GetRequiredService<StreamPositions>().Seed(max);
     }
 }

@@ -87,7 +87,7 @@ namespace Homeserver.Host
                 await using var embeddedScope = embedded;
                 var app = HomeserverApp.Build(config, connectionString, signingKey);
                 await using var appScope = app;
-                await app.Services.GetRequiredService<MigrationRunner>().MigrateAsync(shutdown.Token);
+                await HomeserverApp.PrepareAsync(app, shutdown.Token);
                 await app.StartAsync(shutdown.Token);
                 foreach (var listener in config.Listeners)
                 {

@@ -1,3 +1,6 @@
+using Homeserver.Rooms.Persistence;
+using Homeserver.Rooms.Services;
+using Homeserver.Storage.Rooms;
 using Homeserver.Storage.Users;
 using Homeserver.Users;
 using Microsoft.Extensions.DependencyInjection;
@@ -14,6 +17,13 @@ public static class StorageServices
         services.AddSingleton<MigrationRunner>();
         services.AddSingleton<IAccountStore, AccountRepository>();
         services.AddSingleton<ISessionStore, SessionRepository>();
+        services.AddSingleton<StateKeyInterner>();
+        services.AddSingleton<EventNidCache>();
+        services.AddSingleton<StateSnapshotStore>();
+        services.AddSingleton<StateTranslator>();
+        services.AddSingleton<IRoomStore, RoomRepository>();
+        services.AddSingleton<IRoomReadStore, RoomReadRepository>();
+        services.AddSingleton<IRoomDirectoryStore, RoomDirectoryRepository>();
         return services;
     }
 }

@@ -69,7 +69,7 @@ public class TestServer : IAsyncLifetime
 
         var key = Ed25519SigningKey.Generate("test");
         _app = HomeserverApp.Build(Config, _database.ConnectionString, key, logging => logging.SetMinimumLevel(LogLevel.Warning).AddSimpleConsole(o => o.SingleLine = true));
-        await _app.Services.GetRequiredService<MigrationRunner>().MigrateAsync(CancellationToken.None);
+        await HomeserverApp.PrepareAsync(_app, CancellationToken.None);
         await _app.StartAsync();
         BaseAddress = new Uri($"http://127.0.0.1:{port}/");
         Client = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };

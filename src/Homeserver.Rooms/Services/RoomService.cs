@@ -14,7 +14,7 @@ namespace Homeserver.Rooms.Services;
 /// client-level rules the auth rules do not cover, then hands events to the room's writer, which
 /// applies the room version's authorisation rules against the current state.
 /// </summary>
-public sealed class RoomService(HomeserverConfig config, IRoomStore store, RoomWriter writer, IProfileLookup profiles)
+public sealed class RoomService(HomeserverConfig config, IRoomStore store, RoomWriter writer, IProfileLookup profiles, RoomDirectory directory)
 {
     private readonly ConcurrentDictionary<string, RoomRecord> _rooms = new(StringComparer.Ordinal);
 
@@ -84,6 +84,21 @@ public sealed class RoomService(HomeserverConfig config, IRoomStore store, RoomW
             }
         }
 
+        string? alias = null;
+        if (request.RoomAliasName is not null)
+        {
+            alias = $"#{request.RoomAliasName}:{config.ServerName}";
+            if (!MatrixId.IsValidRoomAlias(alias) || request.RoomAliasName.Contains(':') || request.RoomAliasName.Contains(' '))
+            {
+                throw new MatrixException(MatrixErrorCode.InvalidParam, 400, "Invalid room_alias_name");
+            }
+
+            if (await directory.GetLocalAsync(alias, ct) is not null)
+            {
+                throw new MatrixException(MatrixErrorCode.RoomInUse, 400, "Room alias already taken");
+            }
+        }
+
         var creator = requester.UserId;
         var drafts = new List<EventDraft>();
 
@@ -109,14 +124,9 @@ public sealed class RoomService(HomeserverConfig config, IRoomStore store, RoomW
             drafts.Add(new EventDraft(EventTypes.PowerLevels, string.Empty, DefaultPowerLevels(version, creator, preset, request), creator));
         }
 
-        if (request.RoomAliasName is not null)
+        if (alias is not null && !initialState.ContainsKey(new StateKey("m.room.canonical_alias", string.Empty)))
         {
-            // The alias itself is created by the directory module; the canonical alias event is ours.
-            var alias = $"#{request.RoomAliasName}:{config.ServerName}";
-            if (!initialState.ContainsKey(new StateKey("m.room.canonical_alias", string.Empty)))
-            {
-                drafts.Add(new EventDraft("m.room.canonical_alias", string.Empty, new JsonObject { ["alias"] = alias }, creator));
-            }
+            drafts.Add(new EventDraft("m.room.canonical_alias", string.Empty, new JsonObject { ["alias"] = alias }, creator));
         }
 
         AddUnlessGiven(drafts, initialState, EventTypes.JoinRules, new JsonObject { ["join_rule"] = preset == "public_chat" ? JoinRule.Public : JoinRule.Invite }, creator);
@@ -155,6 +165,16 @@ public sealed class RoomService(HomeserverConfig config, IRoomStore store, RoomW
         var roomId = version.RoomIdIsCreateEventHash ? string.Empty : NewRoomId();
         var (room, events) = await writer.CreateRoomAsync(version, roomId, drafts, ct);
         _rooms[room.RoomId] = room;
+        if (alias is not null)
+        {
+            await directory.CreateAsync(alias, room.RoomId, creator, ct);
+        }
+
+        if (request.Visibility == "public")
+        {
+            await directory.SetPublishedAsync(room.RoomId, true, ct);
+        }
+
         return (room, events);
     }
 

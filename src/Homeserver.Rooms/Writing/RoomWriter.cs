@@ -23,6 +23,7 @@ public sealed partial class RoomWriter(
     IRoomStore store,
     EventFactory factory,
     EventCache eventCache,
+    EventLookup lookup,
     StreamPositions streams,
     IEnumerable<IRoomEventListener> listeners,
     TimeProvider time,
@@ -364,7 +365,15 @@ public sealed partial class RoomWriter(
         var prevs = extremities.OrderByDescending(e => e.Depth).Take(MaxPrevEvents).ToList();
         var depth = prevs.Count == 0 ? 1 : Math.Min(prevs.Max(p => p.Depth) + 1, long.MaxValue);
 
+        // The auth rules always need the create event, even in v12 where it is not listed in auth_events.
+        var createKey = new StateKey(EventTypes.Create, string.Empty);
+        var checkKeys = authKeys.Contains(createKey) ? authKeys : [.. authKeys, createKey];
         var needed = new HashSet<string>(authIds, StringComparer.Ordinal);
+        if (state.TryGetValue(createKey, out var createId))
+        {
+            needed.Add(createId);
+        }
+
         if (version.UsesEventIdHashPairs)
         {
             needed.UnionWith(prevs.Select(p => p.EventId));
@@ -406,7 +415,7 @@ public sealed partial class RoomWriter(
         }
 
         var authState = new Dictionary<StateKey, Pdu>();
-        foreach (var key in authKeys)
+        foreach (var key in checkKeys)
         {
             if (state.TryGetValue(key, out var id) && known.TryGetValue(id, out var ev))
             {
@@ -424,33 +433,7 @@ public sealed partial class RoomWriter(
     }
 
     /// <summary>Events by ID through the cache.</summary>
-    public async Task<IReadOnlyDictionary<string, Pdu>> GetEventsAsync(IReadOnlyCollection<string> ids, CancellationToken ct)
-    {
-        var result = new Dictionary<string, Pdu>(StringComparer.Ordinal);
-        var missing = new List<string>();
-        foreach (var id in ids)
-        {
-            if (eventCache.TryGet(id, out var pdu))
-            {
-                result[id] = pdu;
-            }
-            else
-            {
-                missing.Add(id);
-            }
-        }
-
-        if (missing.Count > 0)
-        {
-            foreach (var (id, pdu) in await store.GetEventsAsync(missing, ct))
-            {
-                eventCache.Add(pdu);
-                result[id] = pdu;
-            }
-        }
-
-        return result;
-    }
+    public Task<IReadOnlyDictionary<string, Pdu>> GetEventsAsync(IReadOnlyCollection<string> ids, CancellationToken ct) => lookup.GetEventsAsync(ids, ct);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Writing a batch of events to {RoomId} failed")]
     private partial void LogBatchFailed(Exception e, string roomId);

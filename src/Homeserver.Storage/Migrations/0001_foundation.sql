@@ -72,7 +72,8 @@ CREATE TABLE forward_extremities (
 -- State snapshots, stored as deltas against a parent (see the storage README).
 --   delta_keys[i] -> delta_events[i]; delta_events[i] = 0 means the key is absent from this snapshot.
 --   A snapshot without parent holds its full state in the delta.
---   content_hash: SHA-256 of the full state (sorted pairs), so that identical snapshots are shared.
+--   content_hash: an order-independent hash of the full state, so that identical snapshots are found
+--   and shared (a match is confirmed by comparing contents, so a collision cannot merge different states).
 CREATE TABLE state_snapshots (
     snapshot_nid    bigserial PRIMARY KEY,
     room_nid        bigint   NOT NULL REFERENCES rooms (room_nid),
@@ -81,9 +82,9 @@ CREATE TABLE state_snapshots (
     entry_count     integer  NOT NULL,
     content_hash    bytea    NOT NULL,
     delta_keys      bigint[] NOT NULL,
-    delta_events    bigint[] NOT NULL,
-    UNIQUE (room_nid, content_hash)
+    delta_events    bigint[] NOT NULL
 );
+CREATE INDEX state_snapshots_hash ON state_snapshots (room_nid, content_hash);
 
 -- The current state of each room, one row per (room, state key): what /state and membership queries read.
 CREATE TABLE current_state (
@@ -97,6 +98,43 @@ CREATE TABLE room_current_snapshot (
     room_nid        bigint PRIMARY KEY REFERENCES rooms (room_nid),
     snapshot_nid    bigint NOT NULL REFERENCES state_snapshots (snapshot_nid),
     last_stream_ordering bigint NOT NULL
+);
+
+-- The current membership of every user (local or remote) in every room, from the current state.
+-- What /sync, /joined_rooms, /joined_members and "who is in this room" read.
+CREATE TABLE room_memberships (
+    room_nid        bigint NOT NULL REFERENCES rooms (room_nid),
+    user_id         text   NOT NULL,
+    membership      text   NOT NULL,
+    event_nid       bigint NOT NULL REFERENCES events (event_nid),
+    stream_ordering bigint NOT NULL,
+    PRIMARY KEY (room_nid, user_id)
+);
+CREATE INDEX room_memberships_user ON room_memberships (user_id, membership);
+
+-- Client transaction IDs, so that a retried PUT /send returns the event it created the first time.
+CREATE TABLE event_txn_ids (
+    user_id         text   NOT NULL,
+    device_id       text   NOT NULL,
+    txn_id          text   NOT NULL,
+    event_id        text   NOT NULL,
+    created_ts      bigint NOT NULL,
+    PRIMARY KEY (user_id, device_id, txn_id)
+);
+CREATE INDEX event_txn_ids_event ON event_txn_ids (event_id);
+
+-- Room aliases we host (#alias:our.server -> room), and which rooms are in the public room directory.
+CREATE TABLE room_aliases (
+    room_alias      text   PRIMARY KEY,
+    room_id         text   NOT NULL,
+    creator         text   NOT NULL,
+    created_ts      bigint NOT NULL
+);
+CREATE INDEX room_aliases_room ON room_aliases (room_id);
+
+CREATE TABLE room_directory (
+    room_id         text   PRIMARY KEY,
+    published_ts    bigint NOT NULL
 );
 
 -- Local accounts.

@@ -1,0 +1,14 @@
+using Homeserver.Rooms.Services;
+using Homeserver.Users;
+
+namespace Homeserver.Host;
+
+/// <summary>Feeds local users' profiles (accounts) into their membership events (rooms).</summary>
+internal sealed class ProfileLookup(IAccountStore accounts) : IProfileLookup
+{
+    public async Task<MemberProfile?> GetLocalProfileAsync(string userId, CancellationToken ct)
+    {
+        var user = await accounts.GetUserAsync(userId, ct);
+        return user is null ? null : new MemberProfile(user.DisplayName, user.AvatarUrl);
+    }
+}

@@ -1,0 +1,105 @@
+using Homeserver.Core;
+using Homeserver.Core.Streams;
+using Homeserver.Rooms.Client;
+using Homeserver.Rooms.Persistence;
+
+namespace Homeserver.Rooms.Services;
+
+/// <summary>
+/// Reading rooms as a client: state, members, single events and pagination, each checked against the
+/// requester's membership and the room's history visibility.
+/// </summary>
+public sealed class RoomReader(RoomService rooms, IRoomReadStore reads, HistoryVisibility visibility, ClientEventLoader loader, EventLookup lookup)
+{
+    /// <summary>What the requester can read of a room's state: the current state when joined, else the state when they left.</summary>
+    public async Task<IReadOnlyDictionary<StateKey, string>> GetVisibleStateAsync(string userId, RoomRecord room, CancellationToken ct)
+    {
+        var head = await rooms.GetHeadAsync(room, ct);
+        var memberId = head.State.GetValueOrDefault(new StateKey(EventTypes.Member, userId));
+        var member = memberId is null ? null : (await lookup.GetEventsAsync([memberId], ct)).GetValueOrDefault(memberId);
+        if (member?.Membership == Membership.Join)
+        {
+            return head.State;
+        }
+
+        if (await IsWorldReadableAsync(head, ct))
+        {
+            return head.State;
+        }
+
+        if (member?.Membership is Membership.Leave or Membership.Ban && member.Sender is not null)
+        {
+            // A former member sees the state as it was when they left.
+            var stored = (await reads.GetStoredEventsAsync([member.EventId], ct)).FirstOrDefault();
+            if (stored?.StateBefore is { } before && await WasJoinedAsync(userId, before, ct))
+            {
+                return await reads.GetStateAsync(stored.StateAfter ?? before, ct);
+            }
+        }
+
+        throw MatrixException.Forbidden("You are not allowed to view this room's state");
+    }
+
+    /// <summary>Events of the room by pagination token, filtered by visibility, as /messages returns them.</summary>
+    public async Task<(IReadOnlyList<StoredEvent> Events, PaginationToken? End)> PaginateAsync(
+        string userId, RoomRecord room, PaginationToken from, PaginationToken? to, bool backwards, int limit, CancellationToken ct)
+    {
+        var current = await rooms.GetMembershipAsync(room, userId, ct);
+        var head = await rooms.GetHeadAsync(room, ct);
+        if (current is null && !await IsWorldReadableAsync(head, ct))
+        {
+            throw MatrixException.Forbidden("You are not a member of this room");
+        }
+
+        var page = await reads.PaginateAsync(room.RoomNid, from, to, backwards, limit, ct);
+
+        // A short page means the start (or end) of the timeline was reached: no further token, as the spec says.
+        PaginationToken? end = page.Count == limit ? page[^1].Token : null;
+        var visible = await visibility.FilterAsync(userId, current, page, ct);
+        return (visible, end);
+    }
+
+    /// <summary>One event, if the requester may see it (404 otherwise, so that existence is not leaked).</summary>
+    public async Task<StoredEvent> GetEventAsync(string userId, RoomRecord room, string eventId, CancellationToken ct)
+    {
+        var stored = (await reads.GetStoredEventsAsync([eventId], ct)).FirstOrDefault();
+        if (stored is null || stored.Event.RoomId != room.RoomId)
+        {
+            throw MatrixException.NotFound("Event not found");
+        }
+
+        var current = await rooms.GetMembershipAsync(room, userId, ct);
+        var visible = await visibility.FilterAsync(userId, current, [stored], ct);
+        return visible.Count == 1 ? visible[0] : throw MatrixException.NotFound("Event not found");
+    }
+
+    public Task<IReadOnlyList<StoredEvent>> GetStoredAsync(IReadOnlyCollection<string> ids, CancellationToken ct) => reads.GetStoredEventsAsync(ids, ct);
+
+    public Task<ClientEventBatch> LoadForClientAsync(IReadOnlyList<StoredEvent> events, CancellationToken ct) => loader.LoadAsync(events, ct);
+
+    public Task<IReadOnlyList<RoomMember>> GetMembersAsync(RoomRecord room, CancellationToken ct) => reads.GetMembersAsync(room.RoomNid, ct);
+
+    private async Task<bool> IsWorldReadableAsync(RoomHead head, CancellationToken ct)
+    {
+        if (!head.State.TryGetValue(new StateKey(HistoryVisibility.HistoryVisibilityType, string.Empty), out var id))
+        {
+            return false;
+        }
+
+        var ev = (await lookup.GetEventsAsync([id], ct)).GetValueOrDefault(id);
+        return ev is not null && ev.Content.TryGetProperty("history_visibility", out var v) && v.ValueKind == System.Text.Json.JsonValueKind.String
+            && v.GetString() == HistoryVisibility.WorldReadable;
+    }
+
+    private async Task<bool> WasJoinedAsync(string userId, long snapshot, CancellationToken ct)
+    {
+        var key = new StateKey(EventTypes.Member, userId);
+        var entries = await reads.GetStateEntriesAsync(snapshot, [key], ct);
+        if (!entries.TryGetValue(key, out var id))
+        {
+            return false;
+        }
+
+        return (await lookup.GetEventsAsync([id], ct)).GetValueOrDefault(id)?.Membership == Membership.Join;
+    }
+}

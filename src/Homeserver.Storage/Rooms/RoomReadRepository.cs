@@ -1,0 +1,190 @@
+using System.Text.Json;
+using Dapper;
+using Homeserver.Core;
+using Homeserver.Core.Streams;
+using Homeserver.Rooms;
+using Homeserver.Rooms.Persistence;
+using Npgsql;
+
+namespace Homeserver.Storage.Rooms;
+
+/// <summary>Read queries over the event DAG for the client API and sync (see RoomRepository for the tables).</summary>
+internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator translator) : IRoomReadStore
+{
+    private const string StoredColumns = """
+        e.event_id AS EventId, e.json AS Json, r.room_version AS Version, e.stream_ordering AS StreamOrdering,
+        e.topological_ordering AS TopologicalOrdering, e.redacted_by AS RedactedBy, e.state_before AS StateBefore, e.state_after AS StateAfter,
+        t.user_id AS TxnUser, t.device_id AS TxnDevice, t.txn_id AS TxnId
+        """;
+
+    private const string FromEvents = """
+        FROM events e JOIN rooms r ON r.room_nid = e.room_nid
+        LEFT JOIN event_txn_ids t ON t.event_id = e.event_id
+        """;
+
+    private const string Visible = "e.stream_ordering IS NOT NULL AND e.rejection_reason IS NULL AND NOT e.soft_failed";
+
+    private const string SelectByIds = $"SELECT {StoredColumns} {FromEvents} WHERE e.event_id = ANY(@Ids)";
+
+    private const string SelectBackwardsTopological = $"""
+        SELECT {StoredColumns} {FromEvents}
+        WHERE e.room_nid = @RoomNid AND {Visible} AND (e.topological_ordering, e.stream_ordering) < (@Topo, @Stream)
+          AND (@ToTopo::bigint IS NULL OR (e.topological_ordering, e.stream_ordering) > (@ToTopo, @ToStream))
+          AND (@ToStreamOnly::bigint IS NULL OR e.stream_ordering > @ToStreamOnly)
+        ORDER BY e.topological_ordering DESC, e.stream_ordering DESC LIMIT @Limit
+        """;
+
+    private const string SelectBackwardsStream = $"""
+        SELECT {StoredColumns} {FromEvents}
+        WHERE e.room_nid = @RoomNid AND {Visible} AND e.stream_ordering <= @Stream
+          AND (@ToTopo::bigint IS NULL OR (e.topological_ordering, e.stream_ordering) > (@ToTopo, @ToStream))
+          AND (@ToStreamOnly::bigint IS NULL OR e.stream_ordering > @ToStreamOnly)
+        ORDER BY e.topological_ordering DESC, e.stream_ordering DESC LIMIT @Limit
+        """;
+
+    private const string SelectForwardsTopological = $"""
+        SELECT {StoredColumns} {FromEvents}
+        WHERE e.room_nid = @RoomNid AND {Visible} AND (e.topological_ordering, e.stream_ordering) > (@Topo, @Stream)
+          AND (@ToTopo::bigint IS NULL OR (e.topological_ordering, e.stream_ordering) <= (@ToTopo, @ToStream))
+          AND (@ToStreamOnly::bigint IS NULL OR e.stream_ordering <= @ToStreamOnly)
+        ORDER BY e.topological_ordering, e.stream_ordering LIMIT @Limit
+        """;
+
+    private const string SelectForwardsStream = $"""
+        SELECT {StoredColumns} {FromEvents}
+        WHERE e.room_nid = @RoomNid AND {Visible} AND e.stream_ordering > @Stream
+          AND (@ToTopo::bigint IS NULL OR (e.topological_ordering, e.stream_ordering) <= (@ToTopo, @ToStream))
+          AND (@ToStreamOnly::bigint IS NULL OR e.stream_ordering <= @ToStreamOnly)
+        ORDER BY e.topological_ordering, e.stream_ordering LIMIT @Limit
+        """;
+
+    private const string SelectLatest = $"""
+        SELECT {StoredColumns} {FromEvents}
+        WHERE e.room_nid = @RoomNid AND {Visible} AND e.stream_ordering > @After AND e.stream_ordering <= @UpTo
+        ORDER BY e.stream_ordering DESC LIMIT @Limit
+        """;
+
+    private const string SelectLastAt = $"""
+        SELECT {StoredColumns} {FromEvents}
+        WHERE e.room_nid = @RoomNid AND e.stream_ordering IS NOT NULL AND e.rejection_reason IS NULL AND e.stream_ordering <= @UpTo
+        ORDER BY e.stream_ordering DESC LIMIT 1
+        """;
+
+    private const string SelectUserMemberships = """
+        SELECT r.room_id AS RoomId, m.room_nid AS RoomNid, r.room_version AS Version, m.membership AS Membership,
+               e.event_id AS EventId, m.stream_ordering AS StreamOrdering
+        FROM room_memberships m JOIN rooms r ON r.room_nid = m.room_nid JOIN events e ON e.event_nid = m.event_nid
+        WHERE m.user_id = @UserId
+        """;
+
+    private const string SelectRoomsWithEvents = """
+        SELECT rn FROM unnest(@RoomNids) AS rn
+        WHERE EXISTS (SELECT 1 FROM events e WHERE e.room_nid = rn AND e.stream_ordering > @After AND e.stream_ordering <= @UpTo)
+        """;
+
+    private const string SelectMembers = """
+        SELECT m.user_id AS UserId, m.membership AS Membership, e.event_id AS EventId
+        FROM room_memberships m JOIN events e ON e.event_nid = m.event_nid
+        WHERE m.room_nid = @RoomNid
+        """;
+
+    private const string SelectMaxStream = """
+        SELECT GREATEST(
+            COALESCE((SELECT max(stream_ordering) FROM events), 0),
+            COALESCE((SELECT max(stream_id) FROM account_data), 0))
+        """;
+
+    private sealed record StoredRow(
+        string EventId, string Json, string Version, long? StreamOrdering, long TopologicalOrdering, string? RedactedBy,
+        long? StateBefore, long? StateAfter, string? TxnUser, string? TxnDevice, string? TxnId);
+
+    private sealed record MembershipRow(string RoomId, long RoomNid, string Version, string Membership, string EventId, long StreamOrdering);
+
+    public async Task<IReadOnlyList<StoredEvent>> GetStoredEventsAsync(IReadOnlyCollection<string> eventIds, CancellationToken ct)
+    {
+        if (eventIds.Count == 0)
+        {
+            return [];
+        }
+
+        return await QueryAsync(SelectByIds, new { Ids = eventIds.ToArray() }, ct);
+    }
+
+    public Task<IReadOnlyList<StoredEvent>> PaginateAsync(long roomNid, PaginationToken from, PaginationToken? to, bool backwards, int limit, CancellationToken ct)
+    {
+        var sql = (backwards, from.Topological is null) switch
+        {
+            (true, false) => SelectBackwardsTopological,
+            (true, true) => SelectBackwardsStream,
+            (false, false) => SelectForwardsTopological,
+            (false, true) => SelectForwardsStream,
+        };
+        return QueryAsync(sql, new
+        {
+            RoomNid = roomNid,
+            Topo = from.Topological ?? 0,
+            from.Stream,
+            ToTopo = to?.Topological,
+            ToStream = to?.Stream ?? 0,
+            ToStreamOnly = to is { Topological: null } t ? t.Stream : (long?)null,
+            Limit = limit,
+        }, ct);
+    }
+
+    public Task<IReadOnlyList<StoredEvent>> GetLatestEventsAsync(long roomNid, long afterStream, long upToStream, int limit, CancellationToken ct) =>
+        QueryAsync(SelectLatest, new { RoomNid = roomNid, After = afterStream, UpTo = upToStream, Limit = limit }, ct);
+
+    public async Task<StoredEvent?> GetLastEventAtAsync(long roomNid, long upToStream, CancellationToken ct) =>
+        (await QueryAsync(SelectLastAt, new { RoomNid = roomNid, UpTo = upToStream }, ct)).FirstOrDefault();
+
+    public async Task<IReadOnlyList<UserRoomMembership>> GetUserMembershipsAsync(string userId, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var rows = await conn.QueryAsync<MembershipRow>(new CommandDefinition(SelectUserMemberships, new { UserId = userId }, cancellationToken: ct));
+        return rows.Select(r => new UserRoomMembership(r.RoomId, r.RoomNid, RoomVersion.Find(r.Version)!, r.Membership, r.EventId, r.StreamOrdering)).ToList();
+    }
+
+    public async Task<IReadOnlyCollection<long>> GetRoomsWithEventsAsync(IReadOnlyCollection<long> roomNids, long afterStream, long upToStream, CancellationToken ct)
+    {
+        if (roomNids.Count == 0 || upToStream <= afterStream)
+        {
+            return [];
+        }
+
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return (await conn.QueryAsync<long>(new CommandDefinition(SelectRoomsWithEvents, new { RoomNids = roomNids.ToArray(), After = afterStream, UpTo = upToStream }, cancellationToken: ct))).ToList();
+    }
+
+    public async Task<IReadOnlyList<RoomMember>> GetMembersAsync(long roomNid, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return (await conn.QueryAsync<RoomMember>(new CommandDefinition(SelectMembers, new { RoomNid = roomNid }, cancellationToken: ct))).ToList();
+    }
+
+    public Task<IReadOnlyDictionary<StateKey, string>> GetStateAsync(long snapshotId, CancellationToken ct) => translator.GetStateAsync(snapshotId, ct);
+
+    public Task<IReadOnlyDictionary<StateKey, string>> GetStateEntriesAsync(long snapshotId, IReadOnlyCollection<StateKey> keys, CancellationToken ct) =>
+        translator.GetEntriesAsync(snapshotId, keys, ct);
+
+    public async Task<long> GetMaxStreamPositionAsync(CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.ExecuteScalarAsync<long>(new CommandDefinition(SelectMaxStream, cancellationToken: ct));
+    }
+
+    private async Task<IReadOnlyList<StoredEvent>> QueryAsync(string sql, object args, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var rows = await conn.QueryAsync<StoredRow>(new CommandDefinition(sql, args, cancellationToken: ct));
+        var result = new List<StoredEvent>();
+        foreach (var row in rows)
+        {
+            using var doc = JsonDocument.Parse(row.Json);
+            var pdu = Pdu.Parse(doc.RootElement.Clone(), RoomVersion.Find(row.Version)!, row.EventId);
+            var txn = row.TxnId is null ? null : new TransactionRef(row.TxnUser!, row.TxnDevice!, row.TxnId);
+            result.Add(new StoredEvent(pdu, row.StreamOrdering, row.TopologicalOrdering, row.RedactedBy, txn, row.StateBefore, row.StateAfter));
+        }
+
+        return result;
+    }
+}

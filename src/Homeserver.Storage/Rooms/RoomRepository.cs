@@ -1,0 +1,470 @@
+using System.Text.Json;
+using Dapper;
+using Homeserver.Core;
+using Homeserver.Rooms;
+using Homeserver.Rooms.Persistence;
+using Npgsql;
+
+namespace Homeserver.Storage.Rooms;
+
+/// <summary>
+/// The event DAG: tables <c>rooms</c>, <c>events</c>, <c>event_prev_events</c>, <c>event_auth_events</c>,
+/// <c>forward_extremities</c>, <c>current_state</c>, <c>room_current_snapshot</c>, <c>room_memberships</c>
+/// and <c>event_txn_ids</c>. A batch of events is persisted with its edges, state and stream positions in
+/// one transaction.
+/// </summary>
+internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore snapshots, StateKeyInterner stateKeys, EventNidCache eventNids, StateTranslator translator) : IRoomStore
+{
+    private const string SelectRoom = "SELECT room_nid AS RoomNid, room_version AS Version FROM rooms WHERE room_id = @RoomId";
+
+    private const string InsertRoom = """
+        INSERT INTO rooms (room_id, room_version, created_ts) VALUES (@RoomId, @Version, @CreatedTs)
+        ON CONFLICT (room_id) DO NOTHING RETURNING room_nid
+        """;
+
+    private const string SelectExtremities = """
+        SELECT e.event_id AS EventId, e.depth AS Depth
+        FROM forward_extremities f JOIN events e ON e.event_nid = f.event_nid
+        WHERE f.room_nid = @RoomNid
+        """;
+
+    private const string SelectCurrentSnapshot = "SELECT snapshot_nid AS SnapshotNid, last_stream_ordering AS LastStreamOrdering FROM room_current_snapshot WHERE room_nid = @RoomNid";
+
+    private const string SelectEvents = """
+        SELECT e.event_id AS EventId, e.json AS Json, r.room_version AS Version
+        FROM events e JOIN rooms r ON r.room_nid = e.room_nid
+        WHERE e.event_id = ANY(@Ids)
+        """;
+
+    private const string SelectTxn = "SELECT event_id FROM event_txn_ids WHERE user_id = @UserId AND device_id = @DeviceId AND txn_id = @TxnId";
+
+    private const string AllocateEventNids = "SELECT nextval(pg_get_serial_sequence('events', 'event_nid')) FROM generate_series(1, @Count)";
+
+    private const string InsertEvent = """
+        INSERT INTO events (event_nid, event_id, room_nid, event_type, state_key, state_key_nid, sender, depth, origin_server_ts,
+                            stream_ordering, topological_ordering, state_before, state_after, outlier, rejection_reason, soft_failed, json)
+        VALUES (@EventNid, @EventId, @RoomNid, @Type, @StateKey, @StateKeyNid, @Sender, @Depth, @OriginServerTs,
+                @StreamOrdering, @Depth, @StateBefore, @StateAfter, @Outlier, @RejectionReason, @SoftFailed, @Json)
+        """;
+
+    private const string InsertPrevEdges = "INSERT INTO event_prev_events (event_nid, prev_event_id) SELECT @EventNid, unnest(@Ids) ON CONFLICT DO NOTHING";
+
+    private const string InsertAuthEdges = "INSERT INTO event_auth_events (event_nid, auth_event_id) SELECT @EventNid, unnest(@Ids) ON CONFLICT DO NOTHING";
+
+    private const string InsertTxn = """
+        INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, created_ts) VALUES (@UserId, @DeviceId, @TxnId, @EventId, @CreatedTs)
+        ON CONFLICT DO NOTHING
+        """;
+
+    private const string MarkRedacted = "UPDATE events SET redacted_by = @RedactionId WHERE event_id = @TargetId AND room_nid = @RoomNid AND redacted_by IS NULL";
+
+    private const string DeleteExtremities = """
+        DELETE FROM forward_extremities f USING events e
+        WHERE f.room_nid = @RoomNid AND e.event_nid = f.event_nid AND e.event_id = ANY(@Ids)
+        """;
+
+    private const string InsertExtremities = """
+        INSERT INTO forward_extremities (room_nid, event_nid) SELECT @RoomNid, unnest(@Nids) ON CONFLICT DO NOTHING
+        """;
+
+    private const string UpsertCurrentState = """
+        INSERT INTO current_state (room_nid, state_key_nid, event_nid) SELECT @RoomNid, k, e FROM unnest(@Keys, @Events) AS t(k, e)
+        ON CONFLICT (room_nid, state_key_nid) DO UPDATE SET event_nid = EXCLUDED.event_nid
+        """;
+
+    private const string DeleteCurrentState = "DELETE FROM current_state WHERE room_nid = @RoomNid AND state_key_nid = ANY(@Keys)";
+
+    private const string UpsertMembership = """
+        INSERT INTO room_memberships (room_nid, user_id, membership, event_nid, stream_ordering) VALUES (@RoomNid, @UserId, @Membership, @EventNid, @StreamOrdering)
+        ON CONFLICT (room_nid, user_id) DO UPDATE SET membership = EXCLUDED.membership, event_nid = EXCLUDED.event_nid, stream_ordering = EXCLUDED.stream_ordering
+        """;
+
+    private const string UpsertCurrentSnapshot = """
+        INSERT INTO room_current_snapshot (room_nid, snapshot_nid, last_stream_ordering) VALUES (@RoomNid, @SnapshotNid, @LastStreamOrdering)
+        ON CONFLICT (room_nid) DO UPDATE SET snapshot_nid = EXCLUDED.snapshot_nid,
+            last_stream_ordering = GREATEST(room_current_snapshot.last_stream_ordering, EXCLUDED.last_stream_ordering)
+        """;
+
+    private sealed record RoomRow(long RoomNid, string Version);
+
+    private sealed record EventRow(string EventId, string Json, string Version);
+
+    private sealed record SnapshotHeadRow(long SnapshotNid, long LastStreamOrdering);
+
+    public async Task<RoomRecord?> GetRoomAsync(string roomId, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var row = await conn.QuerySingleOrDefaultAsync<RoomRow>(new CommandDefinition(SelectRoom, new { RoomId = roomId }, cancellationToken: ct));
+        return row is null ? null : new RoomRecord(row.RoomNid, roomId, RoomVersion.Find(row.Version) ?? throw new InvalidOperationException($"room {roomId} has unknown version {row.Version}"));
+    }
+
+    public async Task<RoomRecord> CreateRoomAsync(string roomId, RoomVersion version, long createdTs, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var nid = await conn.ExecuteScalarAsync<long?>(new CommandDefinition(InsertRoom, new { RoomId = roomId, Version = version.Id, CreatedTs = createdTs }, cancellationToken: ct));
+        return nid is { } n ? new RoomRecord(n, roomId, version) : throw new MatrixException(MatrixErrorCode.RoomInUse, 400, "Room ID already in use");
+    }
+
+    public async Task<RoomHead> LoadHeadAsync(RoomRecord room, CancellationToken ct)
+    {
+        List<Extremity> extremities;
+        SnapshotHeadRow? current;
+        await using (var conn = await db.OpenConnectionAsync(ct))
+        {
+            extremities = (await conn.QueryAsync<Extremity>(new CommandDefinition(SelectExtremities, new { room.RoomNid }, cancellationToken: ct))).ToList();
+            current = await conn.QuerySingleOrDefaultAsync<SnapshotHeadRow>(new CommandDefinition(SelectCurrentSnapshot, new { room.RoomNid }, cancellationToken: ct));
+        }
+
+        var snapshotId = current?.SnapshotNid ?? StateSnapshotStore.Empty;
+        var state = await translator.GetStateAsync(snapshotId, ct);
+        return new RoomHead(room, extremities, snapshotId, state, current?.LastStreamOrdering ?? 0);
+    }
+
+    public async Task<IReadOnlyDictionary<string, Pdu>> GetEventsAsync(IReadOnlyCollection<string> eventIds, CancellationToken ct)
+    {
+        var result = new Dictionary<string, Pdu>(StringComparer.Ordinal);
+        if (eventIds.Count == 0)
+        {
+            return result;
+        }
+
+        await using var conn = await db.OpenConnectionAsync(ct);
+        foreach (var row in await conn.QueryAsync<EventRow>(new CommandDefinition(SelectEvents, new { Ids = eventIds.ToArray() }, cancellationToken: ct)))
+        {
+            using var doc = JsonDocument.Parse(row.Json);
+            result[row.EventId] = Pdu.Parse(doc.RootElement.Clone(), RoomVersion.Find(row.Version)!, row.EventId);
+        }
+
+        return result;
+    }
+
+    public async Task<string?> GetTransactionEventIdAsync(TransactionRef txn, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.ExecuteScalarAsync<string?>(new CommandDefinition(SelectTxn, new { txn.UserId, txn.DeviceId, txn.TxnId }, cancellationToken: ct));
+    }
+
+    public async Task<PersistResult> PersistAsync(RoomHead head, PersistBatch batch, long firstStreamOrdering, CancellationToken ct)
+    {
+        var room = head.Room;
+        var events = batch.Events;
+
+        // Intern every state key the batch touches before the transaction (see StateKeyInterner).
+        var keysNeeded = new HashSet<StateKey>();
+        foreach (var e in events)
+        {
+            if (e.Event.StateKey is not null)
+            {
+                keysNeeded.Add(new StateKey(e.Event.Type, e.Event.StateKey));
+            }
+
+            if (e.StateBefore is StateBefore.Derived d)
+            {
+                keysNeeded.UnionWith(d.Delta.Keys);
+            }
+        }
+
+        var keyNids = await stateKeys.GetOrCreateAsync(keysNeeded, ct);
+
+        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        var nids = (await conn.QueryAsync<long>(new CommandDefinition(AllocateEventNids, new { Count = events.Count }, tx, cancellationToken: ct))).ToList();
+        var batchNids = new Dictionary<string, long>(StringComparer.Ordinal);
+        for (var i = 0; i < events.Count; i++)
+        {
+            batchNids[events[i].Event.EventId] = nids[i];
+        }
+
+        var pending = new StateSnapshotStore.PendingWrites();
+        var orderings = new List<long?>(events.Count);
+        var stream = firstStreamOrdering;
+        long? previousAfter = null;
+        long? lastStream = null;
+        var linear = true;
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+        for (var i = 0; i < events.Count; i++)
+        {
+            var item = events[i];
+            var pdu = item.Event;
+            long? before = item.StateBefore switch
+            {
+                StateBefore.Existing x => x.SnapshotId,
+                StateBefore.AfterPrevious => previousAfter ?? head.SnapshotId,
+                StateBefore.Derived d => await CreateDerivedAsync(conn, tx, room, d, keyNids, batchNids, pending, ct),
+                _ => null,
+            };
+            if (item.StateBefore is StateBefore.Derived || (item.StateBefore is StateBefore.Existing ex && ex.SnapshotId != head.SnapshotId))
+            {
+                linear = false;
+            }
+
+            long? after = before;
+            long? keyNid = pdu.StateKey is null ? null : keyNids[new StateKey(pdu.Type, pdu.StateKey)];
+            if (before is { } b && keyNid is { } k && item.RejectionReason is null)
+            {
+                after = await snapshots.CreateAsync(conn, tx, room.RoomNid, b, new Dictionary<long, long> { [k] = nids[i] }, pending, ct);
+            }
+
+            long? ordering = item.IsOutlier ? null : stream++;
+            orderings.Add(ordering);
+            if (ordering is not null)
+            {
+                lastStream = ordering;
+            }
+
+            await conn.ExecuteAsync(new CommandDefinition(InsertEvent, new
+            {
+                EventNid = nids[i],
+                pdu.EventId,
+                room.RoomNid,
+                pdu.Type,
+                pdu.StateKey,
+                StateKeyNid = keyNid,
+                pdu.Sender,
+                pdu.Depth,
+                pdu.OriginServerTs,
+                StreamOrdering = ordering,
+                StateBefore = before,
+                StateAfter = after,
+                Outlier = item.IsOutlier,
+                item.RejectionReason,
+                item.SoftFailed,
+                Json = pdu.Json.GetRawText(),
+            }, tx, cancellationToken: ct));
+            if (pdu.PrevEventIds.Count > 0)
+            {
+                await conn.ExecuteAsync(new CommandDefinition(InsertPrevEdges, new { EventNid = nids[i], Ids = pdu.PrevEventIds.ToArray() }, tx, cancellationToken: ct));
+            }
+
+            if (pdu.AuthEventIds.Count > 0)
+            {
+                await conn.ExecuteAsync(new CommandDefinition(InsertAuthEdges, new { EventNid = nids[i], Ids = pdu.AuthEventIds.ToArray() }, tx, cancellationToken: ct));
+            }
+
+            if (item.Transaction is { } txn)
+            {
+                await conn.ExecuteAsync(new CommandDefinition(InsertTxn, new { txn.UserId, txn.DeviceId, txn.TxnId, pdu.EventId, CreatedTs = now }, tx, cancellationToken: ct));
+            }
+
+            if (pdu.Type == EventTypes.Redaction && pdu.Redacts is { } target && item.RejectionReason is null && !item.SoftFailed)
+            {
+                await conn.ExecuteAsync(new CommandDefinition(MarkRedacted, new { RedactionId = pdu.EventId, TargetId = target, room.RoomNid }, tx, cancellationToken: ct));
+            }
+
+            if (before is not null)
+            {
+                previousAfter = after;
+            }
+        }
+
+        if (batch.ExtremitiesRemoved.Count > 0)
+        {
+            await conn.ExecuteAsync(new CommandDefinition(DeleteExtremities, new { room.RoomNid, Ids = batch.ExtremitiesRemoved.ToArray() }, tx, cancellationToken: ct));
+        }
+
+        var addedNids = new List<long>();
+        var outsideBatch = batch.ExtremitiesAdded.Where(id => !batchNids.ContainsKey(id)).ToList();
+        var looked = outsideBatch.Count == 0 ? new Dictionary<string, long>() : await eventNids.GetNidsAsync(outsideBatch, ct, conn, tx);
+        foreach (var id in batch.ExtremitiesAdded)
+        {
+            if (batchNids.TryGetValue(id, out var n) || looked.TryGetValue(id, out n))
+            {
+                addedNids.Add(n);
+            }
+        }
+
+        if (addedNids.Count > 0)
+        {
+            await conn.ExecuteAsync(new CommandDefinition(InsertExtremities, new { room.RoomNid, Nids = addedNids.ToArray() }, tx, cancellationToken: ct));
+        }
+
+        var newSnapshot = head.SnapshotId;
+        var stateChanges = new Dictionary<StateKey, string?>();
+        if (batch.CurrentStateIsStateAfterLastEvent && previousAfter is { } finalState && finalState != head.SnapshotId)
+        {
+            newSnapshot = finalState;
+            var changedKeyNids = new Dictionary<long, long>();
+            if (linear)
+            {
+                // Events appended on the current state: the change is exactly the batch's accepted state events.
+                for (var i = 0; i < events.Count; i++)
+                {
+                    var pdu = events[i].Event;
+                    if (pdu.StateKey is not null && events[i].RejectionReason is null && !events[i].IsOutlier)
+                    {
+                        changedKeyNids[keyNids[new StateKey(pdu.Type, pdu.StateKey)]] = nids[i];
+                    }
+                }
+            }
+            else
+            {
+                var oldState = await snapshots.GetAsync(head.SnapshotId, ct, pending);
+                var newState = await snapshots.GetAsync(finalState, ct, pending);
+                foreach (var (k, v) in newState)
+                {
+                    if (!oldState.TryGetValue(k, out var old) || old != v)
+                    {
+                        changedKeyNids[k] = v;
+                    }
+                }
+
+                foreach (var k in oldState.Keys)
+                {
+                    if (!newState.ContainsKey(k))
+                    {
+                        changedKeyNids[k] = 0;
+                    }
+                }
+            }
+
+            var batchOrderings = new Dictionary<string, long>(StringComparer.Ordinal);
+            for (var i = 0; i < events.Count; i++)
+            {
+                if (orderings[i] is { } o)
+                {
+                    batchOrderings[events[i].Event.EventId] = o;
+                }
+            }
+
+            await ApplyCurrentStateChangesAsync(conn, tx, room, changedKeyNids, batchNids, events, batchOrderings, lastStream ?? head.LastStreamOrdering, stateChanges, ct);
+        }
+
+        if (lastStream is not null || newSnapshot != head.SnapshotId)
+        {
+            await conn.ExecuteAsync(new CommandDefinition(UpsertCurrentSnapshot, new
+            {
+                room.RoomNid,
+                SnapshotNid = newSnapshot,
+                LastStreamOrdering = lastStream ?? head.LastStreamOrdering,
+            }, tx, cancellationToken: ct));
+        }
+
+        await tx.CommitAsync(ct);
+        snapshots.Commit(pending);
+        foreach (var (id, nid) in batchNids)
+        {
+            eventNids.Remember(nid, id);
+        }
+
+        var extremities = head.ForwardExtremities.Where(e => !batch.ExtremitiesRemoved.Contains(e.EventId)).ToList();
+        foreach (var id in batch.ExtremitiesAdded)
+        {
+            var pdu = events.FirstOrDefault(e => e.Event.EventId == id)?.Event;
+            if (pdu is not null && extremities.All(e => e.EventId != id))
+            {
+                extremities.Add(new Extremity(id, pdu.Depth));
+            }
+        }
+
+        var state = head.State;
+        if (stateChanges.Count > 0)
+        {
+            var copy = new Dictionary<StateKey, string>(head.State);
+            foreach (var (k, v) in stateChanges)
+            {
+                if (v is null)
+                {
+                    copy.Remove(k);
+                }
+                else
+                {
+                    copy[k] = v;
+                }
+            }
+
+            state = copy;
+        }
+
+        return new PersistResult(orderings, new RoomHead(room, extremities, newSnapshot, state, Math.Max(head.LastStreamOrdering, lastStream ?? 0)));
+    }
+
+    private async Task<long> CreateDerivedAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, RoomRecord room, StateBefore.Derived derived, IReadOnlyDictionary<StateKey, long> keyNids,
+        Dictionary<string, long> batchNids, StateSnapshotStore.PendingWrites pending, CancellationToken ct)
+    {
+        var ids = derived.Delta.Values.Where(v => v is not null && !batchNids.ContainsKey(v)).Select(v => v!).Distinct().ToList();
+        var found = ids.Count == 0 ? new Dictionary<string, long>() : await eventNids.GetNidsAsync(ids, ct, conn, tx);
+        var delta = new Dictionary<long, long>(derived.Delta.Count);
+        foreach (var (key, id) in derived.Delta)
+        {
+            long nid = 0;
+            if (id is not null && !batchNids.TryGetValue(id, out nid) && !found.TryGetValue(id, out nid))
+            {
+                throw new InvalidOperationException($"state event {id} is not stored");
+            }
+
+            delta[keyNids[key]] = nid;
+        }
+
+        return await snapshots.CreateAsync(conn, tx, room.RoomNid, derived.ParentSnapshotId, delta, pending, ct);
+    }
+
+    private async Task ApplyCurrentStateChangesAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, RoomRecord room, Dictionary<long, long> changes, Dictionary<string, long> batchNids,
+        IReadOnlyList<EventToPersist> batchEvents, Dictionary<string, long> batchOrderings, long streamOrdering, Dictionary<StateKey, string?> domainChanges, CancellationToken ct)
+    {
+        var upsertKeys = changes.Where(c => c.Value != 0).Select(c => c.Key).ToArray();
+        var deleteKeys = changes.Where(c => c.Value == 0).Select(c => c.Key).ToArray();
+        if (upsertKeys.Length > 0)
+        {
+            await conn.ExecuteAsync(new CommandDefinition(UpsertCurrentState, new { room.RoomNid, Keys = upsertKeys, Events = upsertKeys.Select(k => changes[k]).ToArray() }, tx, cancellationToken: ct));
+        }
+
+        if (deleteKeys.Length > 0)
+        {
+            await conn.ExecuteAsync(new CommandDefinition(DeleteCurrentState, new { room.RoomNid, Keys = deleteKeys }, tx, cancellationToken: ct));
+        }
+
+        var keys = await stateKeys.ResolveAsync(changes.Keys, ct);
+        var nidToId = batchNids.ToDictionary(kv => kv.Value, kv => kv.Key);
+        var unknown = changes.Values.Where(v => v != 0 && !nidToId.ContainsKey(v)).Distinct().ToList();
+        if (unknown.Count > 0)
+        {
+            foreach (var (nid, id) in await eventNids.GetIdsAsync(unknown, ct, conn, tx))
+            {
+                nidToId[nid] = id;
+            }
+        }
+
+        // Membership rows follow the member events that entered the current state.
+        var memberIds = new List<(string UserId, long EventNid, string EventId)>();
+        foreach (var (keyNid, eventNid) in changes)
+        {
+            var key = keys[keyNid];
+            domainChanges[key] = eventNid == 0 ? null : nidToId[eventNid];
+            if (key.Type == EventTypes.Member && eventNid != 0)
+            {
+                memberIds.Add((key.Key, eventNid, nidToId[eventNid]));
+            }
+        }
+
+        if (memberIds.Count == 0)
+        {
+            return;
+        }
+
+        var inBatch = batchEvents.ToDictionary(e => e.Event.EventId, e => e.Event, StringComparer.Ordinal);
+        var outside = memberIds.Where(m => !inBatch.ContainsKey(m.EventId)).Select(m => m.EventId).ToList();
+        var loaded = outside.Count == 0 ? new Dictionary<string, Pdu>() : await GetEventsInTransactionAsync(conn, tx, outside, ct);
+        foreach (var (userId, eventNid, eventId) in memberIds)
+        {
+            var pdu = inBatch.GetValueOrDefault(eventId) ?? loaded.GetValueOrDefault(eventId);
+            var membership = pdu?.Membership ?? "leave";
+            var ordering = batchOrderings.TryGetValue(eventId, out var own) ? own : streamOrdering;
+            await conn.ExecuteAsync(new CommandDefinition(UpsertMembership, new { room.RoomNid, UserId = userId, Membership = membership, EventNid = eventNid, StreamOrdering = ordering }, tx, cancellationToken: ct));
+        }
+    }
+
+    private static async Task<Dictionary<string, Pdu>> GetEventsInTransactionAsync(NpgsqlConnection conn, NpgsqlTransaction tx, List<string> ids, CancellationToken ct)
+    {
+        var result = new Dictionary<string, Pdu>(StringComparer.Ordinal);
+        foreach (var row in await conn.QueryAsync<EventRow>(new CommandDefinition(SelectEvents, new { Ids = ids.ToArray() }, tx, cancellationToken: ct)))
+        {
+            using var doc = JsonDocument.Parse(row.Json);
+            result[row.EventId] = Pdu.Parse(doc.RootElement.Clone(), RoomVersion.Find(row.Version)!, row.EventId);
+        }
+
+        return result;
+    }
+}

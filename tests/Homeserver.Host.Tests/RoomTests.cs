@@ -1,0 +1,176 @@
+using System.Net;
+using System.Text.Json;
+using Homeserver.TestKit;
+
+namespace Homeserver.Host.Tests;
+
+public sealed class RoomTests(TestServer server) : IClassFixture<TestServer>
+{
+    private Task<MatrixClient> NewUserAsync() => new MatrixClient(server.Client).RegisterAsync();
+
+    private static async Task<string> CreateRoomAsync(MatrixClient client, object? body = null) =>
+        (await client.PostAsync("/_matrix/client/v3/createRoom", body ?? new { })).EnsureOk().Json.GetProperty("room_id").GetString()!;
+
+    [Theory]
+    [InlineData("1")]
+    [InlineData("6")]
+    [InlineData("10")]
+    [InlineData("11")]
+    [InlineData("12")]
+    public async Task A_created_room_has_the_initial_state_of_its_version(string version)
+    {
+        var alice = await NewUserAsync();
+        var roomId = await CreateRoomAsync(alice, new { room_version = version, name = "Test room", topic = "About tests", preset = "public_chat" });
+        if (version == "12")
+        {
+            roomId.Should().NotContain(":");
+        }
+        else
+        {
+            roomId.Should().EndWith(":" + server.ServerName);
+        }
+
+        var state = (await alice.GetAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/state")).EnsureOk().Json;
+        var types = state.EnumerateArray().Select(e => e.GetProperty("type").GetString()).ToList();
+        types.Should().Contain(["m.room.create", "m.room.member", "m.room.power_levels", "m.room.join_rules", "m.room.history_visibility", "m.room.name", "m.room.topic"]);
+        var create = state.EnumerateArray().Single(e => e.GetProperty("type").GetString() == "m.room.create");
+        create.GetProperty("content").GetProperty("room_version").GetString().Should().Be(version);
+
+        var name = (await alice.GetAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/state/m.room.name")).EnsureOk().Json;
+        name.GetProperty("name").GetString().Should().Be("Test room");
+        var joinRule = (await alice.GetAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/state/m.room.join_rules/")).EnsureOk().Json;
+        joinRule.GetProperty("join_rule").GetString().Should().Be("public");
+    }
+
+    [Fact]
+    public async Task Messages_sent_are_read_back_in_order_by_pagination()
+    {
+        var alice = await NewUserAsync();
+        var roomId = Uri.EscapeDataString(await CreateRoomAsync(alice));
+        var sent = new List<string>();
+        for (var i = 0; i < 25; i++)
+        {
+            var r = (await alice.PutAsync($"/_matrix/client/v3/rooms/{roomId}/send/m.room.message/txn{i}", new { msgtype = "m.text", body = $"message {i}" })).EnsureOk();
+            sent.Add(r.Json.GetProperty("event_id").GetString()!);
+        }
+
+        var seen = new List<string>();
+        string? from = null;
+        for (var page = 0; page < 10; page++)
+        {
+            var url = $"/_matrix/client/v3/rooms/{roomId}/messages?dir=b&limit=10" + (from is null ? string.Empty : "&from=" + Uri.EscapeDataString(from));
+            var response = (await alice.GetAsync(url)).EnsureOk().Json;
+            foreach (var ev in response.GetProperty("chunk").EnumerateArray())
+            {
+                if (ev.GetProperty("type").GetString() == "m.room.message")
+                {
+                    seen.Add(ev.GetProperty("event_id").GetString()!);
+                }
+            }
+
+            if (!response.TryGetProperty("end", out var end))
+            {
+                break;
+            }
+
+            from = end.GetString();
+        }
+
+        seen.Reverse();
+        seen.Should().Equal(sent);
+    }
+
+    [Fact]
+    public async Task Resending_with_the_same_transaction_id_returns_the_same_event()
+    {
+        var alice = await NewUserAsync();
+        var roomId = Uri.EscapeDataString(await CreateRoomAsync(alice));
+        var first = (await alice.PutAsync($"/_matrix/client/v3/rooms/{roomId}/send/m.room.message/same", new { msgtype = "m.text", body = "hi" })).EnsureOk();
+        var second = (await alice.PutAsync($"/_matrix/client/v3/rooms/{roomId}/send/m.room.message/same", new { msgtype = "m.text", body = "hi" })).EnsureOk();
+        second.Json.GetProperty("event_id").GetString().Should().Be(first.Json.GetProperty("event_id").GetString());
+    }
+
+    [Fact]
+    public async Task Concurrent_sends_into_one_room_all_persist_on_one_chain()
+    {
+        var alice = await NewUserAsync();
+        var roomId = Uri.EscapeDataString(await CreateRoomAsync(alice));
+        var tasks = Enumerable.Range(0, 40).Select(i =>
+            alice.PutAsync($"/_matrix/client/v3/rooms/{roomId}/send/m.room.message/c{i}", new { msgtype = "m.text", body = $"c{i}" }));
+        var results = await Task.WhenAll(tasks);
+        results.Should().OnlyContain(r => r.Status == HttpStatusCode.OK);
+        var ids = results.Select(r => r.Json.GetProperty("event_id").GetString()).ToHashSet();
+        ids.Should().HaveCount(40);
+
+        var page = (await alice.GetAsync($"/_matrix/client/v3/rooms/{roomId}/messages?dir=b&limit=100")).EnsureOk().Json;
+        page.GetProperty("chunk").EnumerateArray().Select(e => e.GetProperty("event_id").GetString()).Should().Contain(ids);
+    }
+
+    [Fact]
+    public async Task A_stranger_cannot_send_or_read_and_gets_403()
+    {
+        var alice = await NewUserAsync();
+        var eve = await NewUserAsync();
+        var roomId = Uri.EscapeDataString(await CreateRoomAsync(alice));
+        var send = await eve.PutAsync($"/_matrix/client/v3/rooms/{roomId}/send/m.room.message/x", new { msgtype = "m.text", body = "intrusion" });
+        send.Status.Should().Be(HttpStatusCode.Forbidden);
+        send.ErrCode.Should().Be("M_FORBIDDEN");
+        (await eve.GetAsync($"/_matrix/client/v3/rooms/{roomId}/messages?dir=b")).Status.Should().Be(HttpStatusCode.Forbidden);
+        (await eve.GetAsync($"/_matrix/client/v3/rooms/{roomId}/state")).Status.Should().Be(HttpStatusCode.Forbidden);
+    }
+
+    [Fact]
+    public async Task Invite_join_and_leave_change_membership()
+    {
+        var alice = await NewUserAsync();
+        var bob = await NewUserAsync();
+        var roomId = await CreateRoomAsync(alice);
+        var escaped = Uri.EscapeDataString(roomId);
+        (await bob.PostAsync($"/_matrix/client/v3/rooms/{escaped}/join", new { })).Status.Should().Be(HttpStatusCode.Forbidden);
+        (await alice.PostAsync($"/_matrix/client/v3/rooms/{escaped}/invite", new { user_id = bob.UserId })).EnsureOk();
+        (await bob.PostAsync($"/_matrix/client/v3/join/{escaped}", new { })).EnsureOk().Json.GetProperty("room_id").GetString().Should().Be(roomId);
+
+        var joined = (await alice.GetAsync($"/_matrix/client/v3/rooms/{escaped}/joined_members")).EnsureOk().Json.GetProperty("joined");
+        joined.EnumerateObject().Select(p => p.Name).Should().BeEquivalentTo([alice.UserId, bob.UserId]);
+        (await bob.GetAsync("/_matrix/client/v3/joined_rooms")).EnsureOk().Json.GetProperty("joined_rooms").EnumerateArray().Select(r => r.GetString()).Should().Contain(roomId);
+
+        (await bob.PostAsync($"/_matrix/client/v3/rooms/{escaped}/leave", new { })).EnsureOk();
+        (await bob.GetAsync("/_matrix/client/v3/joined_rooms")).EnsureOk().Json.GetProperty("joined_rooms").EnumerateArray().Should().BeEmpty();
+        var members = (await alice.GetAsync($"/_matrix/client/v3/rooms/{escaped}/members?membership=leave")).EnsureOk().Json.GetProperty("chunk");
+        members.EnumerateArray().Select(m => m.GetProperty("state_key").GetString()).Should().Equal(bob.UserId);
+    }
+
+    [Fact]
+    public async Task A_redacted_event_loses_its_content_and_says_why()
+    {
+        var alice = await NewUserAsync();
+        var roomId = Uri.EscapeDataString(await CreateRoomAsync(alice));
+        var eventId = (await alice.PutAsync($"/_matrix/client/v3/rooms/{roomId}/send/m.room.message/r1", new { msgtype = "m.text", body = "oops" })).EnsureOk().Json.GetProperty("event_id").GetString()!;
+        (await alice.PutAsync($"/_matrix/client/v3/rooms/{roomId}/redact/{Uri.EscapeDataString(eventId)}/red1", new { reason = "typo" })).EnsureOk();
+        var ev = (await alice.GetAsync($"/_matrix/client/v3/rooms/{roomId}/event/{Uri.EscapeDataString(eventId)}")).EnsureOk().Json;
+        ev.GetProperty("content").EnumerateObject().Should().BeEmpty();
+        ev.GetProperty("unsigned").GetProperty("redacted_because").GetProperty("content").GetProperty("reason").GetString().Should().Be("typo");
+    }
+
+    [Fact]
+    public async Task An_event_over_64_KiB_is_M_TOO_LARGE_and_not_stored()
+    {
+        var alice = await NewUserAsync();
+        var roomId = Uri.EscapeDataString(await CreateRoomAsync(alice));
+        var response = await alice.PutAsync($"/_matrix/client/v3/rooms/{roomId}/send/m.room.message/big", new { msgtype = "m.text", body = new string('x', 70_000) });
+        response.Status.Should().Be(HttpStatusCode.RequestEntityTooLarge);
+        response.ErrCode.Should().Be("M_TOO_LARGE");
+    }
+
+    [Fact]
+    public async Task State_set_through_the_state_api_is_current_and_keeps_prev_content()
+    {
+        var alice = await NewUserAsync();
+        var roomId = Uri.EscapeDataString(await CreateRoomAsync(alice));
+        (await alice.PutAsync($"/_matrix/client/v3/rooms/{roomId}/state/m.room.topic", new { topic = "one" })).EnsureOk();
+        var second = (await alice.PutAsync($"/_matrix/client/v3/rooms/{roomId}/state/m.room.topic/", new { topic = "two" })).EnsureOk().Json.GetProperty("event_id").GetString()!;
+        (await alice.GetAsync($"/_matrix/client/v3/rooms/{roomId}/state/m.room.topic")).EnsureOk().Json.GetProperty("topic").GetString().Should().Be("two");
+        var ev = (await alice.GetAsync($"/_matrix/client/v3/rooms/{roomId}/event/{Uri.EscapeDataString(second)}")).EnsureOk().Json;
+        ev.GetProperty("unsigned").GetProperty("prev_content").GetProperty("topic").GetString().Should().Be("one");
+    }
+}
