@@ -14,6 +14,7 @@ using Homeserver.Rooms.Events;
 using Homeserver.Rooms.Persistence;
 using Homeserver.Rooms.Services;
 using Homeserver.Rooms.Writing;
+using Homeserver.Sync;
 using Homeserver.Users;
 
 namespace Homeserver.Host;
@@ -102,6 +103,11 @@ public static class HomeserverApp
         services.AddSingleton<HistoryVisibility>();
         services.AddSingleton<ClientEventLoader>();
         services.AddSingleton<RoomReader>();
+
+        // Sync: the notifier hears every persisted batch.
+        services.AddSingleton<SyncNotifier>();
+        services.AddSingleton<IRoomEventListener>(sp => sp.GetRequiredService<SyncNotifier>());
+        services.AddSingleton<SyncService>();
         services.AddSingleton(new UnstableFeatures());
         services.AddRouting();
 
@@ -118,6 +124,7 @@ public static class HomeserverApp
         app.MapRoomEndpoints();
         app.MapMembershipEndpoints();
         app.MapRoomReadEndpoints();
+        app.MapSyncEndpoints();
         app.MapServerKeyEndpoints();
         app.MapFederationVersionEndpoints();
         app.MapServerWellKnownEndpoints();

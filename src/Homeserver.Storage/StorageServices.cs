@@ -1,7 +1,9 @@
 using Homeserver.Rooms.Persistence;
 using Homeserver.Rooms.Services;
 using Homeserver.Storage.Rooms;
+using Homeserver.Storage.Sync;
 using Homeserver.Storage.Users;
+using Homeserver.Sync;
 using Homeserver.Users;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
@@ -24,6 +26,7 @@ public static class StorageServices
         services.AddSingleton<IRoomStore, RoomRepository>();
         services.AddSingleton<IRoomReadStore, RoomReadRepository>();
         services.AddSingleton<IRoomDirectoryStore, RoomDirectoryRepository>();
+        services.AddSingleton<ISyncDataStore, SyncDataRepository>();
         return services;
     }
 }
