@@ -25,8 +25,14 @@ public sealed class SyncService(
     HistoryVisibility visibility,
     ClientEventLoader loader,
     EventLookup lookup,
-    TimeProvider time)
+    TimeProvider time,
+    IEnumerable<ISyncSection> sections,
+    IEnumerable<IRoomSyncSection> roomSections,
+    IEphemeralPositions? ephemeral = null)
 {
+    private readonly ISyncSection[] _sections = sections.ToArray();
+    private readonly IRoomSyncSection[] _roomSections = roomSections.ToArray();
+
     /// <summary>State event types copied into an invite's stripped state (as Synapse's defaults).</summary>
     private static readonly string[] StrippedStateTypes =
         ["m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar", "m.room.canonical_alias", "m.room.encryption", "m.room.topic"];
@@ -37,7 +43,7 @@ public sealed class SyncService(
         while (true)
         {
             var signal = notifier.GetSignal(requester.UserId);
-            var upTo = streams.Current;
+            var upTo = new SyncToken(streams.Current, ephemeral?.Current ?? 0);
             var (json, isEmpty) = await ComputeAsync(requester, request, upTo, ct);
             var remaining = deadline - time.GetUtcNow();
             if (!isEmpty || request.Since is null || request.FullState || remaining <= TimeSpan.Zero)
@@ -70,8 +76,9 @@ public sealed class SyncService(
         public bool HasContent => Timeline.Count > 0 || State.Count > 0 || AccountData.Count > 0;
     }
 
-    private async Task<(byte[] Json, bool IsEmpty)> ComputeAsync(Requester requester, SyncRequest request, long upTo, CancellationToken ct)
+    private async Task<(byte[] Json, bool IsEmpty)> ComputeAsync(Requester requester, SyncRequest request, SyncToken upToToken, CancellationToken ct)
     {
+        var upTo = upToToken.Stream;
         var userId = requester.UserId;
         var filter = request.Filter;
         long? since = request.Since?.Stream;
@@ -137,7 +144,41 @@ public sealed class SyncService(
         }
 
         var globalAccountData = accountData.Where(a => a.RoomId.Length == 0 && filter.AccountData.Matches(a.Type, userId)).ToList();
-        var isEmpty = joined.Count == 0 && left.Count == 0 && invites.Count == 0 && globalAccountData.Count == 0;
+
+        // Other modules' sections (to-device, device lists, presence...) and per-room additions (ephemeral, unread counts).
+        var joinedIds = memberships.Where(m => m.Membership == Membership.Join && filter.IncludesRoom(m.RoomId)).Select(m => m.RoomId).ToList();
+        var context = new SyncContext(requester, request.Since, upToToken, filter, request.FullState, joinedIds);
+        var contributions = new List<ISyncContribution>(_sections.Length);
+        foreach (var section in _sections)
+        {
+            contributions.Add(await section.ComputeAsync(context, ct));
+        }
+
+        var roomContributions = new Dictionary<string, List<IRoomSyncContribution>>(StringComparer.Ordinal);
+        foreach (var section in _roomSections)
+        {
+            foreach (var (roomId, contribution) in await section.ComputeAsync(context, joinedIds, ct))
+            {
+                if (!roomContributions.TryGetValue(roomId, out var list))
+                {
+                    roomContributions[roomId] = list = [];
+                }
+
+                list.Add(contribution);
+            }
+        }
+
+        foreach (var (roomId, list) in roomContributions)
+        {
+            if (list.Any(c => c.HasContent) && joined.All(r => r.RoomId != roomId))
+            {
+                // Only ephemeral news for this room (e.g. someone is typing): an entry with an empty timeline.
+                joined.Add(new RoomResult(roomId) { PrevBatch = new PaginationToken(null, upTo).ToString() });
+            }
+        }
+
+        var isEmpty = joined.Count == 0 && left.Count == 0 && invites.Count == 0 && globalAccountData.Count == 0
+            && !contributions.Any(c => c.HasContent);
 
         var options = new ClientEventOptions(userId, requester.DeviceId, time.GetUtcNow().ToUnixTimeMilliseconds(), IncludeRoomId: false);
         var allEvents = joined.Concat(left).SelectMany(r => r.Timeline.Concat(r.State)).ToList();
@@ -147,7 +188,12 @@ public sealed class SyncService(
         using (var w = new Utf8JsonWriter(buffer))
         {
             w.WriteStartObject();
-            w.WriteString("next_batch"u8, new SyncToken(upTo, 0).ToString());
+            w.WriteString("next_batch"u8, upToToken.ToString());
+            foreach (var contribution in contributions)
+            {
+                contribution.Write(w);
+            }
+
             w.WritePropertyName("account_data"u8);
             WriteAccountData(w, globalAccountData);
 
@@ -158,7 +204,7 @@ public sealed class SyncService(
             foreach (var room in joined)
             {
                 w.WritePropertyName(room.RoomId);
-                WriteRoom(w, room, batch, options, joinedRoom: true);
+                WriteRoom(w, room, batch, options, joinedRoom: true, roomContributions.GetValueOrDefault(room.RoomId));
             }
 
             w.WriteEndObject();
@@ -188,7 +234,7 @@ public sealed class SyncService(
             foreach (var room in left)
             {
                 w.WritePropertyName(room.RoomId);
-                WriteRoom(w, room, batch, options, joinedRoom: false);
+                WriteRoom(w, room, batch, options, joinedRoom: false, null);
             }
 
             w.WriteEndObject();
@@ -337,7 +383,8 @@ public sealed class SyncService(
         return doc.RootElement.Clone();
     }
 
-    private static void WriteRoom(Utf8JsonWriter w, RoomResult room, ClientEventBatch batch, ClientEventOptions options, bool joinedRoom)
+    private static void WriteRoom(
+        Utf8JsonWriter w, RoomResult room, ClientEventBatch batch, ClientEventOptions options, bool joinedRoom, List<IRoomSyncContribution>? extra)
     {
         w.WriteStartObject();
         w.WritePropertyName("timeline"u8);
@@ -375,8 +422,17 @@ public sealed class SyncService(
             w.WriteStartObject();
             w.WritePropertyName("events"u8);
             w.WriteStartArray();
+            foreach (var contribution in extra ?? [])
+            {
+                contribution.WriteEphemeralEvents(w);
+            }
+
             w.WriteEndArray();
             w.WriteEndObject();
+            foreach (var contribution in extra ?? [])
+            {
+                contribution.WriteRoomProperties(w);
+            }
 
             w.WritePropertyName("summary"u8);
             w.WriteStartObject();
