@@ -1,0 +1,149 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
+using Homeserver.Core.Configuration;
+
+namespace Homeserver.Federation.Client;
+
+/// <summary>
+/// The HTTP machinery under every outbound server-to-server request: connects to the targets that
+/// <see cref="ServerDiscovery"/> found (trying every address, refusing blacklisted ones after resolution),
+/// and verifies TLS for the name discovery says (system roots plus <c>federation_custom_ca_list</c>; no
+/// verification only when <c>federation_verify_certificates</c> is false, for test setups).
+/// </summary>
+public sealed class FederationTransport : IDisposable
+{
+    internal static readonly HttpRequestOptionsKey<IReadOnlyList<DnsEndPoint>> TargetsKey = new("homeserver.federation.targets");
+
+    private readonly HttpClient _client;
+    private readonly X509Certificate2Collection _customRoots = [];
+    private readonly IReadOnlyList<IPNetwork> _blacklist;
+    private readonly bool _verify;
+
+    public FederationTransport(HomeserverConfig config)
+    {
+        _verify = config.FederationVerifyCertificates;
+        foreach (var path in config.FederationCustomCaList)
+        {
+            _customRoots.ImportFromPemFile(path);
+        }
+
+        _blacklist = config.IpRangeBlacklist.Select(r => IPNetwork.Parse(r)).ToList();
+        var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = ConnectAsync,
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(90),
+            ConnectTimeout = TimeSpan.FromSeconds(20),
+            AllowAutoRedirect = false,
+            MaxConnectionsPerServer = 16,
+            SslOptions = new SslClientAuthenticationOptions { RemoteCertificateValidationCallback = ValidateCertificate },
+        };
+        _client = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+    }
+
+    public HttpClient Client => _client;
+
+    public void Dispose() => _client.Dispose();
+
+    /// <summary>Sends a request whose URI names the TLS host; the connection goes to <paramref name="targets"/>.</summary>
+    public Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, IReadOnlyList<DnsEndPoint> targets, CancellationToken ct)
+    {
+        request.Options.Set(TargetsKey, targets);
+        return _client.SendAsync(request, HttpCompletionOption.ResponseContentRead, ct);
+    }
+
+    private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken ct)
+    {
+        var targets = context.InitialRequestMessage.Options.TryGetValue(TargetsKey, out var t) ? t : [context.DnsEndPoint];
+        Exception? last = null;
+        foreach (var target in targets)
+        {
+            IPAddress[] addresses;
+            try
+            {
+                addresses = IPAddress.TryParse(target.Host, out var literal) ? [literal] : await Dns.GetHostAddressesAsync(target.Host, ct);
+            }
+            catch (SocketException e)
+            {
+                last = e;
+                continue;
+            }
+
+            foreach (var address in addresses)
+            {
+                if (IsBlacklisted(address))
+                {
+                    last = new FederationException($"{target.Host} resolves to {address}, which is in ip_range_blacklist");
+                    continue;
+                }
+
+                var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    await socket.ConnectAsync(new IPEndPoint(address, target.Port), ct);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch (SocketException e)
+                {
+                    socket.Dispose();
+                    last = e;
+                }
+            }
+        }
+
+        throw new HttpRequestException($"could not connect to {context.DnsEndPoint.Host}: {last?.Message ?? "no addresses"}", last);
+    }
+
+    private bool IsBlacklisted(IPAddress address)
+    {
+        if (address.IsIPv4MappedToIPv6)
+        {
+            address = address.MapToIPv4();
+        }
+
+        foreach (var range in _blacklist)
+        {
+            if (range.Contains(address))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private bool ValidateCertificate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
+    {
+        if (!_verify || errors == SslPolicyErrors.None)
+        {
+            return true;
+        }
+
+        // A name mismatch or missing certificate is never acceptable; an unknown root may be one of our custom CAs.
+        if (certificate is null || _customRoots.Count == 0 || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != 0)
+        {
+            return false;
+        }
+
+        using var custom = new X509Chain();
+        custom.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        custom.ChainPolicy.CustomTrustStore.AddRange(_customRoots);
+        custom.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        if (chain is not null)
+        {
+            custom.ChainPolicy.ExtraStore.AddRange(chain.ChainPolicy.ExtraStore);
+        }
+
+        return custom.Build(certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
+    }
+
+    /// <summary>A JSON body as peers expect it: exactly <c>application/json</c> (no charset) and a Content-Length.</summary>
+    public static ByteArrayContent JsonContent(byte[] utf8Json)
+    {
+        var content = new ByteArrayContent(utf8Json);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        return content;
+    }
+}
