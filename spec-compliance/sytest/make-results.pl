@@ -187,7 +187,24 @@ p "# SyTest results",
   sprintf( "**%d tests: %d passed, %d failed, %d skipped.** Of the failures, %d are listed in known-failures.txt and %d are not.",
      scalar @results, $count{pass}, $failed, $count{skip}, $count{xfail}, $count{fail} ),
   "A test is skipped when an ability it needs (e.g. `can_create_room`) was never proven by an earlier test.",
+  "Some tests pass against a server that lacks their feature (those that expect a 404 or a refusal), so the",
+  "pass count alone says little; the per-category and per-file tables say where the passes are.",
   "";
+
+# Errors the servers logged (an unhandled exception is a 500 or a crash: always a bug).
+my @server_errors;
+foreach my $out ( sort glob( "$RUN_DIR/server-*/homeserver.out" ) ) {
+   my ( $server ) = $out =~ m{/(server-\d+)/};
+   foreach my $line ( read_lines( $out ) ) {
+      next unless $line =~ m/ (fail|crit): (.*)$/;
+      ( my $what = $2 ) =~ s/\s+at \S+\(.*$//;
+      $what =~ s/^\S+\[\d+\] //;
+      push @server_errors, "$server: " . ( length $what > 300 ? substr( $what, 0, 300 ) . "..." : $what );
+   }
+}
+p "## Errors in the servers' logs", "";
+p @server_errors ? ( map { "- `$_`" } @server_errors ) : ( "None." );
+p "";
 
 p "## Passed per section",
   "",
@@ -203,6 +220,17 @@ foreach my $s ( @SECTIONS ) {
    $all{$_} += $c->{$_} for keys %all;
 }
 p sprintf( "| **all** | %d | %d | %d | %d |", @all{qw( total pass dendrite conduit )} ), "";
+
+# The same comparison by distinct names, as summarize-tap.pl prints it (a few SyTest names occur twice).
+my %status_of = map { $_->{name} => $_->{status} } @results;
+foreach my $cmp ( [ "Dendrite's", $dendrite ], [ "Conduit's", $conduit ] ) {
+   my ( $label, $list ) = @$cmp;
+   my $ran    = grep { exists $status_of{$_} } keys %$list;
+   my $passed = grep { ( $status_of{$_} // "" ) eq "pass" } keys %$list;
+   p sprintf( "%s list names %d tests; %d of them are in this SyTest and ran here, %d passed here.  ",
+      $label, scalar keys %$list, $ran, $passed );
+}
+p "";
 
 p "## Passed per category",
   "",
