@@ -140,5 +140,20 @@ elif [ "$write" = 1 ]; then
 else
     say "tests were selected: RESULTS.md left as it is (--write-results to rewrite it)"
 fi
+if [ -f "$run_dir/summary.json" ] && [ "$use_known" = 1 ]; then
+    perl -MJSON::PP -e '
+        my ( $summary, $known ) = @ARGV;
+        my $d = decode_json( do { local $/; open my $f, "<:raw", $summary or exit; <$f> } );
+        my %listed;
+        if( open my $k, "<:encoding(UTF-8)", $known ) {
+            while( my $l = <$k> ) { $l =~ s/#.*//; $l =~ s/^\s+|\s+$//g; $listed{$l} = 1 if length $l }
+        }
+        my $new  = grep { $_->{status} eq "fail" } @{ $d->{results} };
+        my $gone = grep { $_->{status} eq "pass" and $listed{ $_->{name} } } @{ $d->{results} };
+        print STDERR "sytest/run.sh: $new failure(s) not in known-failures.txt, $gone known failure(s) passed: ",
+            "after a whole-suite run, spec-compliance/sytest/update-known-failures.pl <run folder> updates the list\n"
+            if $new or $gone;
+    ' "$run_dir/summary.json" "$here/known-failures.txt"
+fi
 say "run folder: $run_dir"
 exit "$status"
