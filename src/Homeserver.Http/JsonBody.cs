@@ -27,6 +27,12 @@ public static class JsonBody
             throw MatrixException.NotJson("Content not JSON.");
         }
 
+        // JsonDocument does not validate UTF-8 inside strings; invalid bytes would fail later, when a string is read.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes))
+        {
+            throw MatrixException.NotJson("Content is not valid UTF-8.");
+        }
+
         JsonElement root;
         try
         {

@@ -63,6 +63,16 @@ public sealed class AccountTests(TestServer server) : IClassFixture<TestServer>
     }
 
     [Fact]
+    public async Task Register_with_invalid_utf8_is_M_NOT_JSON()
+    {
+        using var content = new ByteArrayContent([.. "{\"username\": \"a"u8, 0x81, .. "\"}"u8]);
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        var response = await server.Client.PostAsync("/_matrix/client/v3/register", content);
+        response.StatusCode.Should().Be(HttpStatusCode.BadRequest);
+        (await response.Content.ReadAsStringAsync()).Should().Contain("M_NOT_JSON");
+    }
+
+    [Fact]
     public async Task Register_with_a_wrongly_typed_field_is_M_BAD_JSON()
     {
         var response = await NewClient().PostAsync("/_matrix/client/v3/register", new { username = 42, password = "pw" });
