@@ -31,7 +31,7 @@ public static class MembershipEndpoints
     /// https://spec.matrix.org/v1.19/client-server-api/#post_matrixclientv3roomsroomidjoin
     /// </summary>
     private static Task<IResult> JoinById(HttpContext http, Authed auth, RoomService rooms, string roomId, CancellationToken ct) =>
-        JoinAsync(http, auth, rooms, RouteValues.Decode(roomId), ct);
+        JoinAsync(http, auth, rooms, RouteValues.Decode(roomId), ServersFromQuery(http), ct);
 
     /// <summary>
     /// POST /_matrix/client/v3/join/{roomIdOrAlias} — join a room by ID or alias.
@@ -40,15 +40,18 @@ public static class MembershipEndpoints
     private static async Task<IResult> JoinByIdOrAlias(HttpContext http, Authed auth, RoomService rooms, RoomDirectory aliases, string roomIdOrAlias, CancellationToken ct)
     {
         var target = RouteValues.Decode(roomIdOrAlias);
+        var servers = ServersFromQuery(http);
         if (target.StartsWith('#'))
         {
-            target = await aliases.ResolveAsync(target, ct);
+            var found = await aliases.LookupAsync(target, ct) ?? throw MatrixException.NotFound($"Room alias {target} not found");
+            target = found.RoomId;
+            servers.AddRange(found.Servers);
         }
 
-        return await JoinAsync(http, auth, rooms, target, ct);
+        return await JoinAsync(http, auth, rooms, target, servers, ct);
     }
 
-    private static async Task<IResult> JoinAsync(HttpContext http, Authed auth, RoomService rooms, string roomId, CancellationToken ct)
+    private static async Task<IResult> JoinAsync(HttpContext http, Authed auth, RoomService rooms, string roomId, List<string> servers, CancellationToken ct)
     {
         var body = await JsonBody.ReadObjectAsync(http, emptyIsEmptyObject: true);
         if (!MatrixId.IsValidRoomId(roomId))
@@ -56,10 +59,21 @@ public static class MembershipEndpoints
             throw MatrixException.InvalidParam("Invalid room ID");
         }
 
-        var room = await rooms.FindRoomAsync(roomId, ct) ?? throw MatrixException.NotFound("No known servers for this room");
+        var room = await rooms.FindRoomAsync(roomId, ct);
+        if (room is null || (await rooms.GetHeadAsync(room, ct)).ForwardExtremities.Count == 0)
+        {
+            // Not a room we are in: join it through another server.
+            var (joined, eventId) = await rooms.JoinRemoteAsync(auth.Requester, roomId, servers, ct);
+            return JsonResults.Node(new JsonObject { ["room_id"] = joined.RoomId, ["event_id"] = eventId });
+        }
+
         var result = await rooms.SetMembershipAsync(auth.Requester, room, auth.UserId, Membership.Join, body.OptionalString("reason"), null, ct);
         return JsonResults.Node(new JsonObject { ["room_id"] = room.RoomId, ["event_id"] = result.EventId });
     }
+
+    /// <summary>The servers a client suggests joining through (<c>via</c>, and the older <c>server_name</c>).</summary>
+    private static List<string> ServersFromQuery(HttpContext http) =>
+        http.Request.Query["via"].Concat(http.Request.Query["server_name"]).Where(s => s is not null && ServerName.IsValid(s)).Select(s => s!).Distinct().ToList();
 
     /// <summary>
     /// POST /_matrix/client/v3/rooms/{roomId}/leave — leave a room (or reject an invite).

@@ -108,6 +108,8 @@ public static class HomeserverApp
         services.AddSingleton<SyncNotifier>();
         services.AddSingleton<IRoomEventListener>(sp => sp.GetRequiredService<SyncNotifier>());
         services.AddSingleton<SyncService>();
+
+        services.AddFederation();
         services.AddSingleton(new UnstableFeatures());
         services.AddRouting();
 
@@ -128,6 +130,8 @@ public static class HomeserverApp
         app.MapServerKeyEndpoints();
         app.MapFederationVersionEndpoints();
         app.MapServerWellKnownEndpoints();
+        app.MapFederationEndpoints();
+        app.MapFederationQueryEndpoints();
         return app;
     }
 

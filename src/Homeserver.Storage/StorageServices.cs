@@ -1,5 +1,8 @@
+using Homeserver.Core.Federation;
+using Homeserver.Crypto.KeyRing;
 using Homeserver.Rooms.Persistence;
 using Homeserver.Rooms.Services;
+using Homeserver.Storage.Federation;
 using Homeserver.Storage.Rooms;
 using Homeserver.Storage.Sync;
 using Homeserver.Storage.Users;
@@ -27,6 +30,8 @@ public static class StorageServices
         services.AddSingleton<IRoomReadStore, RoomReadRepository>();
         services.AddSingleton<IRoomDirectoryStore, RoomDirectoryRepository>();
         services.AddSingleton<ISyncDataStore, SyncDataRepository>();
+        services.AddSingleton<IServerKeyStore, ServerKeyRepository>();
+        services.AddSingleton<IFederationSenderStore, FederationSenderRepository>();
         return services;
     }
 }

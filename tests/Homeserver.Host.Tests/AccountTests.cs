@@ -93,7 +93,7 @@ public sealed class AccountTests(TestServer server) : IClassFixture<TestServer>
         })).EnsureOk();
         login.Json.GetProperty("user_id").GetString().Should().Be(registered.UserId);
         login.Json.GetProperty("device_id").GetString().Should().NotBe(registered.DeviceId);
-        login.Json.GetProperty("well_known").GetProperty("m.homeserver").GetProperty("base_url").GetString().Should().StartWith("http://127.0.0.1:");
+        login.Json.GetProperty("well_known").GetProperty("m.homeserver").GetProperty("base_url").GetString().Should().Be(server.Config.PublicBaseUrl.AbsoluteUri.TrimEnd('/'));
 
         var legacy = (await NewClient().PostAsync("/_matrix/client/v3/login", new { type = "m.login.password", user = registered.UserId, password = "s3cret!" })).EnsureOk();
         legacy.Json.GetProperty("user_id").GetString().Should().Be(registered.UserId);

@@ -20,6 +20,7 @@ public class TestServer : IAsyncLifetime
     private WebApplication? _app;
     private TestDatabase? _database;
     private string? _dataDir;
+    private Ed25519SigningKey? _key;
 
     public HttpClient Client { get; private set; } = null!;
 
@@ -36,16 +37,24 @@ public class TestServer : IAsyncLifetime
     /// <summary>Lets a test class adjust the configuration before the server starts.</summary>
     protected virtual HomeserverConfig Configure(HomeserverConfig config) => config;
 
+    /// <summary>Serve HTTPS with a certificate of the test CA, and trust that CA for outbound federation.</summary>
+    protected virtual bool UseTls => false;
+
     public async Task InitializeAsync()
     {
         _database = await TestDatabase.CreateAsync();
         var port = FreePort();
         _dataDir = Directory.CreateTempSubdirectory("homeserver-test-").FullName;
         var serverName = $"localhost:{port}";
+        var certificates = UseTls ? TestCertificates.Instance : null;
+        var scheme = UseTls ? "https" : "http";
         Config = Configure(new HomeserverConfig
         {
             ServerName = serverName,
-            PublicBaseUrl = new Uri($"http://127.0.0.1:{port}/"),
+            PublicBaseUrl = new Uri($"{scheme}://localhost:{port}/"),
+            TlsCertificatePath = certificates?.CertificatePath,
+            TlsPrivateKeyPath = certificates?.KeyPath,
+            FederationCustomCaList = certificates is null ? [] : [certificates.CaPath],
             DataDirectory = _dataDir,
             ConfigDirectory = _dataDir,
             Listeners =
@@ -54,6 +63,7 @@ public class TestServer : IAsyncLifetime
                 {
                     Port = port,
                     BindAddresses = ["127.0.0.1"],
+                    Tls = UseTls,
                     Resources = new HashSet<string> { "client", "federation", "keys", "media", "well_known", "openid" },
                 },
             ],
@@ -67,13 +77,33 @@ public class TestServer : IAsyncLifetime
             PasswordHashing = new PasswordHashingConfig { MemoryKib = 64, Iterations = 1 },
         });
 
-        var key = Ed25519SigningKey.Generate("test");
-        _app = HomeserverApp.Build(Config, _database.ConnectionString, key, logging => logging.SetMinimumLevel(LogLevel.Warning).AddSimpleConsole(o => o.SingleLine = true));
+        _key = Ed25519SigningKey.Generate("test");
+        await StartAppAsync();
+        BaseAddress = new Uri($"{scheme}://localhost:{port}/");
+        var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = HttpClientHandler.DangerousAcceptAnyServerCertificateValidator };
+        Client = new HttpClient(handler) { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+    }
+
+    private async Task StartAppAsync()
+    {
+        _app = HomeserverApp.Build(Config, _database!.ConnectionString, _key!, logging => logging.SetMinimumLevel(LogLevel.Warning).AddFilter("Homeserver.Federation", Environment.GetEnvironmentVariable("HS_TEST_FEDERATION_LOG") is null ? LogLevel.Warning : LogLevel.Debug).AddSimpleConsole(o => o.SingleLine = true));
         await HomeserverApp.PrepareAsync(_app, CancellationToken.None);
         await _app.StartAsync();
-        BaseAddress = new Uri($"http://127.0.0.1:{port}/");
-        Client = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
     }
+
+    /// <summary>Stops the server (its port closes; its database and keys stay).</summary>
+    public async Task StopAsync()
+    {
+        if (_app is not null)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+            _app = null;
+        }
+    }
+
+    /// <summary>Starts the server again after <see cref="StopAsync"/>, with the same database, keys and port.</summary>
+    public Task RestartAsync() => StartAppAsync();
 
     public async Task DisposeAsync()
     {

@@ -32,6 +32,45 @@ public sealed class EventFactory(string serverName, Ed25519SigningKey signingKey
         long originServerTs,
         Func<string, Pdu?>? referenced = null)
     {
+        var json = BuildTemplate(version, roomId, draft, prevEvents, authEvents, depth, originServerTs, referenced);
+        return Sign(version, json);
+    }
+
+    /// <summary>Hashes and signs a complete event (e.g. a join built from another server's template) and parses it.</summary>
+    public Pdu Sign(RoomVersion version, JsonObject json)
+    {
+        if (version.EventIdFormat == EventIdFormat.ServerGenerated && !json.ContainsKey("event_id"))
+        {
+            json["event_id"] = EventHashing.GenerateServerEventId(serverName);
+        }
+
+        var unsigned = JsonSerializer.SerializeToElement(json);
+        var signed = EventSigning.HashAndSign(unsigned, version, serverName, signingKey);
+        using var doc = JsonDocument.Parse(signed);
+        var element = doc.RootElement.Clone();
+        var eventId = EventHashing.GetEventId(element, version);
+        return Pdu.Parse(element, version, eventId);
+    }
+
+    /// <summary>Adds our signature to an event another server built (e.g. an invite of one of our users).</summary>
+    public Pdu CoSign(Pdu pdu)
+    {
+        var signed = EventSigning.Sign(pdu.Json, pdu.RoomVersion, serverName, signingKey);
+        using var doc = JsonDocument.Parse(signed);
+        return Pdu.Parse(doc.RootElement.Clone(), pdu.RoomVersion, pdu.EventId);
+    }
+
+    /// <summary>The event without hashes and signatures: what make_join/make_leave hand to another server to complete.</summary>
+    public JsonObject BuildTemplate(
+        RoomVersion version,
+        string? roomId,
+        EventDraft draft,
+        IReadOnlyList<string> prevEvents,
+        IReadOnlyList<string> authEvents,
+        long depth,
+        long originServerTs,
+        Func<string, Pdu?>? referenced = null)
+    {
         var json = new JsonObject
         {
             ["type"] = draft.Type,
@@ -70,17 +109,7 @@ public sealed class EventFactory(string serverName, Ed25519SigningKey signingKey
             }
         }
 
-        if (version.EventIdFormat == EventIdFormat.ServerGenerated)
-        {
-            json["event_id"] = EventHashing.GenerateServerEventId(serverName);
-        }
-
-        var unsigned = JsonSerializer.SerializeToElement(json);
-        var signed = EventSigning.HashAndSign(unsigned, version, serverName, signingKey);
-        using var doc = JsonDocument.Parse(signed);
-        var element = doc.RootElement.Clone();
-        var eventId = EventHashing.GetEventId(element, version);
-        return Pdu.Parse(element, version, eventId);
+        return json;
     }
 
     private static JsonArray References(RoomVersion version, IReadOnlyList<string> ids, Func<string, Pdu?>? referenced)

@@ -61,7 +61,21 @@ public sealed record PersistBatch(
     IReadOnlyList<EventToPersist> Events,
     IReadOnlyCollection<string> ExtremitiesRemoved,
     IReadOnlyCollection<string> ExtremitiesAdded,
-    bool CurrentStateIsStateAfterLastEvent);
+    bool CurrentStateIsStateAfterLastEvent)
+{
+    /// <summary>
+    /// When the room's new current state is not simply the state after the last event (e.g. the result of resolving
+    /// several forward extremities): how to build it. Null leaves the current state as it is (unless
+    /// <see cref="CurrentStateIsStateAfterLastEvent"/>).
+    /// </summary>
+    public StateBefore? NewCurrentState { get; init; }
+}
+
+/// <summary>What is known about a stored event besides its JSON.</summary>
+public sealed record EventMeta(string EventId, long RoomNid, bool Outlier, string? RejectionReason, bool SoftFailed, long? StateBefore, long? StateAfter, long Depth)
+{
+    public bool Rejected => RejectionReason is not null;
+}
 
 /// <summary>What a persisted batch became: each event's stream position and the room's new head.</summary>
 public sealed record PersistResult(IReadOnlyList<long?> StreamOrderings, RoomHead Head);
@@ -83,6 +97,21 @@ public interface IRoomStore
     Task<IReadOnlyDictionary<string, Pdu>> GetEventsAsync(IReadOnlyCollection<string> eventIds, CancellationToken ct);
 
     Task<string?> GetTransactionEventIdAsync(TransactionRef txn, CancellationToken ct);
+
+    /// <summary>
+    /// Stores a membership event of a room we hold no state for (an invite or knock from another server, or our
+    /// rejection of such an invite) and records the user's membership, with a stream position so sync sees it.
+    /// </summary>
+    Task PersistOutOfBandMembershipAsync(RoomRecord room, Pdu member, long streamOrdering, CancellationToken ct);
+
+    /// <summary>The event of a user's current membership in a room (from the membership table, so also for rooms without state).</summary>
+    Task<string?> GetMembershipEventIdAsync(long roomNid, string userId, CancellationToken ct);
+
+    /// <summary>Metadata of stored events (unknown IDs are absent).</summary>
+    Task<IReadOnlyDictionary<string, EventMeta>> GetEventMetaAsync(IReadOnlyCollection<string> eventIds, CancellationToken ct);
+
+    /// <summary>The snapshot of a state map: an existing snapshot of equal content, or a new one derived from <paramref name="parentSnapshot"/>.</summary>
+    Task<IReadOnlyDictionary<StateKey, string>> GetSnapshotStateAsync(long snapshotId, CancellationToken ct);
 
     /// <summary>Persists the batch in one transaction, using the stream positions reserved by the caller.</summary>
     Task<PersistResult> PersistAsync(RoomHead head, PersistBatch batch, long firstStreamOrdering, CancellationToken ct);

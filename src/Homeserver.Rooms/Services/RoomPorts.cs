@@ -8,3 +8,16 @@ public interface IProfileLookup
 {
     Task<MemberProfile?> GetLocalProfileAsync(string userId, CancellationToken ct);
 }
+
+/// <summary>Membership changes that need another server (implemented by the federation module).</summary>
+public interface IRemoteMembership
+{
+    /// <summary>Joins a room we are not in through one of <paramref name="servers"/> (make_join / send_join).</summary>
+    Task<(Persistence.RoomRecord Room, string EventId)> JoinAsync(string userId, string roomId, IReadOnlyList<string> servers, System.Text.Json.Nodes.JsonObject content, CancellationToken ct);
+
+    /// <summary>Asks the invitee's server to sign an invite of one of its users (invite v2).</summary>
+    Task<Pdu> ApproveInviteAsync(Persistence.RoomRecord room, Pdu invite, IReadOnlyList<System.Text.Json.JsonElement> strippedState, CancellationToken ct);
+
+    /// <summary>Leaves (rejects an invite to, or retracts a knock on) a room we hold no state for, through <paramref name="servers"/>.</summary>
+    Task<string> LeaveAsync(string userId, string roomId, IReadOnlyList<string> servers, CancellationToken ct);
+}

@@ -14,7 +14,7 @@ namespace Homeserver.Rooms.Services;
 /// client-level rules the auth rules do not cover, then hands events to the room's writer, which
 /// applies the room version's authorisation rules against the current state.
 /// </summary>
-public sealed class RoomService(HomeserverConfig config, IRoomStore store, RoomWriter writer, IProfileLookup profiles, RoomDirectory directory)
+public sealed class RoomService(HomeserverConfig config, IRoomStore store, RoomWriter writer, IProfileLookup profiles, RoomDirectory directory, IRemoteMembership? remote = null)
 {
     private readonly ConcurrentDictionary<string, RoomRecord> _rooms = new(StringComparer.Ordinal);
 
@@ -35,6 +35,26 @@ public sealed class RoomService(HomeserverConfig config, IRoomStore store, RoomW
         }
 
         return room;
+    }
+
+    /// <summary>The record of a room first heard of from another server (an invite, a join), created if needed.</summary>
+    public async Task<RoomRecord> GetOrCreateRemoteRoomAsync(string roomId, RoomVersion version, CancellationToken ct)
+    {
+        if (await FindRoomAsync(roomId, ct) is { } found)
+        {
+            return found;
+        }
+
+        try
+        {
+            var created = await store.CreateRoomAsync(roomId, version, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), ct);
+            _rooms[roomId] = created;
+            return created;
+        }
+        catch (MatrixException e) when (e.ErrorCode == MatrixErrorCode.RoomInUse)
+        {
+            return await GetRoomAsync(roomId, ct);
+        }
     }
 
     public async Task<RoomRecord> GetRoomAsync(string roomId, CancellationToken ct) =>
@@ -151,7 +171,8 @@ public sealed class RoomService(HomeserverConfig config, IRoomStore store, RoomW
             drafts.Add(new EventDraft("m.room.topic", string.Empty, new JsonObject { ["topic"] = request.Topic }, creator));
         }
 
-        foreach (var invitee in request.Invite.Distinct())
+        // Local invitees are invited in the same batch; other servers must sign their users' invites, so those follow.
+        foreach (var invitee in request.Invite.Distinct().Where(i => MatrixId.ServerOf(i) == config.ServerName))
         {
             var content = MemberContent(Membership.Invite, await profiles.GetLocalProfileAsync(invitee, ct));
             if (request.IsDirect)
@@ -173,6 +194,19 @@ public sealed class RoomService(HomeserverConfig config, IRoomStore store, RoomW
         if (request.Visibility == "public")
         {
             await directory.SetPublishedAsync(room.RoomId, true, ct);
+        }
+
+        foreach (var invitee in request.Invite.Distinct().Where(i => MatrixId.ServerOf(i) != config.ServerName))
+        {
+            var extra = request.IsDirect ? new JsonObject { ["is_direct"] = true } : null;
+            try
+            {
+                await SetMembershipAsync(requester, room, invitee, Membership.Invite, null, extra, ct);
+            }
+            catch (MatrixException)
+            {
+                // As Synapse: the room exists; an invite the other server refused is simply not sent.
+            }
         }
 
         return (room, events);
@@ -256,6 +290,20 @@ public sealed class RoomService(HomeserverConfig config, IRoomStore store, RoomW
             }
         }
 
+        var head = await writer.GetHeadAsync(room, ct);
+        if (head.ForwardExtremities.Count == 0)
+        {
+            // We hold no state for this room (we were only invited, or knocked): another server must do it.
+            return await RemoteMembershipAsync(requester, room, target, membership, content, current, ct);
+        }
+
+        if (membership == Membership.Invite && MatrixId.ServerOf(target) is { } targetServer && targetServer != config.ServerName && remote is not null)
+        {
+            var stripped = await StrippedStateAsync(head, ct);
+            return await writer.SendWithApprovalAsync(room, new EventDraft(EventTypes.Member, target, content, requester.UserId),
+                built => remote.ApproveInviteAsync(room, built, stripped, ct), ct);
+        }
+
         // Joining a room one is already joined to with the same profile changes nothing: answer with the existing event.
         if (membership == Membership.Join && currentMembership == Membership.Join && current is not null && SameProfile(current, content))
         {
@@ -263,6 +311,109 @@ public sealed class RoomService(HomeserverConfig config, IRoomStore store, RoomW
         }
 
         return await writer.SendAsync(room, new EventDraft(EventTypes.Member, target, content, requester.UserId), null, ct);
+    }
+
+    /// <summary>Joins a room this server is not in, through the given servers (or those we can guess).</summary>
+    public async Task<(RoomRecord Room, string EventId)> JoinRemoteAsync(Requester requester, string roomId, IReadOnlyList<string> servers, CancellationToken ct)
+    {
+        if (remote is null)
+        {
+            throw MatrixException.NotFound("No known servers for this room");
+        }
+
+        var content = new JsonObject { ["membership"] = Membership.Join };
+        var profile = await profiles.GetLocalProfileAsync(requester.UserId, ct);
+        if (profile?.DisplayName is not null)
+        {
+            content["displayname"] = profile.DisplayName;
+        }
+
+        if (profile?.AvatarUrl is not null)
+        {
+            content["avatar_url"] = profile.AvatarUrl;
+        }
+
+        var candidates = new List<string>(servers);
+        if (await FindRoomAsync(roomId, ct) is { } known && await GetOutOfBandMembershipAsync(known, requester.UserId, ct) is { } invite
+            && MatrixId.ServerOf(invite.Sender) is { } inviter)
+        {
+            candidates.Add(inviter);
+        }
+
+        if (MatrixId.ServerOf(roomId) is { } idServer)
+        {
+            candidates.Add(idServer);
+        }
+
+        candidates = candidates.Where(s => s != config.ServerName).Distinct().ToList();
+        if (candidates.Count == 0)
+        {
+            throw MatrixException.NotFound("No known servers for this room");
+        }
+
+        var (room, eventId) = await remote.JoinAsync(requester.UserId, roomId, candidates, content, ct);
+        _rooms[room.RoomId] = room;
+        return (room, eventId);
+    }
+
+    /// <summary>The user's membership event in a room we hold no state for (an invite or knock), if any.</summary>
+    private async Task<Pdu?> GetOutOfBandMembershipAsync(RoomRecord room, string userId, CancellationToken ct)
+    {
+        var eventId = await store.GetMembershipEventIdAsync(room.RoomNid, userId, ct);
+        return eventId is null ? null : (await writer.GetEventsAsync([eventId], ct)).GetValueOrDefault(eventId);
+    }
+
+    private async Task<SendResult> RemoteMembershipAsync(Requester requester, RoomRecord room, string target, string membership, JsonObject content, Pdu? current, CancellationToken ct)
+    {
+        if (remote is null || target != requester.UserId)
+        {
+            throw MatrixException.NotFound("This server is not in the room");
+        }
+
+        current ??= await GetOutOfBandMembershipAsync(room, target, ct);
+        var servers = new List<string>();
+        if (current is not null && MatrixId.ServerOf(current.Sender) is { } s)
+        {
+            servers.Add(s);
+        }
+
+        if (MatrixId.ServerOf(room.RoomId) is { } idServer)
+        {
+            servers.Add(idServer);
+        }
+
+        servers = servers.Where(x => x != config.ServerName).Distinct().ToList();
+        switch (membership)
+        {
+            case Membership.Join:
+            {
+                var (_, eventId) = await remote.JoinAsync(requester.UserId, room.RoomId, servers, content, ct);
+                return new SendResult(eventId, null, (await writer.GetEventsAsync([eventId], ct))[eventId]);
+            }
+
+            case Membership.Leave:
+            {
+                var eventId = await remote.LeaveAsync(requester.UserId, room.RoomId, servers, ct);
+                return new SendResult(eventId, null, (await writer.GetEventsAsync([eventId], ct))[eventId]);
+            }
+
+            default:
+                throw MatrixException.Forbidden("This server is not in the room");
+        }
+    }
+
+    private async Task<IReadOnlyList<System.Text.Json.JsonElement>> StrippedStateAsync(RoomHead head, CancellationToken ct)
+    {
+        string[] types = ["m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar", "m.room.canonical_alias", "m.room.encryption", "m.room.topic"];
+        var ids = types.Select(t => head.State.GetValueOrDefault(new StateKey(t, string.Empty))).OfType<string>().ToList();
+        var events = await writer.GetEventsAsync(ids, ct);
+        return events.Values.Select(e => System.Text.Json.JsonSerializer.SerializeToElement(new JsonObject
+        {
+            ["type"] = e.Type,
+            ["state_key"] = e.StateKey,
+            ["sender"] = e.Sender,
+            ["content"] = JsonNode.Parse(e.Content.GetRawText()),
+        })).ToList();
     }
 
     private static bool SameProfile(Pdu current, JsonObject content)

@@ -110,7 +110,7 @@ public sealed partial class RoomWriter(
     /// <summary>One room's queue and cached head; drained by at most one task at a time.</summary>
     private sealed class RoomQueue(RoomWriter writer, RoomRecord room)
     {
-        private readonly ConcurrentQueue<WriteRequest> _queue = new();
+        private readonly ConcurrentQueue<object> _queue = new();
         private readonly SemaphoreSlim _drainLock = new(1, 1);
         private RoomHead? _head;
         private int _draining;
@@ -142,20 +142,29 @@ public sealed partial class RoomWriter(
             }
         }
 
+        public void Enqueue(CustomOperation operation)
+        {
+            _queue.Enqueue(operation);
+            if (Interlocked.CompareExchange(ref _draining, 1, 0) == 0)
+            {
+                _ = Task.Run(DrainAsync);
+            }
+        }
+
         private async Task DrainAsync()
         {
             while (true)
             {
-                var batch = new List<WriteRequest>();
-                while (batch.Count < MaxBatch && _queue.TryDequeue(out var r))
+                var items = new List<object>();
+                while (items.Count < MaxBatch && _queue.TryDequeue(out var item))
                 {
-                    if (!r.Completion.Task.IsCompleted)
+                    if (item is not WriteRequest { Completion.Task.IsCompleted: true })
                     {
-                        batch.Add(r);
+                        items.Add(item);
                     }
                 }
 
-                if (batch.Count == 0)
+                if (items.Count == 0)
                 {
                     Volatile.Write(ref _draining, 0);
 
@@ -171,16 +180,49 @@ public sealed partial class RoomWriter(
                 await _drainLock.WaitAsync();
                 try
                 {
-                    _head = await writer.ProcessBatchAsync(room, _head, batch);
-                }
-                catch (Exception e)
-                {
-                    // The head may be stale now (e.g. the transaction failed after the database changed): reload it next time.
-                    _head = null;
-                    writer.LogBatchFailed(e, room.RoomId);
-                    foreach (var r in batch)
+                    var i = 0;
+                    while (i < items.Count)
                     {
-                        r.Completion.TrySetException(e);
+                        if (items[i] is CustomOperation operation)
+                        {
+                            i++;
+                            try
+                            {
+                                var head = _head ?? await writer.LoadHeadAsync(room, CancellationToken.None);
+                                _head = await operation.Run(head);
+                                operation.Done.TrySetResult();
+                            }
+                            catch (Exception e)
+                            {
+                                _head = null;
+                                operation.Done.TrySetException(e);
+                            }
+
+                            continue;
+                        }
+
+                        // Consecutive local writes are persisted together (group commit).
+                        var batch = new List<WriteRequest>();
+                        while (i < items.Count && items[i] is WriteRequest w)
+                        {
+                            batch.Add(w);
+                            i++;
+                        }
+
+                        try
+                        {
+                            _head = await writer.ProcessBatchAsync(room, _head, batch);
+                        }
+                        catch (Exception e)
+                        {
+                            // The head may be stale now (e.g. the transaction failed after the database changed): reload it next time.
+                            _head = null;
+                            writer.LogBatchFailed(e, room.RoomId);
+                            foreach (var r in batch)
+                            {
+                                r.Completion.TrySetException(e);
+                            }
+                        }
                     }
                 }
                 finally
@@ -189,6 +231,32 @@ public sealed partial class RoomWriter(
                 }
             }
         }
+
+        /// <summary>Forgets the cached head (after a write outside the queue changed the room).</summary>
+        public void Invalidate() => _head = null;
+    }
+
+    /// <summary>An arbitrary write run on a room's queue with the current head; returns the new head.</summary>
+    private sealed class CustomOperation(Func<RoomHead, Task<RoomHead>> run)
+    {
+        public Func<RoomHead, Task<RoomHead>> Run { get; } = run;
+
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>Runs <paramref name="operation"/> on the room's queue, after every write queued before it.</summary>
+    private async Task<T> RunOnQueueAsync<T>(RoomRecord room, Func<RoomHead, Task<(RoomHead Head, T Result)>> operation, CancellationToken ct)
+    {
+        T result = default!;
+        var custom = new CustomOperation(async head =>
+        {
+            var (newHead, value) = await operation(head);
+            result = value;
+            return newHead;
+        });
+        Queue(room).Enqueue(custom);
+        await custom.Done.Task.WaitAsync(ct);
+        return result;
     }
 
     private Task<RoomHead> LoadHeadAsync(RoomRecord room, CancellationToken ct) => store.LoadHeadAsync(room, ct);

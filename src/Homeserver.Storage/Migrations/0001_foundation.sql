@@ -108,9 +108,21 @@ CREATE TABLE room_memberships (
     membership      text   NOT NULL,
     event_nid       bigint NOT NULL REFERENCES events (event_nid),
     stream_ordering bigint NOT NULL,
+    -- the server part of user_id (everything after the first colon), for "which servers are in this room"
+    user_server     text   GENERATED ALWAYS AS (substring(user_id from position(':' in user_id) + 1)) STORED,
     PRIMARY KEY (room_nid, user_id)
 );
 CREATE INDEX room_memberships_user ON room_memberships (user_id, membership);
+CREATE INDEX room_memberships_server ON room_memberships (user_server, membership, room_nid);
+
+-- Outbound federation: how far each destination has received our events (by stream position), and its retry state.
+-- What a destination still needs is derived from the events table, so a restart or an outage loses nothing.
+CREATE TABLE federation_destinations (
+    destination         text   PRIMARY KEY,
+    last_sent_stream    bigint NOT NULL,
+    retry_last_ts       bigint,
+    retry_interval_ms   bigint NOT NULL DEFAULT 0
+);
 
 -- Client transaction IDs, so that a retried PUT /send returns the event it created the first time.
 CREATE TABLE event_txn_ids (
@@ -184,6 +196,24 @@ CREATE TABLE account_data (
     PRIMARY KEY (user_id, room_id, data_type)
 );
 CREATE INDEX account_data_stream ON account_data (user_id, stream_id);
+
+-- Other servers' signing keys (verified), and their latest signed key document (served to notary queries).
+CREATE TABLE server_keys (
+    server_name     text   NOT NULL,
+    key_id          text   NOT NULL,
+    public_key      bytea  NOT NULL,
+    valid_until_ts  bigint NOT NULL,
+    expired_ts      bigint,
+    fetched_ts      bigint NOT NULL,
+    PRIMARY KEY (server_name, key_id)
+);
+
+CREATE TABLE server_key_documents (
+    server_name     text   PRIMARY KEY,
+    json            text   NOT NULL,
+    valid_until_ts  bigint NOT NULL,
+    fetched_ts      bigint NOT NULL
+);
 
 -- Small server-wide key/value facts (e.g. the next stream position reservation).
 CREATE TABLE server_meta (

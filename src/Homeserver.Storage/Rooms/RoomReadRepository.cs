@@ -22,7 +22,7 @@ internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator tr
         LEFT JOIN event_txn_ids t ON t.event_id = e.event_id
         """;
 
-    private const string Visible = "e.stream_ordering IS NOT NULL AND e.rejection_reason IS NULL AND NOT e.soft_failed";
+    private const string Visible = "e.stream_ordering IS NOT NULL AND NOT e.outlier AND e.rejection_reason IS NULL AND NOT e.soft_failed";
 
     private const string SelectByIds = $"SELECT {StoredColumns} {FromEvents} WHERE e.event_id = ANY(@Ids)";
 

@@ -38,6 +38,32 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
 
     private const string SelectTxn = "SELECT event_id FROM event_txn_ids WHERE user_id = @UserId AND device_id = @DeviceId AND txn_id = @TxnId";
 
+    private const string InsertOutOfBand = """
+        INSERT INTO events (event_id, room_nid, event_type, state_key, sender, depth, origin_server_ts, stream_ordering, topological_ordering, outlier, json)
+        VALUES (@EventId, @RoomNid, @Type, @StateKey, @Sender, @Depth, @OriginServerTs, @StreamOrdering, @Depth, true, @Json)
+        ON CONFLICT (event_id) DO NOTHING RETURNING event_nid
+        """;
+
+    private const string SelectMembershipEvent = """
+        SELECT e.event_id FROM room_memberships m JOIN events e ON e.event_nid = m.event_nid WHERE m.room_nid = @RoomNid AND m.user_id = @UserId
+        """;
+
+    private const string SelectMeta = """
+        SELECT event_id AS EventId, room_nid AS RoomNid, outlier AS Outlier, rejection_reason AS RejectionReason, soft_failed AS SoftFailed,
+               state_before AS StateBefore, state_after AS StateAfter, depth AS Depth
+        FROM events WHERE event_id = ANY(@Ids)
+        """;
+
+    // An event first stored as an outlier (e.g. from an auth chain or a join's state) keeps its number when it later
+    // arrives in the timeline: state snapshots may already refer to it.
+    private const string SelectOutliers = "SELECT event_id AS Id, event_nid AS Nid FROM events WHERE event_id = ANY(@Ids) AND outlier";
+
+    private const string DeOutlier = """
+        UPDATE events SET stream_ordering = @StreamOrdering, state_before = @StateBefore, state_after = @StateAfter, outlier = false,
+                          rejection_reason = @RejectionReason, soft_failed = @SoftFailed
+        WHERE event_nid = @EventNid
+        """;
+
     private const string AllocateEventNids = "SELECT nextval(pg_get_serial_sequence('events', 'event_nid')) FROM generate_series(1, @Count)";
 
     private const string InsertEvent = """
@@ -144,6 +170,54 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
         return await conn.ExecuteScalarAsync<string?>(new CommandDefinition(SelectTxn, new { txn.UserId, txn.DeviceId, txn.TxnId }, cancellationToken: ct));
     }
 
+    public async Task<IReadOnlyDictionary<string, EventMeta>> GetEventMetaAsync(IReadOnlyCollection<string> eventIds, CancellationToken ct)
+    {
+        if (eventIds.Count == 0)
+        {
+            return new Dictionary<string, EventMeta>();
+        }
+
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var rows = await conn.QueryAsync<EventMeta>(new CommandDefinition(SelectMeta, new { Ids = eventIds.ToArray() }, cancellationToken: ct));
+        return rows.ToDictionary(r => r.EventId, StringComparer.Ordinal);
+    }
+
+    public async Task PersistOutOfBandMembershipAsync(RoomRecord room, Pdu member, long streamOrdering, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        var nid = await conn.ExecuteScalarAsync<long?>(new CommandDefinition(InsertOutOfBand, new
+        {
+            member.EventId,
+            room.RoomNid,
+            member.Type,
+            member.StateKey,
+            member.Sender,
+            member.Depth,
+            member.OriginServerTs,
+            StreamOrdering = streamOrdering,
+            Json = member.Json.GetRawText(),
+        }, tx, cancellationToken: ct));
+        nid ??= await conn.ExecuteScalarAsync<long>(new CommandDefinition("SELECT event_nid FROM events WHERE event_id = @EventId", new { member.EventId }, tx, cancellationToken: ct));
+        await conn.ExecuteAsync(new CommandDefinition(UpsertMembership, new
+        {
+            room.RoomNid,
+            UserId = member.StateKey,
+            Membership = member.Membership ?? "leave",
+            EventNid = nid,
+            StreamOrdering = streamOrdering,
+        }, tx, cancellationToken: ct));
+        await tx.CommitAsync(ct);
+    }
+
+    public async Task<string?> GetMembershipEventIdAsync(long roomNid, string userId, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.ExecuteScalarAsync<string?>(new CommandDefinition(SelectMembershipEvent, new { RoomNid = roomNid, UserId = userId }, cancellationToken: ct));
+    }
+
+    public Task<IReadOnlyDictionary<StateKey, string>> GetSnapshotStateAsync(long snapshotId, CancellationToken ct) => translator.GetStateAsync(snapshotId, ct);
+
     public async Task<PersistResult> PersistAsync(RoomHead head, PersistBatch batch, long firstStreamOrdering, CancellationToken ct)
     {
         var room = head.Room;
@@ -166,13 +240,27 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
 
         var keyNids = await stateKeys.GetOrCreateAsync(keysNeeded, ct);
 
+        if (batch.NewCurrentState is StateBefore.Derived current)
+        {
+            keysNeeded.UnionWith(current.Delta.Keys);
+            keyNids = await stateKeys.GetOrCreateAsync(keysNeeded, ct);
+        }
+
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
-        var nids = (await conn.QueryAsync<long>(new CommandDefinition(AllocateEventNids, new { Count = events.Count }, tx, cancellationToken: ct))).ToList();
+        var timelineIds = events.Where(e => !e.IsOutlier).Select(e => e.Event.EventId).ToArray();
+        var existingOutliers = timelineIds.Length == 0
+            ? new Dictionary<string, long>(StringComparer.Ordinal)
+            : (await conn.QueryAsync<(string Id, long Nid)>(new CommandDefinition(SelectOutliers, new { Ids = timelineIds }, tx, cancellationToken: ct)))
+                .ToDictionary(r => r.Id, r => r.Nid, StringComparer.Ordinal);
+        var fresh = (await conn.QueryAsync<long>(new CommandDefinition(AllocateEventNids, new { Count = events.Count }, tx, cancellationToken: ct))).ToList();
+        var nids = new List<long>(events.Count);
         var batchNids = new Dictionary<string, long>(StringComparer.Ordinal);
         for (var i = 0; i < events.Count; i++)
         {
-            batchNids[events[i].Event.EventId] = nids[i];
+            var nid = existingOutliers.TryGetValue(events[i].Event.EventId, out var old) ? old : fresh[i];
+            nids.Add(nid);
+            batchNids[events[i].Event.EventId] = nid;
         }
 
         var pending = new StateSnapshotStore.PendingWrites();
@@ -211,6 +299,25 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
             if (ordering is not null)
             {
                 lastStream = ordering;
+            }
+
+            if (existingOutliers.ContainsKey(pdu.EventId))
+            {
+                await conn.ExecuteAsync(new CommandDefinition(DeOutlier, new
+                {
+                    EventNid = nids[i],
+                    StreamOrdering = ordering,
+                    StateBefore = before,
+                    StateAfter = after,
+                    item.RejectionReason,
+                    item.SoftFailed,
+                }, tx, cancellationToken: ct));
+                if (before is not null)
+                {
+                    previousAfter = after;
+                }
+
+                continue;
             }
 
             await conn.ExecuteAsync(new CommandDefinition(InsertEvent, new
@@ -281,9 +388,22 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
 
         var newSnapshot = head.SnapshotId;
         var stateChanges = new Dictionary<StateKey, string?>();
-        if (batch.CurrentStateIsStateAfterLastEvent && previousAfter is { } finalState && finalState != head.SnapshotId)
+        long? finalState = batch.CurrentStateIsStateAfterLastEvent ? previousAfter : null;
+        if (batch.NewCurrentState is { } explicitState)
         {
-            newSnapshot = finalState;
+            linear = false;
+            finalState = explicitState switch
+            {
+                StateBefore.Existing x => x.SnapshotId,
+                StateBefore.Derived d => await CreateDerivedAsync(conn, tx, room, d, keyNids, batchNids, pending, ct),
+                _ => null,
+            };
+        }
+
+        if (finalState is { } resolvedState && resolvedState != head.SnapshotId)
+        {
+            var finalStateId = resolvedState;
+            newSnapshot = finalStateId;
             var changedKeyNids = new Dictionary<long, long>();
             if (linear)
             {
@@ -300,7 +420,7 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
             else
             {
                 var oldState = await snapshots.GetAsync(head.SnapshotId, ct, pending);
-                var newState = await snapshots.GetAsync(finalState, ct, pending);
+                var newState = await snapshots.GetAsync(finalStateId, ct, pending);
                 foreach (var (k, v) in newState)
                 {
                     if (!oldState.TryGetValue(k, out var old) || old != v)

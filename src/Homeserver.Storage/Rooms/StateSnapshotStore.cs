@@ -53,6 +53,26 @@ internal sealed class StateSnapshotStore(NpgsqlDataSource db)
 
     internal sealed record SnapshotRow(long Id, long? ParentId, int ChainLength, int EntryCount, byte[] ContentHash, long[] DeltaKeys, long[] DeltaEvents);
 
+    /// <summary>The row as Dapper reads it (property mapping: its constructor matching does not cover arrays).</summary>
+    private sealed class SnapshotRowData
+    {
+        public long Id { get; set; }
+
+        public long? ParentId { get; set; }
+
+        public int ChainLength { get; set; }
+
+        public int EntryCount { get; set; }
+
+        public byte[] ContentHash { get; set; } = [];
+
+        public long[] DeltaKeys { get; set; } = [];
+
+        public long[] DeltaEvents { get; set; } = [];
+
+        public SnapshotRow ToRow() => new(Id, ParentId, ChainLength, EntryCount, ContentHash, DeltaKeys, DeltaEvents);
+    }
+
     private sealed class CachedState(IReadOnlyDictionary<long, long> state, long used)
     {
         public IReadOnlyDictionary<long, long> State { get; } = state;
@@ -284,7 +304,7 @@ internal sealed class StateSnapshotStore(NpgsqlDataSource db)
             if (row is null && !_rows.TryGetValue(current, out row))
             {
                 await using var conn = await db.OpenConnectionAsync(ct);
-                var rows = (await conn.QueryAsync<SnapshotRow>(new CommandDefinition(SelectChain, new { Id = current }, cancellationToken: ct))).ToList();
+                var rows = (await conn.QueryAsync<SnapshotRowData>(new CommandDefinition(SelectChain, new { Id = current }, cancellationToken: ct))).Select(r => r.ToRow()).ToList();
                 if (rows.Count == 0)
                 {
                     throw new InvalidOperationException($"state snapshot {current} does not exist");

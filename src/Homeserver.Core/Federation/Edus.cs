@@ -1,0 +1,22 @@
+using System.Text.Json;
+
+namespace Homeserver.Core.Federation;
+
+/// <summary>
+/// Handles one kind of EDU received from another server (<c>m.typing</c>, <c>m.receipt</c>, <c>m.presence</c>,
+/// <c>m.device_list_update</c>, <c>m.direct_to_device</c>, <c>m.signing_key_update</c>...). Modules register
+/// implementations; the federation layer dispatches by <see cref="EduType"/> after authenticating the origin.
+/// </summary>
+public interface IEduHandler
+{
+    string EduType { get; }
+
+    Task HandleAsync(string origin, JsonElement content, CancellationToken ct);
+}
+
+/// <summary>Sends EDUs to other servers (implemented by the federation sender; a no-op list when federation is off).</summary>
+public interface IEduSender
+{
+    /// <summary>Queues an EDU for each destination (our own server name is ignored). Delivery is best effort, in order per destination.</summary>
+    void Send(IEnumerable<string> destinations, string eduType, JsonElement content);
+}

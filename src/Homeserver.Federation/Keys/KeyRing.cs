@@ -1,0 +1,232 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Homeserver.Core.Configuration;
+using Homeserver.Crypto;
+using Homeserver.Crypto.KeyRing;
+using Homeserver.Federation.Client;
+using Microsoft.Extensions.Logging;
+
+namespace Homeserver.Federation.Keys;
+
+/// <summary>
+/// Other servers' verify keys (server-server API, "Retrieving server keys"): from memory, then the database,
+/// then the server itself (<c>/_matrix/key/v2/server</c>), then the configured notaries
+/// (<c>/_matrix/key/v2/query</c>). Every document is verified before a key from it is believed; concurrent
+/// lookups of one server share one fetch; failures are remembered briefly so a dead server is not hammered.
+/// </summary>
+public sealed partial class KeyRing(
+    HomeserverConfig config,
+    ServerKeys ownKeys,
+    IServerKeyStore store,
+    FederationClient client,
+    TimeProvider time,
+    ILogger<KeyRing> logger)
+{
+    private static readonly TimeSpan FailureBackoff = TimeSpan.FromSeconds(30);
+
+    private readonly ConcurrentDictionary<string, ServerVerifyKey> _keys = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Task> _fetches = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _failedUntil = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The key <paramref name="keyId"/> of <paramref name="serverName"/>, valid at <paramref name="atTs"/> when given
+    /// (fetching a fresher document if the known one expired); null if it cannot be found.
+    /// </summary>
+    public async Task<ServerVerifyKey?> GetKeyAsync(string serverName, string keyId, long? atTs, CancellationToken ct)
+    {
+        if (serverName == config.ServerName)
+        {
+            return OwnKey(keyId);
+        }
+
+        var cacheKey = serverName + "\n" + keyId;
+        if (_keys.TryGetValue(cacheKey, out var cached) && Acceptable(cached, atTs))
+        {
+            return cached;
+        }
+
+        foreach (var k in await store.GetKeysAsync(serverName, ct))
+        {
+            _keys[serverName + "\n" + k.KeyId] = k;
+        }
+
+        if (_keys.TryGetValue(cacheKey, out cached) && Acceptable(cached, atTs))
+        {
+            return cached;
+        }
+
+        if (_failedUntil.TryGetValue(serverName, out var until) && until > time.GetUtcNow())
+        {
+            return cached is not null && atTs is null ? cached : null;
+        }
+
+        var fetch = _fetches.GetOrAdd(serverName, name => FetchAsync(name, CancellationToken.None));
+        try
+        {
+            await fetch.WaitAsync(ct);
+        }
+        finally
+        {
+            _fetches.TryRemove(new KeyValuePair<string, Task>(serverName, fetch));
+        }
+
+        return _keys.TryGetValue(cacheKey, out var fetched) && Acceptable(fetched, atTs) ? fetched : null;
+    }
+
+    /// <summary>Verifies a JSON object's signature by a server (any of its keys that signed it must verify; one must).</summary>
+    public async Task<bool> VerifyJsonAsync(JsonElement obj, string serverName, long? atTs, CancellationToken ct, CanonicalJsonMode mode = CanonicalJsonMode.Legacy)
+    {
+        var keyIds = JsonSigning.GetSignatureKeyIds(obj, serverName).Where(k => k.StartsWith("ed25519:", StringComparison.Ordinal)).ToList();
+        if (keyIds.Count == 0)
+        {
+            return false;
+        }
+
+        foreach (var keyId in keyIds)
+        {
+            var key = await GetKeyAsync(serverName, keyId, atTs, ct);
+            if (key is not null)
+            {
+                return JsonSigning.Verify(obj, serverName, keyId, key.PublicKey, mode) == SignatureVerification.Valid;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The latest verified key document of a server (for notary answers), fetching it if we have none that is still valid.</summary>
+    public async Task<JsonElement?> GetKeyDocumentAsync(string serverName, long minimumValidUntilTs, CancellationToken ct)
+    {
+        var stored = await store.GetDocumentAsync(serverName, ct);
+        if (stored is null || stored.Value.ValidUntilTs < Math.Max(minimumValidUntilTs, time.GetUtcNow().ToUnixTimeMilliseconds()))
+        {
+            await FetchAsync(serverName, ct);
+            stored = await store.GetDocumentAsync(serverName, ct);
+        }
+
+        if (stored is null)
+        {
+            return null;
+        }
+
+        using var doc = JsonDocument.Parse(stored.Value.Json);
+        return doc.RootElement.Clone();
+    }
+
+    private bool Acceptable(ServerVerifyKey key, long? atTs) =>
+        atTs is { } ts ? key.ValidAt(ts) : key.ExpiredTs is null && key.ValidUntilTs > time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    private ServerVerifyKey? OwnKey(string keyId)
+    {
+        if (keyId == ownKeys.Current.KeyId)
+        {
+            return new ServerVerifyKey(config.ServerName, keyId, ownKeys.Current.PublicKey.ToArray(), long.MaxValue, null);
+        }
+
+        var old = ownKeys.OldKeys.FirstOrDefault(k => k.KeyId == keyId);
+        return old is null || !UnpaddedBase64.TryDecode(old.PublicKeyBase64, out var bytes) ? null : new ServerVerifyKey(config.ServerName, keyId, bytes, old.ExpiredTs, old.ExpiredTs);
+    }
+
+    private async Task FetchAsync(string serverName, CancellationToken ct)
+    {
+        if (await TryDirectAsync(serverName, ct) || await TryNotariesAsync(serverName, ct))
+        {
+            _failedUntil.TryRemove(serverName, out _);
+            return;
+        }
+
+        _failedUntil[serverName] = time.GetUtcNow() + FailureBackoff;
+    }
+
+    private async Task<bool> TryDirectAsync(string serverName, CancellationToken ct)
+    {
+        if (!client.MayContact(serverName))
+        {
+            return false;
+        }
+
+        try
+        {
+            var doc = await client.GetAsync(serverName, "/_matrix/key/v2/server", ct, TimeSpan.FromSeconds(30));
+            await AcceptAsync(serverName, doc, ct);
+            return true;
+        }
+        catch (Exception e) when (e is FederationException or FormatException or JsonException)
+        {
+            LogFetchFailed(serverName, "direct", e.Message);
+            return false;
+        }
+    }
+
+    private async Task<bool> TryNotariesAsync(string serverName, CancellationToken ct)
+    {
+        foreach (var notary in config.TrustedKeyServers)
+        {
+            try
+            {
+                var request = JsonSerializer.SerializeToElement(new JsonObject
+                {
+                    ["server_keys"] = new JsonObject { [serverName] = new JsonObject() },
+                });
+                var answer = await client.PostAsync(notary.ServerName, "/_matrix/key/v2/query", request, ct, TimeSpan.FromSeconds(30));
+                if (!answer.TryGetProperty("server_keys", out var list) || list.ValueKind != JsonValueKind.Array)
+                {
+                    continue;
+                }
+
+                foreach (var doc in list.EnumerateArray())
+                {
+                    if (!VerifiedByNotary(doc, notary))
+                    {
+                        LogFetchFailed(serverName, notary.ServerName, "notary signature missing or invalid");
+                        continue;
+                    }
+
+                    await AcceptAsync(serverName, doc, ct);
+                    return true;
+                }
+            }
+            catch (Exception e) when (e is FederationException or FormatException or JsonException)
+            {
+                LogFetchFailed(serverName, notary.ServerName, e.Message);
+            }
+        }
+
+        return false;
+    }
+
+    private static bool VerifiedByNotary(JsonElement doc, TrustedKeyServer notary)
+    {
+        if (notary.VerifyKeys.Count == 0)
+        {
+            // No pinned keys configured: the notary's TLS identity is all we have (as Synapse does).
+            return true;
+        }
+
+        foreach (var (keyId, keyBase64) in notary.VerifyKeys)
+        {
+            if (UnpaddedBase64.TryDecode(keyBase64, out var key)
+                && JsonSigning.Verify(doc, notary.ServerName, keyId, key, CanonicalJsonMode.Legacy) == SignatureVerification.Valid)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private async Task AcceptAsync(string serverName, JsonElement doc, CancellationToken ct)
+    {
+        var keys = ServerKeyDocument.Verify(doc, serverName);
+        var validUntil = doc.GetProperty("valid_until_ts").GetInt64();
+        await store.StoreAsync(serverName, keys, doc.GetRawText(), validUntil, time.GetUtcNow().ToUnixTimeMilliseconds(), ct);
+        foreach (var k in keys)
+        {
+            _keys.AddOrUpdate(serverName + "\n" + k.KeyId, k, (_, old) => old.PublicKey.AsSpan().SequenceEqual(k.PublicKey) && old.ValidUntilTs > k.ValidUntilTs ? old : k);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Fetching the keys of {ServerName} ({Source}) failed: {Reason}")]
+    private partial void LogFetchFailed(string serverName, string source, string reason);
+}

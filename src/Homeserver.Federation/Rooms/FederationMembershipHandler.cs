@@ -1,0 +1,169 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Homeserver.Core;
+using Homeserver.Core.Configuration;
+using Homeserver.Federation.Events;
+using Homeserver.Rooms;
+using Homeserver.Rooms.Auth;
+using Homeserver.Rooms.Events;
+using Homeserver.Rooms.Persistence;
+using Homeserver.Rooms.Services;
+using Homeserver.Rooms.Writing;
+
+namespace Homeserver.Federation.Rooms;
+
+/// <summary>
+/// The resident side of membership handshakes (server-server API, "Joining Rooms", "Leaving Rooms", "Inviting to a
+/// room", "Knocking"): templates for another server's user, and accepting the events they send back.
+/// </summary>
+public sealed class FederationMembershipHandler(
+    HomeserverConfig config,
+    RoomService rooms,
+    RoomWriter writer,
+    EventFactory factory,
+    PduVerifier verifier,
+    FederationRoomReader reader)
+{
+    /// <summary>make_join / make_leave / make_knock: a template for <paramref name="userId"/> of <paramref name="origin"/>.</summary>
+    public async Task<JsonObject> MakeAsync(string origin, string roomId, string userId, string membership, IReadOnlyCollection<string>? supportedVersions, CancellationToken ct)
+    {
+        if (MatrixId.ServerOf(userId) != origin)
+        {
+            throw MatrixException.Forbidden("The user is not on the requesting server");
+        }
+
+        var room = await reader.RequireRoomAsync(roomId, ct);
+        var head = await rooms.GetHeadAsync(room, ct);
+        if (head.ForwardExtremities.Count == 0)
+        {
+            throw MatrixException.NotFound("Unknown room");
+        }
+
+        if (supportedVersions is not null && !supportedVersions.Contains(room.Version.Id))
+        {
+            throw new MatrixException(MatrixErrorCode.IncompatibleRoomVersion, 400, "Your server does not support this room's version",
+                new Dictionary<string, object?> { ["room_version"] = room.Version.Id });
+        }
+
+        var content = new JsonObject { ["membership"] = membership };
+        if (membership == Membership.Join && room.Version.RestrictedJoins)
+        {
+            await AddRestrictedJoinAuthoriserAsync(room, head, userId, content, ct);
+        }
+
+        var template = await writer.BuildTemplateAsync(room, new EventDraft(EventTypes.Member, userId, content, userId), origin, ct);
+        return new JsonObject { ["room_version"] = room.Version.Id, ["event"] = template };
+    }
+
+    /// <summary>send_join / send_leave / send_knock: accepts the completed event and stores it.</summary>
+    public async Task<(Pdu Event, RoomRecord Room)> SendAsync(string origin, string roomId, string eventId, JsonElement body, string membership, CancellationToken ct)
+    {
+        var room = await reader.RequireRoomAsync(roomId, ct);
+        var verified = await verifier.VerifyAsync(body, room.Version, ct);
+        var pdu = verified.Event ?? throw MatrixException.BadJson("Invalid event: " + verified.Error);
+        if (pdu.EventId != eventId || pdu.RoomId != room.RoomId || pdu.Type != EventTypes.Member || pdu.Membership != membership
+            || pdu.StateKey != pdu.Sender || MatrixId.ServerOf(pdu.Sender) != origin)
+        {
+            throw MatrixException.BadJson($"Not a {membership} event of a user of {origin} for this room");
+        }
+
+        // A restricted join that one of our users authorised carries our signature too.
+        if (pdu.Content.TryGetProperty("join_authorised_via_users_server", out var via) && via.ValueKind == JsonValueKind.String
+            && MatrixId.ServerOf(via.GetString()!) == config.ServerName)
+        {
+            pdu = factory.CoSign(pdu);
+        }
+
+        var outcome = await writer.IngestAsync(room, pdu, null, ct);
+        if (!outcome.AlreadyKnown && !outcome.Accepted)
+        {
+            throw MatrixException.Forbidden($"The {membership} event was not accepted: {outcome.RejectionReason ?? "it is not allowed by the current state"}");
+        }
+
+        return (pdu, room);
+    }
+
+    /// <summary>invite (v2): another server invites one of our users; we sign the event and remember the invite.</summary>
+    public async Task<Pdu> InviteAsync(string origin, string roomId, string eventId, JsonElement body, CancellationToken ct)
+    {
+        var versionId = body.TryGetProperty("room_version", out var rv) && rv.ValueKind == JsonValueKind.String ? rv.GetString() : "1";
+        var version = RoomVersion.Find(versionId)
+            ?? throw new MatrixException(MatrixErrorCode.IncompatibleRoomVersion, 400, $"Room version {versionId} is not supported",
+                new Dictionary<string, object?> { ["room_version"] = versionId });
+        if (!body.TryGetProperty("event", out var eventJson))
+        {
+            throw MatrixException.BadJson("Missing event");
+        }
+
+        var verified = await verifier.VerifyAsync(eventJson, version, ct);
+        var pdu = verified.Event ?? throw MatrixException.BadJson("Invalid event: " + verified.Error);
+        if (pdu.EventId != eventId || pdu.RoomId != roomId || pdu.Type != EventTypes.Member || pdu.Membership != Membership.Invite
+            || pdu.StateKey is null || MatrixId.ServerOf(pdu.StateKey) != config.ServerName || MatrixId.ServerOf(pdu.Sender) != origin)
+        {
+            throw MatrixException.BadJson("Not an invite of one of our users by a user of the requesting server");
+        }
+
+        var signed = factory.CoSign(pdu);
+
+        // Keep the stripped state the inviting server sent, so the invitee's client can show the room.
+        var withState = JsonNode.Parse(signed.Json.GetRawText())!.AsObject();
+        var unsigned = withState["unsigned"] as JsonObject ?? new JsonObject();
+        if (body.TryGetProperty("invite_room_state", out var stripped) && stripped.ValueKind == JsonValueKind.Array)
+        {
+            unsigned["invite_room_state"] = JsonNode.Parse(stripped.GetRawText());
+        }
+
+        withState["unsigned"] = unsigned;
+        var stored = Pdu.Parse(JsonSerializer.SerializeToElement(withState), version, signed.EventId);
+        var room = await rooms.GetOrCreateRemoteRoomAsync(roomId, version, ct);
+        var head = await rooms.GetHeadAsync(room, ct);
+        if (head.ForwardExtremities.Count > 0)
+        {
+            // We are in the room already: the invite arrives like any other event (and may be rejected).
+            var outcome = await writer.IngestAsync(room, stored, null, ct);
+            if (!outcome.AlreadyKnown && !outcome.Accepted)
+            {
+                throw MatrixException.Forbidden("The invite is not allowed: " + outcome.RejectionReason);
+            }
+        }
+        else
+        {
+            await writer.PersistOutOfBandMembershipAsync(room, stored, ct);
+        }
+
+        return signed;
+    }
+
+    private async Task AddRestrictedJoinAuthoriserAsync(RoomRecord room, RoomHead head, string userId, JsonObject content, CancellationToken ct)
+    {
+        var joinRulesId = head.State.GetValueOrDefault(new StateKey(EventTypes.JoinRules, string.Empty));
+        var joinRules = joinRulesId is null ? null : (await writer.GetEventsAsync([joinRulesId], ct)).GetValueOrDefault(joinRulesId);
+        var rule = JoinRules.From(joinRules).Rule;
+        if (rule is not (JoinRule.Restricted or JoinRule.KnockRestricted))
+        {
+            return;
+        }
+
+        var targetMembership = await rooms.GetMembershipAsync(room, userId, ct);
+        if (targetMembership is Membership.Join or Membership.Invite)
+        {
+            return;
+        }
+
+        // A local joined user who may invite vouches for the join (join_authorised_via_users_server).
+        var memberIds = head.State.Where(kv => kv.Key.Type == EventTypes.Member && MatrixId.ServerOf(kv.Key.Key) == config.ServerName).Select(kv => kv.Value).ToList();
+        var members = await writer.GetEventsAsync(memberIds, ct);
+        var stateEvents = await writer.GetEventsAsync(head.State.Values.Where(id => !members.ContainsKey(id)).ToList(), ct);
+        var byKey = head.State.Where(kv => stateEvents.ContainsKey(kv.Value)).ToDictionary(kv => kv.Key, kv => stateEvents[kv.Value]);
+        var powerLevels = RoomState.GetPowerLevels(byKey, room.Version);
+        var authoriser = members.Values
+            .Where(m => m.Membership == Membership.Join && powerLevels.GetUserLevel(m.StateKey!) >= powerLevels.Invite)
+            .Select(m => m.StateKey!)
+            .Order(StringComparer.Ordinal)
+            .FirstOrDefault();
+        if (authoriser is not null)
+        {
+            content["join_authorised_via_users_server"] = authoriser;
+        }
+    }
+}

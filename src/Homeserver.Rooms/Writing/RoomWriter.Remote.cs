@@ -1,0 +1,387 @@
+using Homeserver.Core;
+using Homeserver.Rooms.Auth;
+using Homeserver.Rooms.Persistence;
+using Homeserver.Rooms.StateRes;
+
+namespace Homeserver.Rooms.Writing;
+
+/// <summary>What became of an event received from another server.</summary>
+public sealed record RemoteOutcome(string EventId, string? RejectionReason, bool SoftFailed, long? StreamOrdering, bool AlreadyKnown = false)
+{
+    public bool Accepted => RejectionReason is null && !SoftFailed;
+}
+
+/// <summary>
+/// Events from other servers, on the same per-room queue as local writes (server-server API, "Checks performed on
+/// receipt of a PDU"): step 4 (against its auth events), step 5 (against the state before it, resolved from its
+/// prev events' states) and step 6 (soft failure against the current state). The federation layer has already
+/// checked format, signatures and hashes, and fetched whatever was missing.
+/// </summary>
+public sealed partial class RoomWriter
+{
+    /// <summary>
+    /// Stores events without their state (auth chains, a join's room state), each checked against its own auth
+    /// events. Returns each event's rejection reason (null when accepted).
+    /// </summary>
+    public Task<IReadOnlyDictionary<string, string?>> PersistOutliersAsync(RoomRecord room, IReadOnlyCollection<Pdu> pdus, CancellationToken ct) =>
+        RunOnQueueAsync<IReadOnlyDictionary<string, string?>>(room, async head =>
+        {
+            var known = await store.GetEventMetaAsync(pdus.Select(p => p.EventId).ToList(), ct);
+            var byId = pdus.Where(p => !known.ContainsKey(p.EventId)).GroupBy(p => p.EventId).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+            var outcome = known.ToDictionary(kv => kv.Key, kv => kv.Value.RejectionReason, StringComparer.Ordinal);
+            if (byId.Count == 0)
+            {
+                return (head, outcome);
+            }
+
+            var ordered = AuthOrder(byId);
+            var external = ordered.SelectMany(p => p.AuthEventIds).Where(id => !byId.ContainsKey(id)).Distinct().ToList();
+            var events = new Dictionary<string, Pdu>((await lookup.GetEventsAsync(external, ct)).ToDictionary(kv => kv.Key, kv => kv.Value), StringComparer.Ordinal);
+            var rejected = (await store.GetEventMetaAsync(external, ct)).Where(kv => kv.Value.Rejected).Select(kv => kv.Key).ToHashSet(StringComparer.Ordinal);
+            var toPersist = new List<EventToPersist>();
+            foreach (var pdu in ordered)
+            {
+                string? reason;
+                var authEvents = pdu.AuthEventIds.Select(id => events.GetValueOrDefault(id)).ToList();
+                if (authEvents.Any(e => e is null))
+                {
+                    reason = "missing auth events";
+                }
+                else
+                {
+                    var create = authEvents.FirstOrDefault(e => e!.Type == EventTypes.Create) ?? FindCreate(events.Values, pdu);
+                    var check = EventAuth.CheckAgainstAuthEvents(pdu, authEvents!, create, rejected.Contains);
+                    reason = check.Allowed ? null : check.ToString();
+                }
+
+                if (reason is not null)
+                {
+                    rejected.Add(pdu.EventId);
+                }
+
+                events[pdu.EventId] = pdu;
+                outcome[pdu.EventId] = reason;
+                toPersist.Add(new EventToPersist(pdu, new StateBefore.None(), RejectionReason: reason));
+            }
+
+            var result = await store.PersistAsync(head, new PersistBatch(toPersist, [], [], false), 0, ct);
+            foreach (var e in toPersist)
+            {
+                eventCache.Add(e.Event);
+            }
+
+            return (result.Head, outcome);
+        }, ct);
+
+    /// <summary>
+    /// Checks and stores a timeline event from another server. Its prev events must be stored with their state,
+    /// except those whose state after them the caller supplies in <paramref name="missingPrevStates"/> (fetched from
+    /// a peer when the prev events themselves could not be had).
+    /// </summary>
+    public Task<RemoteOutcome> IngestAsync(RoomRecord room, Pdu pdu, IReadOnlyList<IReadOnlyDictionary<StateKey, string>>? missingPrevStates, CancellationToken ct) =>
+        RunOnQueueAsync(room, async head =>
+        {
+            var version = room.Version;
+            var meta = await store.GetEventMetaAsync([pdu.EventId, .. pdu.PrevEventIds], ct);
+            if (meta.TryGetValue(pdu.EventId, out var existing) && !existing.Outlier)
+            {
+                return (head, new RemoteOutcome(pdu.EventId, existing.RejectionReason, existing.SoftFailed, null, AlreadyKnown: true));
+            }
+
+            // The state before the event: its prev events' states, resolved.
+            var prevStates = new List<IReadOnlyDictionary<StateKey, string>>();
+            long parentSnapshot = 0;
+            foreach (var prevId in pdu.PrevEventIds)
+            {
+                if (meta.TryGetValue(prevId, out var prev) && prev.StateAfter is { } snapshot && !prev.Rejected)
+                {
+                    if (prevStates.Count == 0)
+                    {
+                        parentSnapshot = snapshot;
+                    }
+
+                    prevStates.Add(await store.GetSnapshotStateAsync(snapshot, ct));
+                }
+            }
+
+            if (missingPrevStates is not null)
+            {
+                prevStates.AddRange(missingPrevStates);
+            }
+
+            if (prevStates.Count == 0)
+            {
+                throw new InvalidOperationException($"no state is known for the prev events of {pdu.EventId}");
+            }
+
+            var source = new StoreResolutionSource(lookup, store);
+            var stateBefore = prevStates.Count == 1 ? prevStates[0] : await StateResolver.ResolveAsync(version, prevStates, source, ct);
+            var parentState = parentSnapshot == 0 ? new Dictionary<StateKey, string>() : prevStates[0];
+
+            // Step 4: against its own auth events.
+            var authEvents = await lookup.GetEventsAsync(pdu.AuthEventIds, ct);
+            var authMeta = await store.GetEventMetaAsync(pdu.AuthEventIds, ct);
+            string? reason = null;
+            if (authEvents.Count != pdu.AuthEventIds.Distinct().Count())
+            {
+                reason = "missing auth events";
+            }
+            else
+            {
+                var create = authEvents.Values.FirstOrDefault(e => e.Type == EventTypes.Create) ?? await LookupCreateAsync(stateBefore, ct);
+                var step4 = EventAuth.CheckAgainstAuthEvents(pdu, authEvents.Values, create, id => authMeta.TryGetValue(id, out var m) && m.Rejected);
+                reason = step4.Allowed ? null : step4.ToString();
+            }
+
+            // Step 5: against the state before it.
+            if (reason is null)
+            {
+                var step5 = EventAuth.Check(pdu, await AuthStateAsync(pdu, stateBefore, ct));
+                reason = step5.Allowed ? null : step5.ToString();
+            }
+
+            if (reason is not null)
+            {
+                var rejected = await store.PersistAsync(head, new PersistBatch([new EventToPersist(pdu, new StateBefore.None(), RejectionReason: reason)], [], [], false), 0, ct);
+                LogRemoteRejected(pdu.EventId, room.RoomId, reason);
+                return (rejected.Head, new RemoteOutcome(pdu.EventId, reason, false, null));
+            }
+
+            // Step 6: soft failure against the current state.
+            var softFailed = !EventAuth.Check(pdu, await AuthStateAsync(pdu, head.State, ct)).Allowed;
+
+            var delta = Diff(parentState, stateBefore);
+            var item = new EventToPersist(pdu, new StateBefore.Derived(parentSnapshot, delta), SoftFailed: softFailed);
+            PersistBatch batch;
+            if (softFailed)
+            {
+                batch = new PersistBatch([item], [], [], false);
+            }
+            else
+            {
+                var remaining = head.ForwardExtremities.Where(e => !pdu.PrevEventIds.Contains(e.EventId)).ToList();
+                var removed = head.ForwardExtremities.Where(e => pdu.PrevEventIds.Contains(e.EventId)).Select(e => e.EventId).ToList();
+                if (remaining.Count == 0)
+                {
+                    batch = new PersistBatch([item], removed, [pdu.EventId], CurrentStateIsStateAfterLastEvent: true);
+                }
+                else
+                {
+                    // Other branches stay open: the room's state is the resolution of every forward extremity's state.
+                    var afterEvent = new Dictionary<StateKey, string>(stateBefore);
+                    if (pdu.StateKey is not null)
+                    {
+                        afterEvent[new StateKey(pdu.Type, pdu.StateKey)] = pdu.EventId;
+                    }
+
+                    var sets = new List<IReadOnlyDictionary<StateKey, string>> { afterEvent };
+                    var extremityMeta = await store.GetEventMetaAsync(remaining.Select(e => e.EventId).ToList(), ct);
+                    foreach (var m in extremityMeta.Values)
+                    {
+                        if (m.StateAfter is { } s)
+                        {
+                            sets.Add(await store.GetSnapshotStateAsync(s, ct));
+                        }
+                    }
+
+                    var resolved = await StateResolver.ResolveAsync(version, sets, new StoreResolutionSource(lookup, store, pdu), ct);
+                    batch = new PersistBatch([item], removed, [pdu.EventId], false)
+                    {
+                        NewCurrentState = new StateBefore.Derived(head.SnapshotId, Diff(head.State, resolved)),
+                    };
+                }
+            }
+
+            using var reservation = streams.Reserve();
+            var result = await store.PersistAsync(head, batch, reservation.First, ct);
+            reservation.Dispose();
+            eventCache.Add(pdu);
+            Notify(room, [new PersistedEvent(pdu, result.StreamOrderings[0], softFailed)], result.Head);
+            return (result.Head, new RemoteOutcome(pdu.EventId, null, softFailed, result.StreamOrderings[0]));
+        }, ct);
+
+    /// <summary>
+    /// Starts (or restarts) our copy of a room from the answer to a join: the room's state and auth chain are stored as
+    /// outliers, then the join event is stored on top of that state and becomes the room's only forward extremity.
+    /// </summary>
+    public async Task<RemoteOutcome> CompleteRemoteJoinAsync(
+        RoomRecord room, Pdu joinEvent, IReadOnlyCollection<Pdu> state, IReadOnlyCollection<Pdu> authChain, CancellationToken ct)
+    {
+        var outcomes = await PersistOutliersAsync(room, [.. authChain, .. state], ct);
+        var stateMap = new Dictionary<StateKey, string>();
+        foreach (var e in state)
+        {
+            if (e.StateKey is not null && outcomes.GetValueOrDefault(e.EventId) is null)
+            {
+                stateMap[new StateKey(e.Type, e.StateKey)] = e.EventId;
+            }
+        }
+
+        return await RunOnQueueAsync(room, async head =>
+        {
+            var check = EventAuth.Check(joinEvent, await AuthStateAsync(joinEvent, stateMap, ct));
+            if (!check.Allowed)
+            {
+                throw MatrixException.Forbidden("The join event is not allowed by the room's state: " + check.Reason);
+            }
+
+            var delta = stateMap.ToDictionary(kv => kv.Key, kv => (string?)kv.Value);
+            var batch = new PersistBatch(
+                [new EventToPersist(joinEvent, new StateBefore.Derived(0, delta))],
+                head.ForwardExtremities.Select(e => e.EventId).ToList(),
+                [joinEvent.EventId],
+                CurrentStateIsStateAfterLastEvent: true);
+            using var reservation = streams.Reserve();
+            var result = await store.PersistAsync(head, batch, reservation.First, ct);
+            reservation.Dispose();
+            eventCache.Add(joinEvent);
+            Notify(room, [new PersistedEvent(joinEvent, result.StreamOrderings[0], false)], result.Head);
+            return (result.Head, new RemoteOutcome(joinEvent.EventId, null, false, result.StreamOrderings[0]));
+        }, ct);
+    }
+
+    /// <summary>
+    /// Stores a membership event for a room we are not in (an invite or knock from another server, or our answer to
+    /// one), so that the user sees it in sync, without touching the room's state.
+    /// </summary>
+    public Task<long> PersistOutOfBandMembershipAsync(RoomRecord room, Pdu member, CancellationToken ct) =>
+        RunOnQueueAsync(room, async head =>
+        {
+            using var reservation = streams.Reserve();
+            await store.PersistOutOfBandMembershipAsync(room, member, reservation.First, ct);
+            reservation.Dispose();
+            eventCache.Add(member);
+            Notify(room, [new PersistedEvent(member, reservation.First, false)], head);
+            return (head, reservation.First);
+        }, ct);
+
+    /// <summary>The auth state an event is checked against: the keys its auth rules look at, plus the create event.</summary>
+    private async Task<Dictionary<StateKey, Pdu>> AuthStateAsync(Pdu pdu, IReadOnlyDictionary<StateKey, string> state, CancellationToken ct)
+    {
+        var keys = AuthEventsSelection.GetRequiredKeys(pdu).Append(new StateKey(EventTypes.Create, string.Empty)).Distinct().ToList();
+        var ids = keys.Where(state.ContainsKey).Select(k => state[k]).ToList();
+        var events = await lookup.GetEventsAsync(ids, ct);
+        var result = new Dictionary<StateKey, Pdu>();
+        foreach (var k in keys)
+        {
+            if (state.TryGetValue(k, out var id) && events.TryGetValue(id, out var e))
+            {
+                result[k] = e;
+            }
+        }
+
+        return result;
+    }
+
+    private async Task<Pdu?> LookupCreateAsync(IReadOnlyDictionary<StateKey, string> state, CancellationToken ct)
+    {
+        if (!state.TryGetValue(new StateKey(EventTypes.Create, string.Empty), out var id))
+        {
+            return null;
+        }
+
+        return (await lookup.GetEventsAsync([id], ct)).GetValueOrDefault(id);
+    }
+
+    private static Pdu? FindCreate(IEnumerable<Pdu> events, Pdu pdu) =>
+        events.FirstOrDefault(e => e.Type == EventTypes.Create && e.StateKey == string.Empty && e.RoomId == pdu.RoomId);
+
+    /// <summary>Orders events so that each comes after the events of the set that it lists in auth_events.</summary>
+    private static List<Pdu> AuthOrder(Dictionary<string, Pdu> events)
+    {
+        var ordered = new List<Pdu>(events.Count);
+        var visited = new HashSet<string>(StringComparer.Ordinal);
+        var stack = new Stack<(Pdu Event, bool Expanded)>();
+        foreach (var start in events.Values.OrderBy(e => e.Depth))
+        {
+            stack.Push((start, false));
+            while (stack.Count > 0)
+            {
+                var (e, expanded) = stack.Pop();
+                if (expanded)
+                {
+                    ordered.Add(e);
+                    continue;
+                }
+
+                if (!visited.Add(e.EventId))
+                {
+                    continue;
+                }
+
+                stack.Push((e, true));
+                foreach (var authId in e.AuthEventIds)
+                {
+                    if (events.TryGetValue(authId, out var a) && !visited.Contains(authId))
+                    {
+                        stack.Push((a, false));
+                    }
+                }
+            }
+        }
+
+        return ordered;
+    }
+
+    private static Dictionary<StateKey, string?> Diff(IReadOnlyDictionary<StateKey, string> from, IReadOnlyDictionary<StateKey, string> to)
+    {
+        var delta = new Dictionary<StateKey, string?>();
+        foreach (var (k, v) in to)
+        {
+            if (!from.TryGetValue(k, out var old) || old != v)
+            {
+                delta[k] = v;
+            }
+        }
+
+        foreach (var k in from.Keys)
+        {
+            if (!to.ContainsKey(k))
+            {
+                delta[k] = null;
+            }
+        }
+
+        return delta;
+    }
+
+    private void Notify(RoomRecord room, IReadOnlyList<PersistedEvent> events, RoomHead head)
+    {
+        foreach (var listener in _listeners)
+        {
+            try
+            {
+                listener.OnPersisted(room, events, head);
+            }
+            catch (Exception e)
+            {
+                LogListenerFailed(e, listener.GetType().Name, room.RoomId);
+            }
+        }
+    }
+
+    [Microsoft.Extensions.Logging.LoggerMessage(Level = Microsoft.Extensions.Logging.LogLevel.Information, Message = "Rejected event {EventId} in {RoomId}: {Reason}")]
+    private partial void LogRemoteRejected(string eventId, string roomId, string reason);
+}
+
+/// <summary>State resolution reading events through the cache and the store, with rejection flags from the store.</summary>
+internal sealed class StoreResolutionSource(EventLookup lookup, IRoomStore store, Pdu? extra = null) : IStateResolutionSource
+{
+    public async ValueTask<IReadOnlyDictionary<string, Pdu>> GetEventsAsync(IReadOnlyCollection<string> eventIds, CancellationToken cancellationToken)
+    {
+        var found = await lookup.GetEventsAsync(eventIds, cancellationToken);
+        if (extra is not null && eventIds.Contains(extra.EventId))
+        {
+            var copy = new Dictionary<string, Pdu>(found, StringComparer.Ordinal) { [extra.EventId] = extra };
+            return copy;
+        }
+
+        return found;
+    }
+
+    public async ValueTask<IReadOnlySet<string>> GetRejectedAsync(IReadOnlyCollection<string> eventIds, CancellationToken cancellationToken)
+    {
+        var meta = await store.GetEventMetaAsync(eventIds, cancellationToken);
+        return meta.Values.Where(m => m.Rejected).Select(m => m.EventId).ToHashSet(StringComparer.Ordinal);
+    }
+}

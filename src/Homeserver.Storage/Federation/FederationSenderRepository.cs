@@ -1,0 +1,67 @@
+using Dapper;
+using Homeserver.Core.Federation;
+using Npgsql;
+
+namespace Homeserver.Storage.Federation;
+
+/// <summary>The <c>federation_destinations</c> table, and the outbound queue derived from <c>events</c> and <c>room_memberships</c>.</summary>
+internal sealed class FederationSenderRepository(NpgsqlDataSource db) : IFederationSenderStore
+{
+    private const string SelectActive = """
+        SELECT DISTINCT remote.user_server
+        FROM room_memberships remote
+        JOIN room_memberships local ON local.room_nid = remote.room_nid AND local.user_server = @Us AND local.membership = 'join'
+        WHERE remote.membership = 'join' AND remote.user_server <> @Us
+        """;
+
+    private const string SelectDestination = """
+        SELECT destination AS Destination, last_sent_stream AS LastSentStream, retry_last_ts AS RetryLastTs, retry_interval_ms AS RetryIntervalMs
+        FROM federation_destinations WHERE destination = @Destination
+        """;
+
+    private const string UpsertDestination = """
+        INSERT INTO federation_destinations (destination, last_sent_stream, retry_last_ts, retry_interval_ms)
+        VALUES (@Destination, @LastSentStream, @RetryLastTs, @RetryIntervalMs)
+        ON CONFLICT (destination) DO UPDATE SET last_sent_stream = EXCLUDED.last_sent_stream,
+            retry_last_ts = EXCLUDED.retry_last_ts, retry_interval_ms = EXCLUDED.retry_interval_ms
+        """;
+
+    // Our users' timeline events in rooms the destination is in, plus membership events about its users
+    // (a kicked or invited user's server must hear of it even though it is not joined).
+    private const string SelectPending = """
+        SELECT e.event_id AS EventId, e.stream_ordering AS StreamOrdering, e.json AS Json
+        FROM events e
+        WHERE e.stream_ordering > @After AND e.stream_ordering <= @UpTo
+          AND NOT e.outlier AND e.rejection_reason IS NULL AND NOT e.soft_failed
+          AND substring(e.sender from position(':' in e.sender) + 1) = @Us
+          AND (e.room_nid IN (SELECT room_nid FROM room_memberships WHERE user_server = @Destination AND membership = 'join')
+               OR (e.event_type = 'm.room.member' AND substring(e.state_key from position(':' in e.state_key) + 1) = @Destination))
+        ORDER BY e.stream_ordering
+        LIMIT @Limit
+        """;
+
+    public async Task<IReadOnlyList<string>> GetActiveDestinationsAsync(string ourServer, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return (await conn.QueryAsync<string>(new CommandDefinition(SelectActive, new { Us = ourServer }, cancellationToken: ct))).ToList();
+    }
+
+    public async Task<DestinationState?> GetDestinationAsync(string destination, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.QuerySingleOrDefaultAsync<DestinationState>(new CommandDefinition(SelectDestination, new { Destination = destination }, cancellationToken: ct));
+    }
+
+    public async Task SaveDestinationAsync(DestinationState state, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        await conn.ExecuteAsync(new CommandDefinition(UpsertDestination, state, cancellationToken: ct));
+    }
+
+    public async Task<IReadOnlyList<OutboundPdu>> GetPendingPdusAsync(string destination, string ourServer, long afterStream, long upToStream, int limit, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return (await conn.QueryAsync<OutboundPdu>(new CommandDefinition(
+            SelectPending, new { Destination = destination, Us = ourServer, After = afterStream, UpTo = upToStream, Limit = limit }, cancellationToken: ct))).ToList();
+    }
+}
