@@ -1,0 +1,96 @@
+using System.Net.Http.Headers;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Homeserver.Core;
+using Homeserver.Crypto;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Xunit;
+
+namespace Homeserver.TestKit;
+
+/// <summary>
+/// A minimal other homeserver for federation tests: it publishes its signing key over TLS (so our server can
+/// verify it) and lets a test sign requests and events as that server — including deliberately broken ones.
+/// </summary>
+public sealed class FakeRemoteServer : IAsyncLifetime
+{
+    private WebApplication? _app;
+
+    public Ed25519SigningKey Key { get; } = Ed25519SigningKey.Generate("fake");
+
+    public int Port { get; } = TestServer.FreePort();
+
+    public string ServerName => $"localhost:{Port}";
+
+    public async Task InitializeAsync()
+    {
+        var certificates = TestCertificates.Instance;
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.ListenLocalhost(Port, o => o.UseHttps(X509Certificate2.CreateFromPemFile(certificates.CertificatePath, certificates.KeyPath))));
+        _app = builder.Build();
+        _app.MapGet("/_matrix/key/v2/server", () => Results.Text(KeyDocument().ToJsonString(), "application/json"));
+        _app.MapGet("/_matrix/key/v2/server/{keyId}", () => Results.Text(KeyDocument().ToJsonString(), "application/json"));
+        await _app.StartAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_app is not null)
+        {
+            await _app.DisposeAsync();
+        }
+
+        Key.Dispose();
+    }
+
+    private JsonObject KeyDocument()
+    {
+        var doc = new JsonObject
+        {
+            ["server_name"] = ServerName,
+            ["valid_until_ts"] = DateTimeOffset.UtcNow.AddDays(1).ToUnixTimeMilliseconds(),
+            ["verify_keys"] = new JsonObject { [Key.KeyId] = new JsonObject { ["key"] = Key.PublicKeyBase64 } },
+            ["old_verify_keys"] = new JsonObject(),
+        };
+        JsonSigning.SignInPlace(doc, ServerName, Key);
+        return doc;
+    }
+
+    /// <summary>Sends a request to <paramref name="destination"/> signed as this server (X-Matrix).</summary>
+    public async Task<(int Status, JsonElement Json)> SendAsync(HttpClient http, string destination, HttpMethod method, string pathAndQuery, JsonNode? body = null)
+    {
+        JsonElement? content = body is null ? null : JsonSerializer.SerializeToElement(body);
+        var auth = XMatrixAuthorization.Create(method.Method, pathAndQuery, ServerName, destination, content, Key);
+        using var request = new HttpRequestMessage(method, pathAndQuery);
+        request.Headers.TryAddWithoutValidation("Authorization", auth.ToHeaderValue());
+        if (content is { } c)
+        {
+            request.Content = new ByteArrayContent(CanonicalJson.Encode(c));
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        }
+
+        using var response = await http.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        return ((int)response.StatusCode, text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone());
+    }
+
+    /// <summary>Completes an event template (e.g. from make_join) as this server: origin, time, hashes, signature.</summary>
+    public JsonObject SignEvent(JsonObject template, RoomVersion version)
+    {
+        template["origin_server_ts"] = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        if (!version.ImplicitRoomCreator)
+        {
+            template["origin"] = ServerName;
+        }
+
+        var signed = EventSigning.HashAndSign(JsonSerializer.SerializeToElement(template), version, ServerName, Key);
+        return JsonNode.Parse(signed)!.AsObject();
+    }
+
+    public static string EventId(JsonObject ev, RoomVersion version) => EventHashing.GetEventId(JsonSerializer.SerializeToElement(ev), version);
+}
