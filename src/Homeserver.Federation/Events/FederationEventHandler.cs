@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Homeserver.Core;
@@ -84,6 +83,12 @@ public sealed partial class FederationEventHandler(
         {
             LogGapFailed(pdu.EventId, origin, e.Message);
             return "Could not fetch missing events: " + e.Message;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // One PDU must not fail the whole transaction (its sender would retry it forever); the error is logged.
+            LogPduFailed(e, pdu.EventId, origin);
+            return "Internal error while processing this event";
         }
     }
 
@@ -203,6 +208,9 @@ public sealed partial class FederationEventHandler(
         return result;
     }
 
+    [LoggerMessage(Level = LogLevel.Error, Message = "Processing {EventId} from {Origin} failed")]
+    private partial void LogPduFailed(Exception e, string eventId, string origin);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Refused a PDU from {Origin}: {Reason}")]
     private partial void LogRefused(string origin, string reason);
 
@@ -241,6 +249,4 @@ public sealed class TransactionDeduplicator
             }
         }
     }
-
-    internal static string Now() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture);
 }

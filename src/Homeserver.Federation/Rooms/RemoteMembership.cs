@@ -43,6 +43,12 @@ public sealed partial class RemoteMembership(
             {
                 return await JoinThroughAsync(server, userId, roomId, content, ct);
             }
+            catch (Exception e) when (e is InvalidPduException or Homeserver.Crypto.CanonicalJsonException or FormatException)
+            {
+                // The resident server sent a template we cannot use: try the next one.
+                LogJoinAttemptFailed(roomId, server, e.Message);
+                last = new FederationException("invalid template: " + e.Message, 502, null, e);
+            }
             catch (FederationException e)
             {
                 LogJoinAttemptFailed(roomId, server, e.Message);

@@ -111,7 +111,10 @@ public sealed partial class RoomWriter
 
             if (prevStates.Count == 0)
             {
-                throw new InvalidOperationException($"no state is known for the prev events of {pdu.EventId}");
+                // E.g. a second create event, or an event whose prev events are all rejected: nothing to build on.
+                var noState = "no state is known for its prev events";
+                var stored = await store.PersistAsync(head, new PersistBatch([new EventToPersist(pdu, new StateBefore.None(), RejectionReason: noState)], [], [], false), 0, ct);
+                return (stored.Head, new RemoteOutcome(pdu.EventId, noState, false, null));
             }
 
             var source = new StoreResolutionSource(lookup, store);

@@ -26,7 +26,8 @@ internal sealed class FederationSenderRepository(NpgsqlDataSource db) : IFederat
             retry_last_ts = EXCLUDED.retry_last_ts, retry_interval_ms = EXCLUDED.retry_interval_ms
         """;
 
-    // Our users' timeline events in rooms the destination is in, plus membership events about its users
+    // Our users' timeline events in rooms the destination has been in since before the event (so a server that joins
+    // later is not sent the room's history), plus membership events about its users
     // (a kicked or invited user's server must hear of it even though it is not joined).
     private const string SelectPending = """
         SELECT e.event_id AS EventId, e.stream_ordering AS StreamOrdering, e.json AS Json
@@ -34,7 +35,8 @@ internal sealed class FederationSenderRepository(NpgsqlDataSource db) : IFederat
         WHERE e.stream_ordering > @After AND e.stream_ordering <= @UpTo
           AND NOT e.outlier AND e.rejection_reason IS NULL AND NOT e.soft_failed
           AND substring(e.sender from position(':' in e.sender) + 1) = @Us
-          AND (e.room_nid IN (SELECT room_nid FROM room_memberships WHERE user_server = @Destination AND membership = 'join')
+          AND (EXISTS (SELECT 1 FROM room_memberships m
+                       WHERE m.room_nid = e.room_nid AND m.user_server = @Destination AND m.membership = 'join' AND m.stream_ordering < e.stream_ordering)
                OR (e.event_type = 'm.room.member' AND substring(e.state_key from position(':' in e.state_key) + 1) = @Destination))
         ORDER BY e.stream_ordering
         LIMIT @Limit
