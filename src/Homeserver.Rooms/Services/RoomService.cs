@@ -230,9 +230,27 @@ public sealed class RoomService(HomeserverConfig config, IRoomStore store, RoomW
         return await writer.SendAsync(room, new EventDraft(type, stateKey, content, requester.UserId, redacts), txn, ct);
     }
 
-    /// <summary>Sends a redaction of <paramref name="targetEventId"/>.</summary>
-    public Task<SendResult> RedactAsync(Requester requester, RoomRecord room, string targetEventId, string? reason, string txnId, CancellationToken ct)
+    /// <summary>
+    /// Sends a redaction of <paramref name="targetEventId"/>. Only the event's sender or someone with the room's
+    /// <c>redact</c> power may redact it (as Synapse checks before sending), and only within the same room.
+    /// </summary>
+    public async Task<SendResult> RedactAsync(Requester requester, RoomRecord room, string targetEventId, string? reason, string txnId, CancellationToken ct)
     {
+        var target = (await writer.GetEventsAsync([targetEventId], ct)).GetValueOrDefault(targetEventId);
+        if (target is not null && target.RoomId != room.RoomId)
+        {
+            throw MatrixException.InvalidParam("Cannot redact an event from another room");
+        }
+
+        if (target is not null && target.Sender != requester.UserId)
+        {
+            var powerLevels = await GetPowerLevelsAsync(room, ct);
+            if (powerLevels.GetUserLevel(requester.UserId) < powerLevels.Redact)
+            {
+                throw MatrixException.Forbidden("You may only redact your own events");
+            }
+        }
+
         var content = new JsonObject();
         if (reason is not null)
         {
@@ -240,7 +258,18 @@ public sealed class RoomService(HomeserverConfig config, IRoomStore store, RoomW
         }
 
         var txn = new TransactionRef(requester.UserId, requester.DeviceId, txnId);
-        return writer.SendAsync(room, new EventDraft(EventTypes.Redaction, null, content, requester.UserId, targetEventId), txn, ct);
+        return await writer.SendAsync(room, new EventDraft(EventTypes.Redaction, null, content, requester.UserId, targetEventId), txn, ct);
+    }
+
+    /// <summary>The room's current power levels (with the create event, for v12 creators).</summary>
+    public async Task<Auth.PowerLevels> GetPowerLevelsAsync(RoomRecord room, CancellationToken ct)
+    {
+        var head = await writer.GetHeadAsync(room, ct);
+        var keys = new[] { new StateKey(EventTypes.PowerLevels, string.Empty), new StateKey(EventTypes.Create, string.Empty) };
+        var ids = keys.Where(head.State.ContainsKey).Select(k => head.State[k]).ToList();
+        var events = await writer.GetEventsAsync(ids, ct);
+        var byKey = keys.Where(k => head.State.TryGetValue(k, out var id) && events.ContainsKey(id)).ToDictionary(k => k, k => events[head.State[k]]);
+        return Auth.RoomState.GetPowerLevels(byKey, room.Version);
     }
 
     /// <summary>
