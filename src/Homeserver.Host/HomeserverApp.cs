@@ -7,7 +7,7 @@ using Homeserver.Federation;
 using Homeserver.Http;
 using Homeserver.Storage;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Homeserver.Users;
+using Homeserver.Core.Streams;
 
 namespace Homeserver.Host;
 
@@ -17,7 +17,9 @@ namespace Homeserver.Host;
 /// </summary>
 public static class HomeserverApp
 {
-    public static WebApplication Build(HomeserverConfig config, string connectionString, Ed25519SigningKey signingKey, Action<ILoggingBuilder>? logging = null)
+    /// <param name="configureServices">Lets benchmarks and tests replace services (e.g. the token cache options).</param>
+    public static WebApplication Build(
+        HomeserverConfig config, string connectionString, Ed25519SigningKey signingKey, Action<ILoggingBuilder>? logging = null, Action<IServiceCollection>? configureServices = null)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "Homeserver" });
         builder.Configuration.Sources.Clear();
@@ -76,14 +78,12 @@ public static class HomeserverApp
         services.AddSingleton(signingKey);
         services.AddSingleton(new ServerKeys(config.ServerName, signingKey, config.OldSigningKeys, config.KeyRefreshInterval));
         services.AddStorage(connectionString);
-        services.AddSingleton(config.PasswordHashing);
-        services.AddSingleton<PasswordHasher>();
-        services.AddSingleton<TokenAuthenticator>();
-        services.AddSingleton<AccountService>();
-        services.AddSingleton<UserInteractiveAuth>();
-        services.AddSingleton<SharedSecretRegistration>();
+        services.AddSingleton(new StreamPositions());
+        services.AddHostedService<StreamPositionsStartup>();
+        services.AddAccountServices(config);
         services.AddSingleton(new UnstableFeatures());
         services.AddRouting();
+        configureServices?.Invoke(services);
 
         var app = builder.Build();
         app.UseMiddleware<CorsMiddleware>();
@@ -92,9 +92,8 @@ public static class HomeserverApp
         app.UseRouting();
 
         app.MapServerDiscoveryEndpoints();
-        app.MapRegistrationEndpoints();
-        app.MapLoginEndpoints();
-        app.MapAdminRegistrationEndpoints();
+        app.MapAllAccountEndpoints();
+        app.MapOpenIdUserInfoEndpoints();
         app.MapServerKeyEndpoints();
         app.MapFederationVersionEndpoints();
         app.MapServerWellKnownEndpoints();
