@@ -20,14 +20,14 @@ internal static class AccountTestKit
         new MatrixClient(server.Client).RegisterAsync(name ?? NewName(), password);
 
     /// <summary>An admin, created with the Synapse-compatible shared-secret API.</summary>
-    public static async Task<MatrixClient> RegisterAdminAsync(TestServer server, string? name = null)
+    public static async Task<MatrixClient> RegisterAdminAsync(TestServer server, string? name = null, bool admin = true)
     {
         var client = new MatrixClient(server.Client);
         name ??= NewName("admin");
         var nonce = (await client.GetAsync("/_synapse/admin/v1/register")).EnsureOk().Json.GetProperty("nonce").GetString()!;
         var mac = Convert.ToHexStringLower(HMACSHA1.HashData(
-            Encoding.UTF8.GetBytes(server.Config.RegistrationSharedSecret!), Encoding.UTF8.GetBytes($"{nonce}\0{name}\0{Password}\0admin")));
-        var done = (await client.PostAsync("/_synapse/admin/v1/register", new { nonce, username = name, password = Password, admin = true, mac })).EnsureOk();
+            Encoding.UTF8.GetBytes(server.Config.RegistrationSharedSecret!), Encoding.UTF8.GetBytes($"{nonce}\0{name}\0{Password}\0{(admin ? "admin" : "notadmin")}")));
+        var done = (await client.PostAsync("/_synapse/admin/v1/register", new { nonce, username = name, password = Password, admin, mac })).EnsureOk();
         client.AccessToken = done.Json.GetProperty("access_token").GetString();
         client.UserId = done.Json.GetProperty("user_id").GetString();
         client.DeviceId = done.Json.GetProperty("device_id").GetString();
