@@ -32,7 +32,7 @@ public sealed record Authed(Requester Requester, string AccessToken)
                     requester!.UserId,
                     requester.DeviceId,
                     services.GetRequiredService<ClientAddress>().Of(context),
-                    context.Request.Headers.UserAgent.ToString() is { Length: > 0 } agent ? agent : null,
+                    UserAgentOf(context.Request),
                     services.GetRequiredService<TimeProvider>().GetUtcNow().ToUnixTimeMilliseconds());
                 return new Authed(requester, token);
             case TokenStatus.Expired:
@@ -42,6 +42,14 @@ public sealed record Authed(Requester Requester, string AccessToken)
                 throw new MatrixException(MatrixErrorCode.UnknownToken, 401, "Unrecognised access token",
                     new Dictionary<string, object?> { ["soft_logout"] = false });
         }
+    }
+
+    /// <summary>The User-Agent header, cut to a length worth storing, or null.</summary>
+    private static string? UserAgentOf(HttpRequest request)
+    {
+        const int MaxLength = 512;
+        var agent = request.Headers.UserAgent.ToString();
+        return agent.Length == 0 ? null : agent.Length > MaxLength ? agent[..MaxLength] : agent;
     }
 
     /// <summary>403 M_GUEST_ACCESS_FORBIDDEN for guest accounts (on the endpoints Synapse closes to guests).</summary>

@@ -22,10 +22,11 @@ public sealed class ClientAddress
         if (_forwardedPorts.Contains(context.Connection.LocalPort)
             && context.Request.Headers["X-Forwarded-For"].ToString() is { Length: > 0 } forwarded)
         {
+            // Only an address is taken from the header: anything else (a hostname, junk) falls back to the peer.
             var first = forwarded.Split(',')[0].Trim();
-            if (first.Length > 0)
+            if (System.Net.IPAddress.TryParse(first, out var address))
             {
-                return first;
+                return address.ToString();
             }
         }
 

@@ -148,5 +148,6 @@ public sealed class ForwardedDeviceTests(ForwardedServer server) : IClassFixture
         var user = await RegisterAsync(server);
         var device = await DeviceTests.GetDeviceWithForwardedForAsync(server, user, "203.0.113.9, 10.0.0.1");
         device.GetProperty("last_seen_ip").GetString().Should().Be("203.0.113.9");
+        (await DeviceTests.GetDeviceWithForwardedForAsync(server, user, "not-an-address")).GetProperty("last_seen_ip").GetString().Should().Be("127.0.0.1");
     }
 }
