@@ -28,7 +28,7 @@ public static class AdminRegistrationEndpoints
 
     /// <summary>POST /_synapse/admin/v1/register — create a user with the shared secret's HMAC.</summary>
     private static async Task<IResult> Register(
-        HttpContext http, HomeserverConfig config, SharedSecretRegistration registration, AccountService accounts, CancellationToken ct)
+        HttpContext http, HomeserverConfig config, SharedSecretRegistration registration, AccountService accounts, SessionService sessions, CancellationToken ct)
     {
         var secret = RequireSecret(config);
         var body = await JsonBody.ReadObjectAsync(http);
@@ -37,7 +37,7 @@ public static class AdminRegistrationEndpoints
         var password = body.RequiredString("password");
         var admin = body.OptionalBool("admin") ?? false;
         var mac = body.RequiredString("mac");
-        if (password.Length > 512)
+        if (password.Length > AccountService.MaxPasswordLength)
         {
             throw MatrixException.InvalidParam("Invalid password");
         }
@@ -45,7 +45,7 @@ public static class AdminRegistrationEndpoints
         registration.Verify(secret, nonce, username, password, admin, mac);
         var localpart = accounts.NormaliseLocalpart(username);
         var userId = await accounts.CreateAccountAsync(localpart, password, admin, false, body.OptionalString("displayname"), ct);
-        var session = await accounts.CreateSessionAsync(userId, null, null, false, ct);
+        var session = await sessions.CreateSessionAsync(userId, null, null, false, ct);
         return JsonResults.Node(RegistrationEndpoints.SessionJson(session, config));
     }
 

@@ -1,7 +1,7 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Homeserver.Core;
 using Homeserver.Core.Configuration;
+using Homeserver.Core.RateLimiting;
 using Homeserver.Http;
 using Homeserver.Users;
 using Microsoft.AspNetCore.Builder;
@@ -10,7 +10,7 @@ using Microsoft.AspNetCore.Routing;
 
 namespace Homeserver.ClientApi;
 
-/// <summary>Login, logout and whoami (client-server API, "Client Authentication").</summary>
+/// <summary>Login, token refresh, logout and whoami (client-server API, "Client Authentication").</summary>
 public static class LoginEndpoints
 {
     public static IEndpointRouteBuilder MapLoginEndpoints(this IEndpointRouteBuilder app)
@@ -18,44 +18,49 @@ public static class LoginEndpoints
         var v3 = app.V3();
         v3.MapGet("/login", GetLoginFlows);
         v3.MapPost("/login", Login);
+        v3.MapPost("/refresh", Refresh);
         v3.MapPost("/logout", Logout);
         v3.MapPost("/logout/all", LogoutAll);
         v3.MapGet("/account/whoami", WhoAmI);
+        app.V1().MapPost("/login/get_token", GetLoginToken);
         return app;
     }
 
     /// <summary>
-    /// GET /_matrix/client/v3/login — the login types we accept.
+    /// GET /_matrix/client/v3/login — the login types we accept (<c>m.login.token</c> with <c>get_login_token</c> when enabled).
     /// https://spec.matrix.org/v1.19/client-server-api/#get_matrixclientv3login
     /// </summary>
-    private static IResult GetLoginFlows() => JsonResults.Node(new JsonObject
+    private static IResult GetLoginFlows(LoginService login)
     {
-        ["flows"] = new JsonArray(
-            new JsonObject { ["type"] = "m.login.password" }),
-    });
-
-    /// <summary>
-    /// POST /_matrix/client/v3/login — exchange credentials for an access token.
-    /// https://spec.matrix.org/v1.19/client-server-api/#post_matrixclientv3login
-    /// </summary>
-    private static async Task<IResult> Login(HttpContext http, HomeserverConfig config, AccountService accounts, CancellationToken ct)
-    {
-        var body = await JsonBody.ReadObjectAsync(http);
-        var type = body.RequiredString("type");
-        string userId;
-        switch (type)
+        var flows = new JsonArray();
+        foreach (var flow in login.Flows)
         {
-            case "m.login.password":
-                var user = ReadUserIdentifier(body);
-                var password = body.RequiredString("password");
-                userId = await accounts.CheckPasswordAsync(user, password, ct);
-                break;
-            default:
-                throw new MatrixException(MatrixErrorCode.Unknown, 400, $"Unknown login type {type}");
+            var json = new JsonObject { ["type"] = flow.Type };
+            if (flow.GetLoginToken is { } getLoginToken)
+            {
+                json["get_login_token"] = getLoginToken;
+            }
+
+            flows.Add(json);
         }
 
-        var session = await accounts.CreateSessionAsync(
-            userId, body.OptionalString("device_id"), body.OptionalString("initial_device_display_name"), body.OptionalBool("refresh_token") ?? false, ct);
+        return JsonResults.Node(new JsonObject { ["flows"] = flows });
+    }
+
+    /// <summary>
+    /// POST /_matrix/client/v3/login — exchange credentials for an access token (and a refresh token if asked).
+    /// https://spec.matrix.org/v1.19/client-server-api/#post_matrixclientv3login
+    /// </summary>
+    private static async Task<IResult> Login(HttpContext http, HomeserverConfig config, LoginService login, ClientAddress address, CancellationToken ct)
+    {
+        var body = await JsonBody.ReadObjectAsync(http);
+        var request = new LoginRequest(
+            body.RequiredString("type"),
+            body,
+            body.OptionalString("device_id"),
+            body.OptionalString("initial_device_display_name"),
+            body.OptionalBool("refresh_token") ?? false);
+        var session = await login.LoginAsync(request, address.Of(http), ct);
         var json = RegistrationEndpoints.SessionJson(session, config);
         json["well_known"] = new JsonObject
         {
@@ -64,41 +69,62 @@ public static class LoginEndpoints
         return JsonResults.Node(json);
     }
 
-    /// <summary>The user of a login request: <c>identifier</c> of type <c>m.id.user</c>, or the deprecated top-level <c>user</c>.</summary>
-    private static string ReadUserIdentifier(JsonElement body)
+    /// <summary>
+    /// POST /_matrix/client/v3/refresh — a new access token and refresh token for a refresh token.
+    /// https://spec.matrix.org/v1.19/client-server-api/#post_matrixclientv3refresh
+    /// </summary>
+    private static async Task<IResult> Refresh(HttpContext http, SessionService sessions, CancellationToken ct)
     {
-        if (body.OptionalObject("identifier") is { } identifier)
+        var body = await JsonBody.ReadObjectAsync(http);
+        var session = await sessions.RefreshAsync(body.RequiredString("refresh_token"), ct);
+        var json = new JsonObject { ["access_token"] = session.AccessToken, ["refresh_token"] = session.RefreshToken };
+        if (session.ExpiresInMs is { } expiresIn)
         {
-            var idType = identifier.RequiredString("type");
-            if (idType != "m.id.user")
-            {
-                throw new MatrixException(MatrixErrorCode.Unknown, 400, $"Unsupported identifier type {idType}");
-            }
-
-            return identifier.RequiredString("user");
+            json["expires_in_ms"] = expiresIn;
         }
 
-        return body.OptionalString("user") ?? throw MatrixException.MissingParam("Missing 'identifier'");
+        return JsonResults.Node(json);
     }
 
     /// <summary>
-    /// POST /_matrix/client/v3/logout — invalidate this access token.
+    /// POST /_matrix/client/v1/login/get_token — a single-use m.login.token token for another device, after
+    /// user-interactive auth every time (the spec requires re-prompting).
+    /// https://spec.matrix.org/v1.19/client-server-api/#post_matrixclientv1loginget_token
+    /// </summary>
+    private static async Task<IResult> GetLoginToken(
+        HttpContext http, Authed auth, HomeserverConfig config, SessionService sessions, AccountService accounts, UserInteractiveAuth uia, RateLimiter limiter, CancellationToken ct)
+    {
+        if (!config.Accounts.LoginViaExistingSession)
+        {
+            throw MatrixException.Unrecognized("Unrecognized request");
+        }
+
+        auth.RequireNonGuest();
+        var body = await JsonBody.ReadObjectAsync(http, emptyIsEmptyObject: true);
+        var sessionId = await AccountUia.RequirePasswordAsync(body, "login_get_token", auth, uia, accounts, ct);
+        limiter.Ratelimit(RateLimitAction.LoginTokenRequest, auth.UserId, auth.Requester);
+        var (token, expiresIn) = await sessions.CreateLoginTokenAsync(auth.UserId, ct);
+        uia.Complete(sessionId);
+        return JsonResults.Node(new JsonObject { ["login_token"] = token, ["expires_in_ms"] = expiresIn });
+    }
+
+    /// <summary>
+    /// POST /_matrix/client/v3/logout — invalidate this access token and delete its device.
     /// https://spec.matrix.org/v1.19/client-server-api/#post_matrixclientv3logout
     /// </summary>
-    private static async Task<IResult> Logout(Authed auth, AccountService accounts, CancellationToken ct)
+    private static async Task<IResult> Logout(Authed auth, SessionService sessions, CancellationToken ct)
     {
-        await accounts.DeleteDevicesAsync(auth.UserId, [auth.DeviceId], ct);
-        await accounts.LogoutAsync(auth.AccessToken, ct);
+        await sessions.LogoutAsync(auth.UserId, auth.DeviceId, auth.AccessToken, ct);
         return JsonResults.Empty();
     }
 
     /// <summary>
-    /// POST /_matrix/client/v3/logout/all — invalidate every access token of the user.
+    /// POST /_matrix/client/v3/logout/all — invalidate every access token of the user and delete every device.
     /// https://spec.matrix.org/v1.19/client-server-api/#post_matrixclientv3logoutall
     /// </summary>
-    private static async Task<IResult> LogoutAll(Authed auth, AccountService accounts, CancellationToken ct)
+    private static async Task<IResult> LogoutAll(Authed auth, SessionService sessions, CancellationToken ct)
     {
-        await accounts.DeleteDevicesAsync(auth.UserId, null, ct);
+        await sessions.DeleteDevicesAsync(auth.UserId, null, null, ct);
         return JsonResults.Empty();
     }
 

@@ -27,6 +27,7 @@ public static class MatrixErrorCode
     public const string ThreepidNotFound = "M_THREEPID_NOT_FOUND";
     public const string ThreepidAuthFailed = "M_THREEPID_AUTH_FAILED";
     public const string ThreepidDenied = "M_THREEPID_DENIED";
+    public const string ThreepidMediumNotSupported = "M_THREEPID_MEDIUM_NOT_SUPPORTED";
     public const string ServerNotTrusted = "M_SERVER_NOT_TRUSTED";
     public const string UnsupportedRoomVersion = "M_UNSUPPORTED_ROOM_VERSION";
     public const string IncompatibleRoomVersion = "M_INCOMPATIBLE_ROOM_VERSION";

@@ -11,11 +11,9 @@ using Homeserver.Core.Streams;
 using Homeserver.Rooms;
 using Homeserver.Rooms.Client;
 using Homeserver.Rooms.Events;
-using Homeserver.Rooms.Persistence;
 using Homeserver.Rooms.Services;
 using Homeserver.Rooms.Writing;
 using Homeserver.Sync;
-using Homeserver.Users;
 
 namespace Homeserver.Host;
 
@@ -25,7 +23,9 @@ namespace Homeserver.Host;
 /// </summary>
 public static class HomeserverApp
 {
-    public static WebApplication Build(HomeserverConfig config, string connectionString, Ed25519SigningKey signingKey, Action<ILoggingBuilder>? logging = null)
+    /// <param name="configureServices">Lets benchmarks and tests replace services (e.g. the token cache options).</param>
+    public static WebApplication Build(
+        HomeserverConfig config, string connectionString, Ed25519SigningKey signingKey, Action<ILoggingBuilder>? logging = null, Action<IServiceCollection>? configureServices = null)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "Homeserver" });
         builder.Configuration.Sources.Clear();
@@ -84,15 +84,11 @@ public static class HomeserverApp
         services.AddSingleton(signingKey);
         services.AddSingleton(new ServerKeys(config.ServerName, signingKey, config.OldSigningKeys, config.KeyRefreshInterval));
         services.AddStorage(connectionString);
-        services.AddSingleton(config.PasswordHashing);
-        services.AddSingleton<PasswordHasher>();
-        services.AddSingleton<TokenAuthenticator>();
-        services.AddSingleton<AccountService>();
-        services.AddSingleton<UserInteractiveAuth>();
-        services.AddSingleton<SharedSecretRegistration>();
+        services.AddSingleton(new StreamPositions());
+        services.AddHostedService<StreamPositionsStartup>();
+        services.AddAccountServices(config);
 
         // Rooms: one writer per room, the event cache, reading and the directory.
-        services.AddSingleton(new StreamPositions());
         services.AddSingleton(new EventCache());
         services.AddSingleton<EventLookup>();
         services.AddSingleton(new EventFactory(config.ServerName, signingKey));
@@ -112,6 +108,7 @@ public static class HomeserverApp
         services.AddFederation();
         services.AddSingleton(new UnstableFeatures());
         services.AddRouting();
+        configureServices?.Invoke(services);
 
         var app = builder.Build();
         app.UseMiddleware<CorsMiddleware>();
@@ -120,9 +117,8 @@ public static class HomeserverApp
         app.UseRouting();
 
         app.MapServerDiscoveryEndpoints();
-        app.MapRegistrationEndpoints();
-        app.MapLoginEndpoints();
-        app.MapAdminRegistrationEndpoints();
+        app.MapAllAccountEndpoints();
+        app.MapOpenIdUserInfoEndpoints();
         app.MapRoomEndpoints();
         app.MapMembershipEndpoints();
         app.MapRoomReadEndpoints();
@@ -135,11 +131,7 @@ public static class HomeserverApp
         return app;
     }
 
-    /// <summary>Brings the database up to date and seeds the in-memory stream positions; run before the listeners open.</summary>
-    public static async Task PrepareAsync(WebApplication app, CancellationToken ct)
-    {
+    /// <summary>Brings the database up to date; run before the host starts (which seeds the stream positions, then listens).</summary>
+    public static async Task PrepareAsync(WebApplication app, CancellationToken ct) =>
         await app.Services.GetRequiredService<MigrationRunner>().MigrateAsync(ct);
-        var max = await app.Services.GetRequiredService<IRoomReadStore>().GetMaxStreamPositionAsync(ct);
-        app.Services.GetRequiredService<StreamPositions>().Seed(max);
-    }
 }

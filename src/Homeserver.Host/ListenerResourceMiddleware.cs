@@ -47,6 +47,12 @@ internal sealed class ListenerResourceMiddleware
             return "client";
         }
 
+        // Synapse serves OpenID verification on its own "openid" resource (implied by "federation").
+        if (path.StartsWithSegments("/_matrix/federation/v1/openid"))
+        {
+            return "openid";
+        }
+
         if (path.StartsWithSegments("/_matrix/federation"))
         {
             return "federation";

@@ -16,6 +16,11 @@ namespace Homeserver.Host
     {
         public static async Task<int> RunAsync(string[] args)
         {
+            if (args.Length > 0 && args[0] == "register-user")
+            {
+                return await RegisterUserCommand.RunAsync(args[1..]);
+            }
+
             string? configPath = null;
             string? dataDir = null;
             for (var i = 0; i < args.Length; i++)
@@ -32,6 +37,7 @@ namespace Homeserver.Host
                         break;
                     case "-h" or "--help":
                         Console.WriteLine("usage: Homeserver [--config PATH] [--data-dir DIR]");
+                        Console.WriteLine("       Homeserver register-user (--config PATH | --data-dir DIR) --user NAME [--password P] [--admin]");
                         Console.WriteLine("  --config PATH   use this homeserver.yaml as it is");
                         Console.WriteLine("  --data-dir DIR  use DIR/homeserver.yaml, writing a default one on the first run (default: current folder)");
                         return 0;

@@ -5,17 +5,23 @@ using Homeserver.Crypto;
 namespace Homeserver.Users;
 
 /// <summary>
-/// Access, refresh and login tokens: 32 random bytes, URL-safe, with a short prefix that says what the
+/// Access, refresh, login and OpenID tokens: 32 random bytes, URL-safe, with a short prefix that says what the
 /// token is (so a leaked token in a log is recognisable). Only their SHA-256 is stored.
 /// </summary>
 public static class AccessTokens
 {
     public const string AccessPrefix = "mat_";
     public const string RefreshPrefix = "mrt_";
+    public const string LoginPrefix = "mlt_";
+    public const string OpenIdPrefix = "moi_";
 
     public static string NewAccessToken() => AccessPrefix + UnpaddedBase64.EncodeUrlSafe(RandomNumberGenerator.GetBytes(32));
 
     public static string NewRefreshToken() => RefreshPrefix + UnpaddedBase64.EncodeUrlSafe(RandomNumberGenerator.GetBytes(32));
+
+    public static string NewLoginToken() => LoginPrefix + UnpaddedBase64.EncodeUrlSafe(RandomNumberGenerator.GetBytes(32));
+
+    public static string NewOpenIdToken() => OpenIdPrefix + UnpaddedBase64.EncodeUrlSafe(RandomNumberGenerator.GetBytes(32));
 
     public static byte[] Hash(string token) => SHA256.HashData(Encoding.UTF8.GetBytes(token));
 

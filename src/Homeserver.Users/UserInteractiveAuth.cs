@@ -8,10 +8,11 @@ namespace Homeserver.Users;
 
 /// <summary>
 /// Checks one stage of user-interactive auth (e.g. <c>m.login.password</c>): true when the stage is
-/// completed by this <c>auth</c> dict; throws a <see cref="MatrixException"/> (e.g. 401 M_FORBIDDEN)
-/// when it was attempted and failed.
+/// completed by this <c>auth</c> dict; throws a <see cref="MatrixException"/> with HTTP status 401 (e.g.
+/// M_FORBIDDEN for a wrong password) when it was attempted and failed, which becomes the 401 answer with the
+/// flows and the error. Any other exception (e.g. 403 for a password of another user) ends the request.
 /// </summary>
-public delegate Task<bool> UiaStageCheck(string stage, JsonElement auth, CancellationToken ct);
+public delegate Task<bool> UiaStageCheck(string stage, JsonElement auth, string sessionId, CancellationToken ct);
 
 /// <summary>
 /// User-interactive authentication (client-server API, "User-Interactive Authentication API"):
@@ -47,6 +48,7 @@ public sealed class UserInteractiveAuth(TimeProvider time)
     /// </summary>
     /// <param name="purpose">What the request does (e.g. "register", "delete_devices"); a session cannot be reused for another purpose.</param>
     /// <param name="boundTo">The user the request is for (null for registration).</param>
+    /// <param name="onIncomplete">Called with the session ID before the 401 answer is thrown (e.g. to keep a password hash for the next request).</param>
     public async Task<string> AuthenticateAsync(
         JsonElement body,
         string purpose,
@@ -54,7 +56,8 @@ public sealed class UserInteractiveAuth(TimeProvider time)
         IReadOnlyList<IReadOnlyList<string>> flows,
         IReadOnlyDictionary<string, object?> stageParams,
         UiaStageCheck checkStage,
-        CancellationToken ct)
+        CancellationToken ct,
+        Func<string, Task>? onIncomplete = null)
     {
         Expire();
         UiaSession? session = null;
@@ -85,16 +88,24 @@ public sealed class UserInteractiveAuth(TimeProvider time)
                 bool ok;
                 try
                 {
-                    ok = await checkStage(stage, auth, ct);
+                    ok = await checkStage(stage, auth, session.Id, ct);
                 }
-                catch (MatrixException e) when (e.HttpStatus == 401 || e.ErrorCode == MatrixErrorCode.Forbidden)
+                catch (MatrixException e) when (e.HttpStatus == 401)
                 {
+                    if (onIncomplete is not null)
+                    {
+                        await onIncomplete(session.Id);
+                    }
+
                     throw Challenge(session, flows, stageParams, e.ErrorCode ?? MatrixErrorCode.Forbidden, e.Message);
                 }
 
                 if (ok)
                 {
-                    session.Completed.Add(stage);
+                    lock (session.Completed)
+                    {
+                        session.Completed.Add(stage);
+                    }
                 }
             }
         }
@@ -104,9 +115,20 @@ public sealed class UserInteractiveAuth(TimeProvider time)
             session.BoundTo = boundTo;
         }
 
-        if (flows.Any(f => f.All(session.Completed.Contains)))
+        bool complete;
+        lock (session.Completed)
+        {
+            complete = flows.Any(f => f.All(session.Completed.Contains));
+        }
+
+        if (complete)
         {
             return session.Id;
+        }
+
+        if (onIncomplete is not null)
+        {
+            await onIncomplete(session.Id);
         }
 
         throw Challenge(session, flows, stageParams, null, null);
@@ -167,9 +189,12 @@ public sealed class UserInteractiveAuth(TimeProvider time)
             ["params"] = stageParams,
             ["session"] = session.Id,
         };
-        if (session.Completed.Count > 0)
+        lock (session.Completed)
         {
-            extra["completed"] = session.Completed.ToList();
+            if (session.Completed.Count > 0)
+            {
+                extra["completed"] = session.Completed.ToList();
+            }
         }
 
         if (errcode is not null)

@@ -69,6 +69,47 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Account_settings_have_synapses_defaults_and_read_their_keys()
+    {
+        var (defaults, _) = ConfigLoader.Load(Write(Minimal), new Dictionary<string, string?>());
+        defaults.Accounts.RefreshableAccessTokenLifetime.Should().Be(TimeSpan.FromMinutes(5));
+        defaults.Accounts.RefreshTokenLifetime.Should().BeNull();
+        defaults.Accounts.LoginViaExistingSession.Should().BeFalse();
+        defaults.Accounts.Enable3pidChanges.Should().BeTrue();
+        defaults.Accounts.UserDirectorySearchAllUsers.Should().BeFalse();
+        defaults.Accounts.Turn.Uris.Should().BeEmpty();
+        defaults.Accounts.Turn.UserLifetime.Should().Be(TimeSpan.FromHours(1));
+
+        var (config, warnings) = ConfigLoader.Load(Write(Minimal + """
+
+            refreshable_access_token_lifetime: "off"
+            refresh_token_lifetime: 30d
+            login_via_existing_session: {enabled: true, token_timeout: 2m}
+            enable_set_displayname: false
+            enable_3pid_changes: false
+            user_directory: {search_all_users: true}
+            turn_uris: ["turn:turn.example.org"]
+            turn_shared_secret: s3cret
+            turn_user_lifetime: 2h
+            turn_allow_guests: false
+            rc_registration_token_validity: {per_second: 1, burst_count: 2}
+            """), new Dictionary<string, string?>());
+        warnings.Should().BeEmpty();
+        config.Accounts.RefreshableAccessTokenLifetime.Should().BeNull();
+        config.Accounts.RefreshTokenLifetime.Should().Be(TimeSpan.FromDays(30));
+        config.Accounts.LoginViaExistingSession.Should().BeTrue();
+        config.Accounts.LoginTokenTimeout.Should().Be(TimeSpan.FromMinutes(2));
+        config.Accounts.EnableSetDisplayName.Should().BeFalse();
+        config.Accounts.Enable3pidChanges.Should().BeFalse();
+        config.Accounts.UserDirectorySearchAllUsers.Should().BeTrue();
+        config.Accounts.Turn.Uris.Should().Equal("turn:turn.example.org");
+        config.Accounts.Turn.SharedSecret.Should().Be("s3cret");
+        config.Accounts.Turn.UserLifetime.Should().Be(TimeSpan.FromHours(2));
+        config.Accounts.Turn.AllowGuests.Should().BeFalse();
+        config.RateLimits.RegistrationTokenValidity.Should().Be(new Homeserver.Core.Configuration.RateLimit(1, 2));
+    }
+
+    [Fact]
     public void An_explicitly_empty_whitelist_means_federation_with_nobody()
     {
         var (config, _) = ConfigLoader.Load(Write(Minimal + "\nfederation_domain_whitelist: []\n"), new Dictionary<string, string?>());
@@ -99,6 +140,12 @@ public sealed class ConfigLoaderTests : IDisposable
         { "rc_message: {per_second: -1}", "rc_message:per_second" },
         { "password_hashing: {iterations: 0}", "password_hashing:iterations" },
         { "federation_custom_ca_list: [/nonexistent/ca.pem]", "federation_custom_ca_list" },
+        { "refreshable_access_token_lifetime: soon", "refreshable_access_token_lifetime" },
+        { "refreshable_access_token_lifetime: 10ms", "refreshable_access_token_lifetime" },
+        { "login_via_existing_session: {enabled: maybe}", "login_via_existing_session:enabled" },
+        { "turn_uris: ['http://turn.example.org']", "turn_uris" },
+        { "turn_user_lifetime: forever", "turn_user_lifetime" },
+        { "user_directory: {search_all_users: 2}", "user_directory:search_all_users" },
     };
 
     [Theory]

@@ -37,6 +37,9 @@ public sealed record HomeserverConfig
 
     public bool AllowGuestAccess { get; init; }
 
+    /// <summary>Accounts, sessions and profiles (refresh tokens, login tokens, TURN, user directory...).</summary>
+    public AccountsConfig Accounts { get; init; } = new();
+
     public required string MediaStorePath { get; init; }
 
     public long MaxUploadSize { get; init; } = 50L * 1024 * 1024;
@@ -112,6 +115,8 @@ public sealed record RateLimits
     public RateLimit LoginFailedAttempts { get; init; } = new(0.17, 3);
 
     public RateLimit Joins { get; init; } = new(0.1, 10);
+
+    public RateLimit RegistrationTokenValidity { get; init; } = new(0.1, 5);
 }
 
 /// <summary>Argon2id parameters (NSec/libsodium: parallelism is always 1).</summary>
@@ -129,4 +134,53 @@ public sealed record LoggingConfig
 
     /// <summary>text or json (one JSON object per line).</summary>
     public string Format { get; init; } = "text";
+}
+
+/// <summary>Settings of accounts, sessions and the small account modules (Synapse's key names in brackets).</summary>
+public sealed record AccountsConfig
+{
+    /// <summary>Lifetime of an access token issued with a refresh token (refreshable_access_token_lifetime); null: no refresh tokens.</summary>
+    public TimeSpan? RefreshableAccessTokenLifetime { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Lifetime of a refresh token (refresh_token_lifetime); null: refresh tokens do not expire.</summary>
+    public TimeSpan? RefreshTokenLifetime { get; init; }
+
+    /// <summary>Logged-in clients may ask for m.login.token tokens for new devices (login_via_existing_session.enabled).</summary>
+    public bool LoginViaExistingSession { get; init; }
+
+    /// <summary>How long an m.login.token token is valid (login_via_existing_session.token_timeout).</summary>
+    public TimeSpan LoginTokenTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
+    public bool EnableSetDisplayName { get; init; } = true;
+
+    public bool EnableSetAvatarUrl { get; init; } = true;
+
+    /// <summary>Users may add and remove third-party identifiers (enable_3pid_changes).</summary>
+    public bool Enable3pidChanges { get; init; } = true;
+
+    /// <summary>User directory search is served (user_directory.enabled).</summary>
+    public bool UserDirectoryEnabled { get; init; } = true;
+
+    /// <summary>Search every local user, not only those sharing a room with the searcher (user_directory.search_all_users).</summary>
+    public bool UserDirectorySearchAllUsers { get; init; }
+
+    public TurnConfig Turn { get; init; } = new();
+}
+
+/// <summary>TURN servers handed to VoIP clients (turn_uris, turn_shared_secret, turn_username, turn_password, turn_user_lifetime, turn_allow_guests).</summary>
+public sealed record TurnConfig
+{
+    public IReadOnlyList<string> Uris { get; init; } = [];
+
+    /// <summary>Secret shared with the TURN server (coturn's static-auth-secret) for time-limited credentials.</summary>
+    public string? SharedSecret { get; init; }
+
+    /// <summary>Fixed credentials, used when no shared secret is set.</summary>
+    public string? Username { get; init; }
+
+    public string? Password { get; init; }
+
+    public TimeSpan UserLifetime { get; init; } = TimeSpan.FromHours(1);
+
+    public bool AllowGuests { get; init; } = true;
 }

@@ -24,6 +24,9 @@ internal static class ConfigLoader
         "federation_verify_certificates", "ip_range_blacklist", "tls_certificate_path", "tls_private_key_path",
         "default_room_version", "password_hashing", "logging", "allow_public_rooms_without_auth",
         "allow_public_rooms_over_federation", "serve_server_wellknown",
+        "refreshable_access_token_lifetime", "refresh_token_lifetime", "login_via_existing_session", "enable_set_displayname",
+        "enable_set_avatar_url", "enable_3pid_changes", "user_directory", "turn_uris", "turn_shared_secret", "turn_username",
+        "turn_password", "turn_user_lifetime", "turn_allow_guests", "rc_registration_token_validity",
     };
 
     public static (HomeserverConfig Config, IReadOnlyList<string> Warnings) Load(string path, IDictionary<string, string?>? environment = null)
@@ -179,6 +182,7 @@ internal static class ConfigLoader
             RegistrationSharedSecret = r.String("registration_shared_secret"),
             RegistrationRequiresToken = r.Bool("registration_requires_token", false),
             AllowGuestAccess = r.Bool("allow_guest_access", false),
+            Accounts = ReadAccounts(r),
             MediaStorePath = ResolvePath(r.String("media_store_path") ?? Path.Combine(dataDir, "media_store"), configDir),
             MaxUploadSize = r.Size("max_upload_size", 50L * 1024 * 1024),
             RateLimits = ReadRateLimits(r),
@@ -363,7 +367,65 @@ internal static class ConfigLoader
             LoginAccount = Read("rc_login:account", d.LoginAccount),
             LoginFailedAttempts = Read("rc_login:failed_attempts", d.LoginFailedAttempts),
             Joins = Read("rc_joins:local", d.Joins),
+            RegistrationTokenValidity = Read("rc_registration_token_validity", d.RegistrationTokenValidity),
         };
+    }
+
+    private static AccountsConfig ReadAccounts(ConfigReader r)
+    {
+        var d = new AccountsConfig();
+
+        // "off" (or 0) turns refresh tokens off, as a null value does in Synapse.
+        TimeSpan? OptionalDuration(string key, TimeSpan? fallback) =>
+            r.String(key) is "off" or "none" or "0" ? null : r.Has(key) ? r.Duration(key, TimeSpan.Zero) : fallback;
+
+        var turnUris = r.StringList("turn_uris") ?? [];
+        foreach (var uri in turnUris)
+        {
+            if (!(uri.StartsWith("turn:", StringComparison.Ordinal) || uri.StartsWith("turns:", StringComparison.Ordinal) || uri.StartsWith("stun:", StringComparison.Ordinal)))
+            {
+                throw new ConfigException("turn_uris", $"'{uri}' is not a turn:, turns: or stun: URI");
+            }
+        }
+
+        var accounts = new AccountsConfig
+        {
+            RefreshableAccessTokenLifetime = OptionalDuration("refreshable_access_token_lifetime", d.RefreshableAccessTokenLifetime),
+            RefreshTokenLifetime = OptionalDuration("refresh_token_lifetime", d.RefreshTokenLifetime),
+            LoginViaExistingSession = r.Bool("login_via_existing_session:enabled", d.LoginViaExistingSession),
+            LoginTokenTimeout = r.Duration("login_via_existing_session:token_timeout", d.LoginTokenTimeout),
+            EnableSetDisplayName = r.Bool("enable_set_displayname", d.EnableSetDisplayName),
+            EnableSetAvatarUrl = r.Bool("enable_set_avatar_url", d.EnableSetAvatarUrl),
+            Enable3pidChanges = r.Bool("enable_3pid_changes", d.Enable3pidChanges),
+            UserDirectoryEnabled = r.Bool("user_directory:enabled", d.UserDirectoryEnabled),
+            UserDirectorySearchAllUsers = r.Bool("user_directory:search_all_users", d.UserDirectorySearchAllUsers),
+            Turn = new TurnConfig
+            {
+                Uris = turnUris,
+                SharedSecret = r.String("turn_shared_secret"),
+                Username = r.String("turn_username"),
+                Password = r.String("turn_password"),
+                UserLifetime = r.Duration("turn_user_lifetime", d.Turn.UserLifetime),
+                AllowGuests = r.Bool("turn_allow_guests", d.Turn.AllowGuests),
+            },
+        };
+
+        if (accounts.RefreshableAccessTokenLifetime is { } life && life < TimeSpan.FromSeconds(1))
+        {
+            throw new ConfigException("refreshable_access_token_lifetime", "must be at least 1s, or off");
+        }
+
+        if (accounts.LoginTokenTimeout < TimeSpan.FromSeconds(1))
+        {
+            throw new ConfigException("login_via_existing_session:token_timeout", "must be at least 1s");
+        }
+
+        if (accounts.Turn.UserLifetime < TimeSpan.FromSeconds(1))
+        {
+            throw new ConfigException("turn_user_lifetime", "must be at least 1s");
+        }
+
+        return accounts;
     }
 
     private static string ResolvePath(string path, string baseDir) => Path.GetFullPath(Path.Combine(baseDir, path));

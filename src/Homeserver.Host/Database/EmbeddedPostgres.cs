@@ -36,6 +36,9 @@ public sealed partial class EmbeddedPostgres : IAsyncDisposable
 
     public string ClusterDirectory => _clusterDir;
 
+    /// <summary>The cluster was already running (e.g. a server uses it while a CLI command runs): leave it running.</summary>
+    public bool WasAlreadyRunning { get; private set; }
+
     /// <summary>The connection string of the cluster's maintenance database (for creating other databases).</summary>
     public string AdminConnectionString => Build("postgres");
 
@@ -127,6 +130,7 @@ public sealed partial class EmbeddedPostgres : IAsyncDisposable
         {
             // Left running by a previous run that did not shut down cleanly: adopt it.
             LogAdopting(_clusterDir);
+            WasAlreadyRunning = true;
             _started = true;
             return;
         }

@@ -60,7 +60,4 @@ public interface IRoomReadStore
 
     /// <summary>Some entries of a snapshot (absent keys are absent from the result).</summary>
     Task<IReadOnlyDictionary<StateKey, string>> GetStateEntriesAsync(long snapshotId, IReadOnlyCollection<StateKey> keys, CancellationToken ct);
-
-    /// <summary>The highest stream position in use, to seed the allocator at start-up.</summary>
-    Task<long> GetMaxStreamPositionAsync(CancellationToken ct);
 }

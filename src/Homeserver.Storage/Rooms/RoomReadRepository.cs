@@ -88,12 +88,6 @@ internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator tr
         WHERE m.room_nid = @RoomNid
         """;
 
-    private const string SelectMaxStream = """
-        SELECT GREATEST(
-            COALESCE((SELECT max(stream_ordering) FROM events), 0),
-            COALESCE((SELECT max(stream_id) FROM account_data), 0))
-        """;
-
     private sealed record StoredRow(
         string EventId, string Json, string Version, long? StreamOrdering, long TopologicalOrdering, string? RedactedBy,
         long? StateBefore, long? StateAfter, string? TxnUser, string? TxnDevice, string? TxnId);
@@ -165,12 +159,6 @@ internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator tr
 
     public Task<IReadOnlyDictionary<StateKey, string>> GetStateEntriesAsync(long snapshotId, IReadOnlyCollection<StateKey> keys, CancellationToken ct) =>
         translator.GetEntriesAsync(snapshotId, keys, ct);
-
-    public async Task<long> GetMaxStreamPositionAsync(CancellationToken ct)
-    {
-        await using var conn = await db.OpenConnectionAsync(ct);
-        return await conn.ExecuteScalarAsync<long>(new CommandDefinition(SelectMaxStream, cancellationToken: ct));
-    }
 
     private async Task<IReadOnlyList<StoredEvent>> QueryAsync(string sql, object args, CancellationToken ct)
     {
