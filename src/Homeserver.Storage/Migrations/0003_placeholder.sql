@@ -1,0 +1,1 @@
+-- 0003: placeholder on the e2ee branch so that 0004_e2ee.sql can be numbered; dropped at merge.
