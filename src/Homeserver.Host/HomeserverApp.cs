@@ -108,6 +108,7 @@ public static class HomeserverApp
         services.AddSingleton<SyncNotifier>();
         services.AddSingleton<IRoomEventListener>(sp => sp.GetRequiredService<SyncNotifier>());
         services.AddSingleton<SyncService>();
+        services.AddE2ee();
         services.AddSingleton(new UnstableFeatures());
         services.AddRouting();
 
@@ -125,6 +126,7 @@ public static class HomeserverApp
         app.MapMembershipEndpoints();
         app.MapRoomReadEndpoints();
         app.MapSyncEndpoints();
+        app.MapE2eeEndpoints();
         app.MapServerKeyEndpoints();
         app.MapFederationVersionEndpoints();
         app.MapServerWellKnownEndpoints();
@@ -137,5 +139,6 @@ public static class HomeserverApp
         await app.Services.GetRequiredService<MigrationRunner>().MigrateAsync(ct);
         var max = await app.Services.GetRequiredService<IRoomReadStore>().GetMaxStreamPositionAsync(ct);
         app.Services.GetRequiredService<StreamPositions>().Seed(max);
+        await E2eeComposition.SeedStreamPositionsAsync(app.Services, ct);
     }
 }
