@@ -24,9 +24,12 @@ internal sealed class ToDeviceRepository(NpgsqlDataSource db) : IToDeviceStore
 
     private const string DeleteOldTxns = "DELETE FROM e2e_to_device_txns WHERE user_id = @UserId AND device_id = @DeviceId AND created_ts < @Cutoff";
 
+    // Only devices that still exist: one deleted since the recipients were resolved is skipped.
     private const string InsertMessages = """
         INSERT INTO e2e_to_device_inbox (user_id, device_id, stream_id, sender, event_type, content)
-        SELECT u, d, @StreamId, @Sender, @Type, c FROM unnest(@UserIds::text[], @DeviceIds::text[], @Contents::text[]) AS t (u, d, c)
+        SELECT t.u, t.d, @StreamId, @Sender, @Type, t.c
+        FROM unnest(@UserIds::text[], @DeviceIds::text[], @Contents::text[]) AS t (u, d, c)
+        JOIN devices ON devices.user_id = t.u AND devices.device_id = t.d
         ON CONFLICT (user_id, device_id, stream_id) DO NOTHING
         """;
 
@@ -87,6 +90,22 @@ internal sealed class ToDeviceRepository(NpgsqlDataSource db) : IToDeviceStore
     }
 
     public async Task<ToDeviceAddResult> AddAsync(
+        string senderUserId, string senderDeviceId, string txnId, long streamId, IReadOnlyList<ToDeviceMessage> messages, int maxPendingPerDevice, long nowTs, CancellationToken ct)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await TryAddAsync(senderUserId, senderDeviceId, txnId, streamId, messages, maxPendingPerDevice, nowTs, ct);
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ForeignKeyViolation && attempt < 3)
+            {
+                // A recipient device was deleted while we inserted: the join leaves it out on the next attempt.
+            }
+        }
+    }
+
+    private async Task<ToDeviceAddResult> TryAddAsync(
         string senderUserId, string senderDeviceId, string txnId, long streamId, IReadOnlyList<ToDeviceMessage> messages, int maxPendingPerDevice, long nowTs, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
