@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Homeserver.Core.Streams;
 using Homeserver.E2ee;
 using Homeserver.TestKit;
 using Homeserver.Users;
@@ -163,6 +164,22 @@ public sealed class DeviceListTests(TestServer server) : IClassFixture<TestServe
         var since = await bob.SyncTokenAsync();
         await server.Services.GetRequiredService<IDeviceListNotifier>().DevicesChangedAsync(alice.UserId, [alice.DeviceId], CancellationToken.None);
         (await bob.SyncAsync(since)).Changed().Should().Contain(alice.UserId);
+    }
+
+    [Fact]
+    public async Task The_stream_positions_used_by_e2ee_tables_seed_the_allocator_after_a_restart()
+    {
+        using var alice = await server.NewDeviceAsync();
+        using var bob = await server.NewDeviceAsync();
+        await alice.UploadDeviceKeysAsync();
+        (await alice.Client.PutAsync("/_matrix/client/v3/sendToDevice/m.test/seed", new JsonObject
+        {
+            ["messages"] = new JsonObject { [bob.UserId] = new JsonObject { [bob.DeviceId] = new JsonObject() } },
+        })).EnsureOk();
+
+        // The to-device message was the last write: the E2EE tables alone must bring a fresh allocator up to it.
+        var current = server.Services.GetRequiredService<StreamPositions>().Current;
+        (await server.Services.GetRequiredService<IE2eeStreamPositions>().GetMaxStreamPositionAsync(CancellationToken.None)).Should().Be(current);
     }
 
     [Fact]
