@@ -293,9 +293,10 @@ public sealed partial class E2eeKeyService(
                     }
 
                     entries.Remove(userId);
-                    if (section == "master_keys" && obj["keys"] is JsonObject masterKeys && masterKeys.Count == 1)
+                    // Remote answers are untrusted input: read them without assuming their shape.
+                    if (section == "master_keys" && obj["keys"] is JsonObject masterKeys && masterKeys.Count == 1
+                        && masterKeys.First().Value is JsonValue keyValue && keyValue.TryGetValue<string>(out var publicKey))
                     {
-                        var publicKey = masterKeys.First().Value?.GetValue<string>();
                         foreach (var s in signatures.Where(s => s.TargetUserId == userId && s.TargetKeyId == publicKey && s.SignerUserId == viewer))
                         {
                             E2eeJson.AddSignature(obj, s.SignerUserId, s.SigningKeyId, s.Signature);
