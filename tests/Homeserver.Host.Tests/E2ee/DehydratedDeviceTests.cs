@@ -20,6 +20,14 @@ public sealed class DehydratedDeviceTests(TestServer server) : IClassFixture<Tes
     };
 
     [Fact]
+    public async Task Versions_advertises_dehydrated_devices_and_cross_signing()
+    {
+        var features = (await new MatrixClient(server.Client).GetAsync("/_matrix/client/versions")).EnsureOk().Json.GetProperty("unstable_features");
+        features.GetProperty("org.matrix.msc3814").GetBoolean().Should().BeTrue();
+        features.GetProperty("org.matrix.e2e_cross_signing").GetBoolean().Should().BeTrue();
+    }
+
+    [Fact]
     public async Task Without_a_dehydrated_device_get_and_delete_are_not_found()
     {
         using var alice = await server.NewDeviceAsync();
