@@ -137,6 +137,51 @@ public sealed partial class E2eeKeyService(
     /// </summary>
     public async Task<JsonObject> QueryAsync(Requester requester, JsonElement body, CancellationToken ct)
     {
+        var timeout = ReadTimeout(body);
+        var wanted = ParseQuery(body);
+        var result = new JsonObject
+        {
+            ["device_keys"] = new JsonObject(),
+            ["failures"] = new JsonObject(),
+            ["master_keys"] = new JsonObject(),
+            ["self_signing_keys"] = new JsonObject(),
+            ["user_signing_keys"] = new JsonObject(),
+        };
+        var signatures = wanted.Count == 0 ? [] : await crossSigning.GetSignaturesAsync(wanted.Keys, requester.UserId, ct);
+        var local = wanted.Where(w => MatrixId.ServerOf(w.Key) == config.ServerName).ToDictionary(w => w.Key, w => w.Value, StringComparer.Ordinal);
+        if (local.Count > 0)
+        {
+            await AddLocalKeysAsync(requester.UserId, local, signatures, result, ct);
+        }
+
+        var remoteByServer = wanted.Where(w => MatrixId.ServerOf(w.Key) != config.ServerName).GroupBy(w => MatrixId.ServerOf(w.Key)!, StringComparer.Ordinal);
+        await Task.WhenAll(remoteByServer.Select(g => AddRemoteKeysAsync(g.Key, g.ToDictionary(x => x.Key, x => (IReadOnlyList<string>)x.Value, StringComparer.Ordinal), requester.UserId, signatures, timeout, result, ct)));
+        return result;
+    }
+
+    /// <summary>
+    /// <c>POST /_matrix/federation/v1/user/keys/query</c>, for federation to call: the keys of this server's users that
+    /// another server asks for (device keys, master and self-signing keys; never user-signing keys), with the owners'
+    /// own signatures only. Users of other servers are ignored.
+    /// </summary>
+    public async Task<JsonObject> QueryForServerAsync(JsonElement body, CancellationToken ct)
+    {
+        var local = ParseQuery(body).Where(w => MatrixId.ServerOf(w.Key) == config.ServerName).ToDictionary(w => w.Key, w => w.Value, StringComparer.Ordinal);
+        var result = new JsonObject { ["device_keys"] = new JsonObject(), ["master_keys"] = new JsonObject(), ["self_signing_keys"] = new JsonObject() };
+        if (local.Count > 0)
+        {
+            var signatures = await crossSigning.GetSignaturesAsync(local.Keys, NoViewer, ct);
+            await AddLocalKeysAsync(null, local, signatures, result, ct);
+        }
+
+        return result;
+    }
+
+    /// <summary>A viewer that is no user: signature reads return the owners' own signatures only.</summary>
+    private const string NoViewer = "";
+
+    private static Dictionary<string, List<string>> ParseQuery(JsonElement body)
+    {
         if (!body.TryGetProperty("device_keys", out var request) || request.ValueKind == JsonValueKind.Null)
         {
             throw MatrixException.MissingParam("Missing 'device_keys'");
@@ -147,7 +192,6 @@ public sealed partial class E2eeKeyService(
             throw MatrixException.BadJson("device_keys must be an object");
         }
 
-        var timeout = ReadTimeout(body);
         var wanted = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         foreach (var user in request.EnumerateObject())
         {
@@ -172,27 +216,11 @@ public sealed partial class E2eeKeyService(
             wanted[user.Name] = devices;
         }
 
-        var result = new JsonObject
-        {
-            ["device_keys"] = new JsonObject(),
-            ["failures"] = new JsonObject(),
-            ["master_keys"] = new JsonObject(),
-            ["self_signing_keys"] = new JsonObject(),
-            ["user_signing_keys"] = new JsonObject(),
-        };
-        var signatures = wanted.Count == 0 ? [] : await crossSigning.GetSignaturesAsync(wanted.Keys, requester.UserId, ct);
-        var local = wanted.Where(w => MatrixId.ServerOf(w.Key) == config.ServerName).ToDictionary(w => w.Key, w => w.Value, StringComparer.Ordinal);
-        if (local.Count > 0)
-        {
-            await AddLocalKeysAsync(requester.UserId, local, signatures, result, ct);
-        }
-
-        var remoteByServer = wanted.Where(w => MatrixId.ServerOf(w.Key) != config.ServerName).GroupBy(w => MatrixId.ServerOf(w.Key)!, StringComparer.Ordinal);
-        await Task.WhenAll(remoteByServer.Select(g => AddRemoteKeysAsync(g.Key, g.ToDictionary(x => x.Key, x => (IReadOnlyList<string>)x.Value, StringComparer.Ordinal), requester.UserId, signatures, timeout, result, ct)));
-        return result;
+        return wanted;
     }
 
-    private async Task AddLocalKeysAsync(string viewer, Dictionary<string, List<string>> wanted, IReadOnlyList<StoredSignature> signatures, JsonObject result, CancellationToken ct)
+    /// <param name="viewer">The requesting user (who alone sees their own user-signing key); null for another server.</param>
+    private async Task AddLocalKeysAsync(string? viewer, Dictionary<string, List<string>> wanted, IReadOnlyList<StoredSignature> signatures, JsonObject result, CancellationToken ct)
     {
         var deviceKeys = result["device_keys"]!.AsObject();
         foreach (var user in wanted.Keys)
@@ -313,7 +341,20 @@ public sealed partial class E2eeKeyService(
     /// <c>POST /keys/claim</c>: one key per requested device and algorithm: a one-time key (handed out once, ever) or
     /// else the device's fallback key. Devices without any key are absent from the answer.
     /// </summary>
-    public async Task<JsonObject> ClaimAsync(JsonElement body, CancellationToken ct)
+    public Task<JsonObject> ClaimAsync(JsonElement body, CancellationToken ct) => ClaimAsync(body, localOnly: false, ct);
+
+    /// <summary>
+    /// <c>POST /_matrix/federation/v1/user/keys/claim</c>, for federation to call: claims keys of this server's users
+    /// (users of other servers are ignored); the answer has <c>one_time_keys</c>.
+    /// </summary>
+    public async Task<JsonObject> ClaimForServerAsync(JsonElement body, CancellationToken ct)
+    {
+        var result = await ClaimAsync(body, localOnly: true, ct);
+        result.Remove("failures");
+        return result;
+    }
+
+    private async Task<JsonObject> ClaimAsync(JsonElement body, bool localOnly, CancellationToken ct)
     {
         if (!body.TryGetProperty("one_time_keys", out var request) || request.ValueKind == JsonValueKind.Null)
         {
@@ -356,7 +397,7 @@ public sealed partial class E2eeKeyService(
             {
                 localClaims.AddRange(devices.Select(d => new ClaimRequest(user.Name, d.Key, d.Value)));
             }
-            else
+            else if (!localOnly)
             {
                 if (!remoteClaims.TryGetValue(server, out var forServer))
                 {

@@ -45,6 +45,44 @@ public sealed partial class ToDeviceService(
             throw MatrixException.BadJson("messages must be an object");
         }
 
+        await DeliverAsync(sender.UserId, sender.DeviceId, txnId, eventType, messages, fromFederation: false, ct);
+    }
+
+    /// <summary>
+    /// An <c>m.direct_to_device</c> EDU from <paramref name="origin"/> (server-server API "Send-to-device messaging"),
+    /// for federation to call: the sender must belong to the origin; messages for users of other servers are ignored;
+    /// a <c>message_id</c> already received from that sender is not delivered again. False when the EDU was refused.
+    /// </summary>
+    public async Task<bool> ReceiveFromServerAsync(string origin, JsonElement content, CancellationToken ct)
+    {
+        if (content.ValueKind != JsonValueKind.Object
+            || Text(content, "sender") is not { } sender || MatrixId.ServerOf(sender) != origin || !MatrixId.IsValidUserId(sender)
+            || Text(content, "type") is not { Length: > 0 } eventType
+            || Text(content, "message_id") is not { Length: > 0 } messageId
+            || !content.TryGetProperty("messages", out var messages) || messages.ValueKind != JsonValueKind.Object)
+        {
+            return false;
+        }
+
+        try
+        {
+            await DeliverAsync(sender, FederationDevice, messageId, eventType, messages, fromFederation: true, ct);
+            return true;
+        }
+        catch (MatrixException)
+        {
+            return false; // malformed messages: the EDU is dropped, as a server drops a bad EDU
+        }
+    }
+
+    private static string? Text(JsonElement obj, string name) =>
+        obj.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+    /// <summary>The sender "device" under which message IDs of remote senders are remembered (no local device has an empty ID).</summary>
+    private const string FederationDevice = "";
+
+    private async Task DeliverAsync(string senderUserId, string senderDeviceId, string txnId, string eventType, JsonElement messages, bool fromFederation, CancellationToken ct)
+    {
         var local = new Dictionary<string, Dictionary<string, JsonElement>>(StringComparer.Ordinal);
         var remoteByServer = new Dictionary<string, Dictionary<string, IReadOnlyDictionary<string, JsonElement>>>(StringComparer.Ordinal);
         foreach (var user in messages.EnumerateObject())
@@ -76,7 +114,7 @@ public sealed partial class ToDeviceService(
             {
                 local[user.Name] = perDevice;
             }
-            else
+            else if (!fromFederation)
             {
                 if (!remoteByServer.TryGetValue(server, out var forServer))
                 {
@@ -97,7 +135,7 @@ public sealed partial class ToDeviceService(
                 var devices = known.GetValueOrDefault(userId) ?? [];
                 if (perDevice.TryGetValue(AllDevices, out var toAll))
                 {
-                    rows.AddRange(devices.Select(d => new ToDeviceMessage(userId, d, sender.UserId, eventType, E2eeJson.ToCanonicalText(toAll))));
+                    rows.AddRange(devices.Select(d => new ToDeviceMessage(userId, d, senderUserId, eventType, E2eeJson.ToCanonicalText(toAll))));
                     continue;
                 }
 
@@ -105,7 +143,7 @@ public sealed partial class ToDeviceService(
                 {
                     if (devices.Contains(deviceId))
                     {
-                        rows.Add(new ToDeviceMessage(userId, deviceId, sender.UserId, eventType, E2eeJson.ToCanonicalText(content)));
+                        rows.Add(new ToDeviceMessage(userId, deviceId, senderUserId, eventType, E2eeJson.ToCanonicalText(content)));
                     }
                 }
             }
@@ -115,7 +153,7 @@ public sealed partial class ToDeviceService(
         long position;
         using (var reservation = streams.Reserve())
         {
-            added = await store.AddAsync(sender.UserId, sender.DeviceId, txnId, reservation.First, rows, options.MaxPendingToDevicePerDevice, time.GetUtcNow().ToUnixTimeMilliseconds(), ct);
+            added = await store.AddAsync(senderUserId, senderDeviceId, txnId, reservation.First, rows, options.MaxPendingToDevicePerDevice, time.GetUtcNow().ToUnixTimeMilliseconds(), ct);
             position = reservation.First;
         }
 
@@ -140,7 +178,7 @@ public sealed partial class ToDeviceService(
             }
 
             var messageId = UnpaddedBase64.EncodeUrlSafe(RandomNumberGenerator.GetBytes(12));
-            await remote.SendAsync(server, sender.UserId, eventType, messageId, perUser, CancellationToken.None);
+            await remote.SendAsync(server, senderUserId, eventType, messageId, perUser, CancellationToken.None);
         }
     }
 
