@@ -79,6 +79,10 @@ CREATE TABLE e2e_device_list_changes (
 CREATE INDEX e2e_device_list_changes_stream ON e2e_device_list_changes (stream_id);
 CREATE INDEX e2e_device_list_changes_user ON e2e_device_list_changes (user_id, stream_id);
 
+-- Every /sync looks for membership rows of the user's rooms that changed since its token (who joined or left,
+-- for device_lists); without this it would read every member row of every room the user is in.
+CREATE INDEX room_memberships_room_stream ON room_memberships (room_nid, stream_ordering);
+
 -- Send-to-device messages waiting for a local device. One request takes one stream position and sends at
 -- most one message per device, so (user, device, stream_id) is unique.
 CREATE TABLE e2e_to_device_inbox (
