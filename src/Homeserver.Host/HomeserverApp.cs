@@ -106,6 +106,7 @@ public static class HomeserverApp
         services.AddSingleton<SyncService>();
 
         services.AddFederation();
+        services.AddE2ee(new Homeserver.E2ee.E2eeOptions { RequireSelfSignedKeys = config.RequireSelfSignedDeviceKeys });
         services.AddSingleton(new UnstableFeatures());
         services.AddRouting();
         configureServices?.Invoke(services);
@@ -123,6 +124,7 @@ public static class HomeserverApp
         app.MapMembershipEndpoints();
         app.MapRoomReadEndpoints();
         app.MapSyncEndpoints();
+        app.MapE2eeEndpoints();
         app.MapServerKeyEndpoints();
         app.MapFederationVersionEndpoints();
         app.MapServerWellKnownEndpoints();

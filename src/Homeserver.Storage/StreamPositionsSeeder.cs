@@ -13,7 +13,11 @@ public sealed class StreamPositionsSeeder(NpgsqlDataSource db)
     private const string MaxPosition = """
         SELECT GREATEST(
             COALESCE((SELECT max(stream_id) FROM account_data), 0),
-            COALESCE((SELECT max(stream_ordering) FROM events), 0))
+            COALESCE((SELECT max(stream_ordering) FROM events), 0),
+            COALESCE((SELECT max(stream_id) FROM e2e_device_list_changes), 0),
+            COALESCE((SELECT max(stream_id) FROM e2e_to_device_inbox), 0),
+            COALESCE((SELECT max(batch_position) FROM e2e_to_device_deliveries), 0),
+            COALESCE((SELECT max(stream_id) FROM e2e_cross_signing_keys), 0))
         """;
 
     public async Task<long> SeedAsync(StreamPositions positions, CancellationToken ct)

@@ -14,8 +14,11 @@ public sealed class SessionService(
     ITokenStore tokens,
     TokenAuthenticator authenticator,
     LastSeenTracker lastSeen,
-    TimeProvider time)
+    TimeProvider time,
+    IEnumerable<IDeviceListNotifier> deviceLists)
 {
+    private readonly IDeviceListNotifier[] _deviceLists = deviceLists.ToArray();
+
     /// <summary>Synapse's limit on device display names.</summary>
     public const int MaxDeviceDisplayNameLength = 100;
 
@@ -35,6 +38,11 @@ public sealed class SessionService(
         var session = NewSessionFor(access, refresh, now, out var expiresIn);
         await sessions.CreateSessionAsync(userId, deviceId, deviceDisplayName, session, now, ct);
         authenticator.EvictDevices(userId, [deviceId]);
+        foreach (var notifier in _deviceLists)
+        {
+            await notifier.DevicesChangedAsync(userId, [deviceId], ct);
+        }
+
         return new Session(userId, deviceId, access, refresh, expiresIn);
     }
 
@@ -77,6 +85,14 @@ public sealed class SessionService(
         var deleted = await sessions.DeleteDevicesAsync(userId, deviceIds, exceptDeviceId, ct);
         authenticator.EvictDevices(userId, deviceIds, exceptDeviceId);
         lastSeen.Forget(userId, deleted);
+        if (deleted.Count > 0)
+        {
+            foreach (var notifier in _deviceLists)
+            {
+                await notifier.DevicesDeletedAsync(userId, deleted, ct);
+            }
+        }
+
         return deleted;
     }
 
@@ -102,6 +118,11 @@ public sealed class SessionService(
         if (!await sessions.SetDeviceDisplayNameAsync(userId, deviceId, displayName, ct))
         {
             throw MatrixException.NotFound("No device found");
+        }
+
+        foreach (var notifier in _deviceLists)
+        {
+            await notifier.DevicesChangedAsync(userId, [deviceId], ct);
         }
     }
 

@@ -44,7 +44,7 @@ public sealed class AccountServiceTests
         var time = new ManualTime();
         var config = TestConfig.Create();
         var authenticator = new TokenAuthenticator(sessions, time);
-        var sessionService = new SessionService(config, sessions, null!, authenticator, new LastSeenTracker(sessions), time);
+        var sessionService = new SessionService(config, sessions, null!, authenticator, new LastSeenTracker(sessions), time, []);
         return new AccountService(config, accounts, null!, sessionService, new PasswordHasher(new PasswordHashingConfig { MemoryKib = 8, Iterations = 1 }),
             new RateLimiter(new RateLimits { Enabled = false }, time), listeners, NullLogger<AccountService>.Instance, time);
     }

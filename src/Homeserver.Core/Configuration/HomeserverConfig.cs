@@ -74,6 +74,12 @@ public sealed record HomeserverConfig
     /// <summary>Where the <c>/.well-known/matrix/server</c> answer points, if we serve one.</summary>
     public string? ServeServerWellKnown { get; init; }
 
+    /// <summary>
+    /// Refuse uploaded device keys (and signed one-time keys) that their device's own ed25519 key did not sign.
+    /// On by default; Synapse does not check, so test suites that upload placeholder keys turn it off.
+    /// </summary>
+    public bool RequireSelfSignedDeviceKeys { get; init; } = true;
+
     /// <summary>Where config-relative paths were resolved from (the config file's folder).</summary>
     public required string ConfigDirectory { get; init; }
 }

@@ -1,0 +1,85 @@
+using System.Text.Json;
+using Homeserver.E2ee.DeviceLists;
+using Homeserver.E2ee.Keys;
+using Homeserver.E2ee.ToDevice;
+using Homeserver.Sync;
+
+namespace Homeserver.E2ee.Sync;
+
+/// <summary>
+/// The E2EE parts of <c>/sync</c> (client-server API "Extensions to /sync" of "End-to-End Encryption" and
+/// "Send-to-Device messaging"): <c>to_device</c>, <c>device_lists</c>, <c>device_one_time_keys_count</c> and
+/// <c>device_unused_fallback_key_types</c> (also under its unstable MSC2732 name, which older clients read).
+/// New to-device messages and device list changes end a long-poll; key counts alone do not.
+/// </summary>
+public sealed class E2eeSyncSection(ToDeviceService toDevice, DeviceListService deviceLists, E2eeKeyService keys, IDeviceKeyStore keyStore) : ISyncSection
+{
+    public async Task<ISyncContribution> ComputeAsync(SyncContext context, CancellationToken ct)
+    {
+        var userId = context.Requester.UserId;
+        var deviceId = context.Requester.DeviceId;
+        var upTo = context.UpTo.Stream;
+        long? since = context.Since is { } s ? Math.Min(s.Stream, upTo) : null;
+
+        var messages = await toDevice.TakeForSyncAsync(userId, deviceId, context.Since?.Stream, upTo, ct);
+        var lists = since is { } after ? await deviceLists.GetChangesAsync(userId, after, upTo, ct) : DeviceListUpdates.Empty;
+        var counts = await keys.CountOneTimeKeysAsync(userId, deviceId, ct);
+        var fallback = await keyStore.GetUnusedFallbackKeyAlgorithmsAsync(userId, deviceId, ct);
+        return new Contribution(messages, lists, counts, fallback);
+    }
+
+    private sealed class Contribution(
+        IReadOnlyList<PendingToDevice> messages, DeviceListUpdates lists, IReadOnlyDictionary<string, int> counts, IReadOnlyList<string> fallback) : ISyncContribution
+    {
+        public bool HasContent => messages.Count > 0 || !lists.IsEmpty;
+
+        public void Write(Utf8JsonWriter writer)
+        {
+            writer.WritePropertyName("to_device"u8);
+            writer.WriteStartObject();
+            writer.WritePropertyName("events"u8);
+            writer.WriteStartArray();
+            foreach (var m in messages)
+            {
+                writer.WriteStartObject();
+                writer.WritePropertyName("content"u8);
+                writer.WriteRawValue(m.ContentJson, skipInputValidation: true);
+                writer.WriteString("sender"u8, m.Sender);
+                writer.WriteString("type"u8, m.Type);
+                writer.WriteEndObject();
+            }
+
+            writer.WriteEndArray();
+            writer.WriteEndObject();
+
+            writer.WritePropertyName("device_lists"u8);
+            writer.WriteStartObject();
+            WriteStrings(writer, "changed"u8, lists.Changed);
+            WriteStrings(writer, "left"u8, lists.Left);
+            writer.WriteEndObject();
+
+            writer.WritePropertyName("device_one_time_keys_count"u8);
+            writer.WriteStartObject();
+            foreach (var (algorithm, count) in counts)
+            {
+                writer.WriteNumber(algorithm, count);
+            }
+
+            writer.WriteEndObject();
+            WriteStrings(writer, "device_unused_fallback_key_types"u8, fallback);
+            WriteStrings(writer, "org.matrix.msc2732.device_unused_fallback_key_types"u8, fallback);
+        }
+
+        private static void WriteStrings(Utf8JsonWriter writer, ReadOnlySpan<byte> name, IReadOnlyList<string> values)
+        {
+            writer.WritePropertyName(name);
+            writer.WriteStartArray();
+            foreach (var v in values)
+            {
+                writer.WriteStringValue(v);
+            }
+
+            writer.WriteEndArray();
+        }
+    }
+}
