@@ -88,7 +88,9 @@ public sealed class CrossSigningTests(TestServer server) : IClassFixture<TestSer
         var body = second.UploadBody();
         body["auth"] = PasswordAuth(bob.UserId, session);
         var response = await alice.Client.PostAsync(UploadKeys, body);
-        response.Status.Should().Be(HttpStatusCode.Unauthorized);
+
+        // Another account's credentials are refused outright (403), as for every password stage (Synapse: "Invalid auth").
+        response.Status.Should().Be(HttpStatusCode.Forbidden);
         response.ErrCode.Should().Be("M_FORBIDDEN");
     }
 
