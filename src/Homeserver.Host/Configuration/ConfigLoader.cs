@@ -10,7 +10,7 @@ namespace Homeserver.Host.Configuration;
 /// Loads <c>homeserver.yaml</c>, applies <c>HS__section__key</c> environment overrides and validates
 /// every key into a <see cref="HomeserverConfig"/>. See <c>homeserver.yaml.example</c> for each key.
 /// </summary>
-internal static class ConfigLoader
+internal static partial class ConfigLoader
 {
     public const string EnvironmentPrefix = "HS__";
 
@@ -24,6 +24,9 @@ internal static class ConfigLoader
         "federation_verify_certificates", "ip_range_blacklist", "tls_certificate_path", "tls_private_key_path",
         "default_room_version", "password_hashing", "logging", "allow_public_rooms_without_auth",
         "allow_public_rooms_over_federation", "serve_server_wellknown",
+        "max_image_pixels", "dynamic_thumbnails", "thumbnail_sizes", "enable_authenticated_media", "max_pending_media_uploads",
+        "unused_expiration_time", "media_upload_limits", "media_retention", "url_preview_enabled", "url_preview_ip_range_blacklist",
+        "url_preview_ip_range_whitelist", "max_spider_size", "push",
     };
 
     public static (HomeserverConfig Config, IReadOnlyList<string> Warnings) Load(string path, IDictionary<string, string?>? environment = null)
@@ -181,6 +184,8 @@ internal static class ConfigLoader
             AllowGuestAccess = r.Bool("allow_guest_access", false),
             MediaStorePath = ResolvePath(r.String("media_store_path") ?? Path.Combine(dataDir, "media_store"), configDir),
             MaxUploadSize = r.Size("max_upload_size", 50L * 1024 * 1024),
+            Media = ReadMedia(r),
+            Push = ReadPush(r),
             RateLimits = ReadRateLimits(r),
             FederationDomainWhitelist = whitelist,
             FederationCustomCaList = caList,
