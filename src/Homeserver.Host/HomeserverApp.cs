@@ -109,6 +109,7 @@ public static class HomeserverApp
         services.AddSingleton<IRoomEventListener>(sp => sp.GetRequiredService<SyncNotifier>());
         services.AddSingleton<SyncService>();
         services.AddSingleton(new UnstableFeatures());
+        services.AddPushModule(config);
         services.AddRouting();
 
         var app = builder.Build();
@@ -125,6 +126,7 @@ public static class HomeserverApp
         app.MapMembershipEndpoints();
         app.MapRoomReadEndpoints();
         app.MapSyncEndpoints();
+        app.MapPushModule();
         app.MapServerKeyEndpoints();
         app.MapFederationVersionEndpoints();
         app.MapServerWellKnownEndpoints();
