@@ -277,7 +277,7 @@ public sealed partial class PushDelivery : IDisposable
                 notification["content"] = JsonNode.Parse(pdu.Content.GetRawText());
             }
 
-            var (senderName, roomName) = await DescribeAsync(pdu, ct);
+            var (senderName, roomName) = await TryDescribeAsync(pdu, ct);
             if (!string.IsNullOrEmpty(senderName))
             {
                 notification["sender_display_name"] = senderName;
@@ -346,6 +346,20 @@ public sealed partial class PushDelivery : IDisposable
         ["data"] = dataWithoutUrl.DeepClone(),
     };
 
+    /// <summary>Names are a courtesy to the gateway: failing to read them must not hold the notification back.</summary>
+    private async Task<(string? Sender, string? Room)> TryDescribeAsync(Pdu pdu, CancellationToken ct)
+    {
+        try
+        {
+            return await DescribeAsync(pdu, ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogNamesFailed(e, pdu.RoomId);
+            return (null, null);
+        }
+    }
+
     /// <summary>The sender's display name in the room and the room's name (or canonical alias), for the gateway to show.</summary>
     private async Task<(string? Sender, string? Room)> DescribeAsync(Pdu pdu, CancellationToken ct)
     {
@@ -384,6 +398,9 @@ public sealed partial class PushDelivery : IDisposable
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Catching up pushers at start-up failed")]
     private partial void LogCatchUpFailed(Exception e);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not read the sender and room names of an event in {RoomId} for a push")]
+    private partial void LogNamesFailed(Exception e, string roomId);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "A push delivery round failed")]
     private partial void LogRoundFailed(Exception e);
