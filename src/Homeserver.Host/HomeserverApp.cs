@@ -110,6 +110,7 @@ public static class HomeserverApp
         services.AddSingleton<SyncService>();
         services.AddSingleton(new UnstableFeatures());
         services.AddPushModule(config);
+        services.AddMediaModule(config);
         services.AddRouting();
 
         var app = builder.Build();
@@ -127,6 +128,7 @@ public static class HomeserverApp
         app.MapRoomReadEndpoints();
         app.MapSyncEndpoints();
         app.MapPushModule();
+        app.MapMediaModule();
         app.MapServerKeyEndpoints();
         app.MapFederationVersionEndpoints();
         app.MapServerWellKnownEndpoints();
