@@ -62,6 +62,19 @@ public sealed class NotificationTests(TestServer server) : IClassFixture<TestSer
     }
 
     [Fact]
+    public async Task A_long_poll_woken_by_a_message_carries_its_count()
+    {
+        var (alice, bob, _, roomId) = await GroupAsync();
+        var since = (await alice.GetAsync("/_matrix/client/v3/sync")).EnsureOk().Json.GetProperty("next_batch").GetString()!;
+        var poll = alice.GetAsync("/_matrix/client/v3/sync?timeout=15000&since=" + Uri.EscapeDataString(since));
+        await Task.Delay(200);
+        var eventId = await SendAsync(bob, roomId, new { msgtype = "m.text", body = "wake up" });
+        var room = (await poll).EnsureOk().Json.GetProperty("rooms").GetProperty("join").GetProperty(roomId);
+        room.GetProperty("timeline").GetProperty("events").EnumerateArray().Select(e => e.GetProperty("event_id").GetString()).Should().Contain(eventId);
+        Unread(room).Should().Be((1, 0));
+    }
+
+    [Fact]
     public async Task A_read_receipt_resets_the_counts_up_to_its_event()
     {
         var (alice, bob, _, roomId) = await GroupAsync();
