@@ -106,8 +106,12 @@ public static class HomeserverApp
         services.AddSingleton<SyncService>();
 
         services.AddFederation();
+        // Registered before the E2EE notifier, which stays the one a single IDeviceListNotifier resolves to.
+        services.AddSingleton<Homeserver.Core.IDeviceListNotifier, PusherDeviceCleanup>();
         services.AddE2ee(new Homeserver.E2ee.E2eeOptions { RequireSelfSignedKeys = config.RequireSelfSignedDeviceKeys });
         services.AddSingleton(new UnstableFeatures());
+        services.AddPushModule(config);
+        services.AddMediaModule(config);
         services.AddRouting();
         configureServices?.Invoke(services);
 
@@ -125,6 +129,8 @@ public static class HomeserverApp
         app.MapRoomReadEndpoints();
         app.MapSyncEndpoints();
         app.MapE2eeEndpoints();
+        app.MapPushModule();
+        app.MapMediaModule();
         app.MapServerKeyEndpoints();
         app.MapFederationVersionEndpoints();
         app.MapServerWellKnownEndpoints();

@@ -18,6 +18,9 @@ public sealed record SyncFilter
 
     public bool IncludeLeave { get; init; }
 
+    /// <summary><c>room.timeline.unread_thread_notifications</c>: notification counts split per thread.</summary>
+    public bool UnreadThreadNotifications { get; init; }
+
     public IReadOnlySet<string>? Rooms { get; init; }
 
     public IReadOnlySet<string> NotRooms { get; init; } = new HashSet<string>();
@@ -49,6 +52,7 @@ public sealed record SyncFilter
             LazyLoadMembers = state is { } s && Bool(s, "lazy_load_members"),
             IncludeRedundantMembers = state is { } s2 && Bool(s2, "include_redundant_members"),
             IncludeLeave = room is { } r3 && Bool(r3, "include_leave"),
+            UnreadThreadNotifications = timeline is { } t2 && Bool(t2, "unread_thread_notifications"),
             Rooms = room is { } r4 && Strings(r4, "rooms") is { } rooms ? rooms.ToHashSet(StringComparer.Ordinal) : null,
             NotRooms = (room is { } r5 ? Strings(r5, "not_rooms") : null)?.ToHashSet(StringComparer.Ordinal) ?? [],
             Timeline = EventFilter.Parse(timeline),

@@ -138,6 +138,30 @@ public sealed class FederationSafetyTests(FederationSafetyFixture fixture) : ICl
     }
 
     [Fact]
+    public async Task Federation_media_download_answers_multipart_with_metadata_and_content()
+    {
+        var alice = await new MatrixClient(Server.Client).RegisterAsync();
+        using var upload = new HttpRequestMessage(HttpMethod.Post, "/_matrix/media/v3/upload?filename=note.txt");
+        upload.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", alice.AccessToken);
+        upload.Content = new ByteArrayContent(System.Text.Encoding.UTF8.GetBytes("for another server"));
+        upload.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("text/plain");
+        using var uploaded = await Server.Client.SendAsync(upload);
+        var uri = JsonDocument.Parse(await uploaded.Content.ReadAsStringAsync()).RootElement.GetProperty("content_uri").GetString()!;
+        var mediaId = uri.Split('/')[^1];
+
+        using var response = await Remote.SendRawAsync(Server.Client, Server.ServerName, HttpMethod.Get, "/_matrix/federation/v1/media/download/" + mediaId);
+        ((int)response.StatusCode).Should().Be(200);
+        response.Content.Headers.ContentType!.MediaType.Should().Be("multipart/mixed");
+        var boundary = response.Content.Headers.ContentType.Parameters.Single(p => p.Name == "boundary").Value!;
+        var body = await response.Content.ReadAsByteArrayAsync();
+        response.Content.Headers.ContentLength.Should().Be(body.Length);
+        var text = System.Text.Encoding.UTF8.GetString(body);
+        text.Should().StartWith($"--{boundary}\r\nContent-Type: application/json\r\n\r\n{{}}\r\n--{boundary}\r\n");
+        text.Should().Contain("Content-Disposition: inline; filename=note.txt\r\n\r\nfor another server\r\n");
+        text.Should().EndWith($"--{boundary}--\r\n");
+    }
+
+    [Fact]
     public async Task A_request_signed_with_the_wrong_key_is_401()
     {
         using var other = Homeserver.Crypto.Ed25519SigningKey.Generate("fake");

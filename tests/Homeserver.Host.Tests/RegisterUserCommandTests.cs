@@ -139,7 +139,7 @@ public sealed class RegisterUserCommandTests : IDisposable
             ["HS__password_hashing__iterations"] = "1",
         });
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
-        for (var attempt = 0; attempt < 240 && !server.HasExited; attempt++)
+        for (var attempt = 0; attempt < 600 && !server.HasExited; attempt++)
         {
             try
             {

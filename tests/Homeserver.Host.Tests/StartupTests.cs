@@ -106,7 +106,7 @@ public sealed class StartupTests : IDisposable
 
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
         JsonElement keys = default;
-        for (var attempt = 0; attempt < 240 && !server.HasExited; attempt++)
+        for (var attempt = 0; attempt < 600 && !server.HasExited; attempt++)
         {
             try
             {

@@ -61,6 +61,15 @@ public sealed class FakeRemoteServer : IAsyncLifetime
         return doc;
     }
 
+    /// <summary>Sends a request signed as this server and returns the raw answer (the caller disposes it).</summary>
+    public Task<HttpResponseMessage> SendRawAsync(HttpClient http, string destination, HttpMethod method, string pathAndQuery)
+    {
+        var auth = XMatrixAuthorization.Create(method.Method, pathAndQuery, ServerName, destination, null, Key);
+        var request = new HttpRequestMessage(method, pathAndQuery);
+        request.Headers.TryAddWithoutValidation("Authorization", auth.ToHeaderValue());
+        return http.SendAsync(request);
+    }
+
     /// <summary>Sends a request to <paramref name="destination"/> signed as this server (X-Matrix).</summary>
     public async Task<(int Status, JsonElement Json)> SendAsync(HttpClient http, string destination, HttpMethod method, string pathAndQuery, JsonNode? body = null)
     {

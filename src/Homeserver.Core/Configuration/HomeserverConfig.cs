@@ -44,6 +44,10 @@ public sealed record HomeserverConfig
 
     public long MaxUploadSize { get; init; } = 50L * 1024 * 1024;
 
+    public MediaConfig Media { get; init; } = new();
+
+    public PushConfig Push { get; init; } = new();
+
     public RateLimits RateLimits { get; init; } = new();
 
     /// <summary>Null means federation with every server; otherwise only these server names.</summary>

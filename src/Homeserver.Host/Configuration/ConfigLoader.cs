@@ -10,7 +10,7 @@ namespace Homeserver.Host.Configuration;
 /// Loads <c>homeserver.yaml</c>, applies <c>HS__section__key</c> environment overrides and validates
 /// every key into a <see cref="HomeserverConfig"/>. See <c>homeserver.yaml.example</c> for each key.
 /// </summary>
-internal static class ConfigLoader
+internal static partial class ConfigLoader
 {
     public const string EnvironmentPrefix = "HS__";
 
@@ -27,6 +27,9 @@ internal static class ConfigLoader
         "refreshable_access_token_lifetime", "refresh_token_lifetime", "login_via_existing_session", "enable_set_displayname",
         "enable_set_avatar_url", "enable_3pid_changes", "user_directory", "turn_uris", "turn_shared_secret", "turn_username",
         "turn_password", "turn_user_lifetime", "turn_allow_guests", "rc_registration_token_validity",
+        "max_image_pixels", "dynamic_thumbnails", "thumbnail_sizes", "enable_authenticated_media", "max_pending_media_uploads",
+        "unused_expiration_time", "media_upload_limits", "media_retention", "url_preview_enabled", "url_preview_ip_range_blacklist",
+        "url_preview_ip_range_whitelist", "max_spider_size", "push",
     };
 
     public static (HomeserverConfig Config, IReadOnlyList<string> Warnings) Load(string path, IDictionary<string, string?>? environment = null)
@@ -185,6 +188,8 @@ internal static class ConfigLoader
             Accounts = ReadAccounts(r),
             MediaStorePath = ResolvePath(r.String("media_store_path") ?? Path.Combine(dataDir, "media_store"), configDir),
             MaxUploadSize = r.Size("max_upload_size", 50L * 1024 * 1024),
+            Media = ReadMedia(r),
+            Push = ReadPush(r),
             RateLimits = ReadRateLimits(r),
             FederationDomainWhitelist = whitelist,
             FederationCustomCaList = caList,

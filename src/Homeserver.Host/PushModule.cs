@@ -1,0 +1,62 @@
+using Homeserver.ClientApi;
+using Homeserver.Core.Configuration;
+using Homeserver.Core.Net;
+using Homeserver.Push;
+using Homeserver.Push.Notifications;
+using Homeserver.Push.Pushers;
+using Homeserver.Rooms.Writing;
+using Homeserver.Storage.Push;
+using Homeserver.Sync;
+
+namespace Homeserver.Host;
+
+/// <summary>
+/// Composes push: rules, the notification evaluator (a room event listener), unread counts in /sync, pushers and
+/// their delivery worker. Call <see cref="AddPushModule"/> after the storage and sync registrations.
+/// </summary>
+internal static class PushModule
+{
+    public static IServiceCollection AddPushModule(this IServiceCollection services, HomeserverConfig config)
+    {
+        services.AddPushStorage();
+        services.AddSingleton<PushRuleService>();
+        services.AddSingleton(_ => new PushGatewayClient(new OutboundAddressFilter(config.IpRangeBlacklist)));
+        services.AddSingleton<PushDeliveryQueue>();
+        services.AddSingleton<IPushDeliveryTrigger>(sp => sp.GetRequiredService<PushDeliveryQueue>());
+        services.AddSingleton<PushDelivery>();
+        services.AddSingleton<NotificationEvaluator>();
+
+        // First among the listeners: a batch's events must be queued for evaluation before the sync notifier wakes
+        // anyone, so that a woken /sync waits for their counts (see UnreadNotificationsSyncSection).
+        services.Insert(0, ServiceDescriptor.Singleton<IRoomEventListener>(sp => sp.GetRequiredService<NotificationEvaluator>()));
+        services.AddSingleton<NotificationCounts>();
+        services.AddSingleton<INotificationCounts>(sp => sp.GetRequiredService<NotificationCounts>());
+        services.AddSingleton<IRoomSyncSection, UnreadNotificationsSyncSection>();
+        services.AddSingleton<PusherService>();
+        services.AddHostedService<PushDeliveryService>();
+        DecorateSyncData(services);
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapPushModule(this IEndpointRouteBuilder app) => app.MapPushEndpoints();
+
+    /// <summary>Wraps the registered <see cref="ISyncDataStore"/> so that initial syncs always carry <c>m.push_rules</c>.</summary>
+    private static void DecorateSyncData(IServiceCollection services)
+    {
+        var inner = services.Last(d => d.ServiceType == typeof(ISyncDataStore));
+        services.Remove(inner);
+        services.AddSingleton<ISyncDataStore>(sp =>
+        {
+            var store = inner.ImplementationInstance as ISyncDataStore
+                ?? (ISyncDataStore?)inner.ImplementationFactory?.Invoke(sp)
+                ?? (ISyncDataStore)ActivatorUtilities.CreateInstance(sp, inner.ImplementationType!);
+            return new PushRulesAccountData(store);
+        });
+    }
+
+    /// <summary>Runs <see cref="PushDelivery.RunAsync"/> for the lifetime of the server.</summary>
+    private sealed class PushDeliveryService(PushDelivery delivery) : BackgroundService
+    {
+        protected override Task ExecuteAsync(CancellationToken stoppingToken) => delivery.RunAsync(stoppingToken);
+    }
+}

@@ -1,0 +1,378 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using System.Threading.Channels;
+using Homeserver.Core;
+using Homeserver.Core.Configuration;
+using Homeserver.Push.Rules;
+using Homeserver.Rooms;
+using Homeserver.Rooms.Auth;
+using Homeserver.Rooms.Persistence;
+using Homeserver.Rooms.Writing;
+using Microsoft.Extensions.Logging;
+
+namespace Homeserver.Push.Notifications;
+
+/// <summary>
+/// Runs every local member's push rules over every persisted event ("Server behaviour" of push): the
+/// notifications that result feed the unread counts of <c>/sync</c>, <c>GET /notifications</c> and the pushers.
+///
+/// Pipeline (one background consumer, in commit order):
+/// 1. <see cref="OnPersisted"/> (on the room's writer) only queues the batch and records its stream positions as pending;
+/// 2. the room's push state (joined member count, local members and their display names, power levels) is taken from a
+///    cache keyed by the room's state snapshot, and rebuilt only when the state changed;
+/// 3. each event gets its thread (following up to 3 relations to an <c>m.thread</c> relation, as the spec recommends) and
+///    one <see cref="PushEventContext"/>, against which each recipient's compiled rules are checked;
+/// 4. notifications (and the sender's implicit read position: sending an event marks the room read up to it) are
+///    stored in one transaction, pushers are poked, and the pending positions are released so that waiting syncs
+///    (<see cref="WaitForAsync"/>) answer with counts that include the events they show.
+/// </summary>
+public sealed partial class NotificationEvaluator : IRoomEventListener, IDisposable
+{
+    /// <summary>Relations followed to find an event's thread ("not recommended that the server traverse infinitely").</summary>
+    public const int MaxThreadHops = 3;
+
+    public const string MainThread = "main";
+
+    private const int RoomCacheLimit = 2_000;
+
+    private readonly Channel<(RoomRecord Room, IReadOnlyList<PersistedEvent> Events, RoomHead Head)> _queue =
+        Channel.CreateUnbounded<(RoomRecord, IReadOnlyList<PersistedEvent>, RoomHead)>(new UnboundedChannelOptions { SingleReader = true });
+
+    private readonly ConcurrentDictionary<string, RoomPushState> _rooms = new(StringComparer.Ordinal);
+    private readonly object _pendingLock = new();
+    private readonly SortedSet<long> _pending = [];
+    private readonly CancellationTokenSource _stop = new();
+    private readonly string _serverName;
+    private readonly IRoomReadStore _reads;
+    private readonly EventLookup _lookup;
+    private readonly PushRuleService _rules;
+    private readonly INotificationStore _store;
+    private readonly IPushDeliveryTrigger _delivery;
+    private readonly TimeProvider _time;
+    private readonly ILogger<NotificationEvaluator> _logger;
+    private TaskCompletionSource _pendingChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task? _worker;
+    private int _disposed;
+
+    public NotificationEvaluator(
+        HomeserverConfig config,
+        IRoomReadStore reads,
+        EventLookup lookup,
+        PushRuleService rules,
+        INotificationStore store,
+        IPushDeliveryTrigger delivery,
+        TimeProvider time,
+        ILogger<NotificationEvaluator> logger)
+    {
+        _serverName = config.ServerName;
+        _reads = reads;
+        _lookup = lookup;
+        _rules = rules;
+        _store = store;
+        _delivery = delivery;
+        _time = time;
+        _logger = logger;
+    }
+
+    /// <summary>Called on the room's writer after each committed batch: only queues the work.</summary>
+    public void OnPersisted(RoomRecord room, IReadOnlyList<PersistedEvent> events, RoomHead head)
+    {
+        var timeline = events.Where(e => e.StreamOrdering is not null && !e.SoftFailed).ToList();
+        if (timeline.Count == 0)
+        {
+            return;
+        }
+
+        lock (_pendingLock)
+        {
+            foreach (var e in timeline)
+            {
+                _pending.Add(e.StreamOrdering!.Value);
+            }
+        }
+
+        _queue.Writer.TryWrite((room, timeline, head));
+        EnsureWorker();
+    }
+
+    /// <summary>
+    /// Waits until every event at or below <paramref name="upToStream"/> that was queued has been evaluated (bounded by
+    /// <paramref name="timeout"/>), so that unread counts read afterwards include them ("The updated notification count
+    /// from a new event MUST appear in the same /sync response as the event itself").
+    /// </summary>
+    public async Task WaitForAsync(long upToStream, TimeSpan timeout, CancellationToken ct)
+    {
+        var deadline = _time.GetUtcNow() + timeout;
+        while (true)
+        {
+            Task signal;
+            lock (_pendingLock)
+            {
+                if (_pending.Count == 0 || _pending.Min > upToStream)
+                {
+                    return;
+                }
+
+                signal = _pendingChanged.Task;
+            }
+
+            var remaining = deadline - _time.GetUtcNow();
+            if (remaining <= TimeSpan.Zero)
+            {
+                return;
+            }
+
+            await Task.WhenAny(signal, Task.Delay(remaining, _time, ct));
+            ct.ThrowIfCancellationRequested();
+        }
+    }
+
+    public void Dispose()
+    {
+        // Registered under two service types, so the container may dispose it twice.
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
+        _queue.Writer.TryComplete();
+        _stop.Cancel();
+        _stop.Dispose();
+    }
+
+    private void EnsureWorker()
+    {
+        if (_worker is null)
+        {
+            lock (_pendingLock)
+            {
+                _worker ??= Task.Run(RunAsync);
+            }
+        }
+    }
+
+    private async Task RunAsync()
+    {
+        try
+        {
+            await foreach (var (room, events, head) in _queue.Reader.ReadAllAsync(_stop.Token))
+            {
+                try
+                {
+                    await EvaluateAsync(room, events, head, _stop.Token);
+                }
+                catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (Exception e)
+                {
+                    LogEvaluationFailed(e, room.RoomId);
+                }
+                finally
+                {
+                    Release(events);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Shutting down.
+        }
+    }
+
+    private void Release(IReadOnlyList<PersistedEvent> events)
+    {
+        TaskCompletionSource changed;
+        lock (_pendingLock)
+        {
+            foreach (var e in events)
+            {
+                _pending.Remove(e.StreamOrdering!.Value);
+            }
+
+            changed = _pendingChanged;
+            _pendingChanged = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        changed.TrySetResult();
+    }
+
+    internal async Task EvaluateAsync(RoomRecord room, IReadOnlyList<PersistedEvent> events, RoomHead head, CancellationToken ct)
+    {
+        var state = await GetRoomStateAsync(room, head, ct);
+        var batch = events.ToDictionary(e => e.Event.EventId, e => e.Event, StringComparer.Ordinal);
+        var recipients = new HashSet<string>(state.LocalJoined.Keys, StringComparer.Ordinal);
+        foreach (var e in events)
+        {
+            if (e.Event.Type == EventTypes.Member && e.Event.Membership == Membership.Invite && e.Event.StateKey is { } invited && IsLocal(invited))
+            {
+                recipients.Add(invited);
+            }
+        }
+
+        var rules = await _rules.GetCompiledAsync(recipients, ct);
+        var rows = new List<NotificationRow>();
+        var reads = new List<ReadPosition>();
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        foreach (var persisted in events)
+        {
+            var pdu = persisted.Event;
+            var ordering = persisted.StreamOrdering!.Value;
+            var thread = await ThreadOfAsync(pdu, batch, ct);
+            if (IsLocal(pdu.Sender))
+            {
+                reads.Add(new ReadPosition(pdu.Sender, room.RoomId, thread, ordering));
+            }
+
+            var context = new PushEventContext(
+                pdu.Json, room.RoomId, pdu.Sender, state.JoinedCount, state.Levels.GetUserLevel(pdu.Sender),
+                key => state.Levels.GetNotificationLevel(key) ?? PowerLevels.DefaultNotificationRoom);
+            foreach (var user in recipients)
+            {
+                if (user == pdu.Sender)
+                {
+                    continue;
+                }
+
+                var isInviteForUser = pdu.Type == EventTypes.Member && pdu.StateKey == user && pdu.Membership == Membership.Invite;
+                if (!state.LocalJoined.ContainsKey(user) && !isInviteForUser)
+                {
+                    continue;
+                }
+
+                var match = rules[user].Evaluate(context, state.LocalJoined.GetValueOrDefault(user));
+                if (match is { Actions.Notify: true })
+                {
+                    rows.Add(new NotificationRow(user, room.RoomId, pdu.EventId, ordering, thread, match.Actions.Actions.ToJsonString(), match.Actions.Highlight, now));
+                }
+            }
+        }
+
+        if (rows.Count == 0 && reads.Count == 0)
+        {
+            return;
+        }
+
+        await _store.AddAsync(rows, reads, ct);
+        if (rows.Count > 0)
+        {
+            _delivery.Poke(rows.Select(r => r.UserId).Distinct(StringComparer.Ordinal).ToList());
+        }
+    }
+
+    private bool IsLocal(string userId) => MatrixId.ServerOf(userId) == _serverName;
+
+    /// <summary>The event's thread: the root of the first <c>m.thread</c> relation met within <see cref="MaxThreadHops"/> relations, else "main".</summary>
+    private async Task<string> ThreadOfAsync(Pdu pdu, Dictionary<string, Pdu> batch, CancellationToken ct)
+    {
+        var current = pdu;
+        for (var hop = 0; hop <= MaxThreadHops; hop++)
+        {
+            if (!TryGetRelation(current.Content, out var relType, out var target))
+            {
+                return MainThread;
+            }
+
+            if (relType == "m.thread")
+            {
+                return target;
+            }
+
+            if (hop == MaxThreadHops)
+            {
+                break;
+            }
+
+            if (!batch.TryGetValue(target, out var parent))
+            {
+                parent = (await _lookup.GetEventsAsync([target], ct)).GetValueOrDefault(target);
+            }
+
+            if (parent is null || parent.RoomId != pdu.RoomId)
+            {
+                return MainThread;
+            }
+
+            current = parent;
+        }
+
+        return MainThread;
+    }
+
+    private static bool TryGetRelation(JsonElement content, out string relType, out string eventId)
+    {
+        relType = eventId = string.Empty;
+        if (content.ValueKind == JsonValueKind.Object
+            && content.TryGetProperty("m.relates_to", out var rel) && rel.ValueKind == JsonValueKind.Object
+            && rel.TryGetProperty("rel_type", out var t) && t.ValueKind == JsonValueKind.String
+            && rel.TryGetProperty("event_id", out var id) && id.ValueKind == JsonValueKind.String && MatrixId.IsValidEventId(id.GetString()))
+        {
+            relType = t.GetString()!;
+            eventId = id.GetString()!;
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>The room's push facts for its current state snapshot; rebuilt (one membership query) when the state changed.</summary>
+    private async Task<RoomPushState> GetRoomStateAsync(RoomRecord room, RoomHead head, CancellationToken ct)
+    {
+        if (_rooms.TryGetValue(room.RoomId, out var cached) && cached.SnapshotId == head.SnapshotId)
+        {
+            return cached;
+        }
+
+        var members = await _reads.GetMembersAsync(room.RoomNid, ct);
+        var joined = members.Where(m => m.Membership == Membership.Join).ToList();
+        var localJoined = joined.Where(m => IsLocal(m.UserId)).ToList();
+
+        var stateIds = new List<string>();
+        var plId = head.State.GetValueOrDefault(new StateKey(EventTypes.PowerLevels, string.Empty));
+        var createId = head.State.GetValueOrDefault(new StateKey(EventTypes.Create, string.Empty));
+        stateIds.AddRange(new[] { plId, createId }.OfType<string>());
+        stateIds.AddRange(localJoined.Select(m => m.EventId));
+        var events = await _lookup.GetEventsAsync(stateIds, ct);
+
+        var names = new Dictionary<string, string?>(StringComparer.Ordinal);
+        foreach (var m in localJoined)
+        {
+            string? name = null;
+            if (events.TryGetValue(m.EventId, out var member) && member.Content.ValueKind == JsonValueKind.Object
+                && member.Content.TryGetProperty("displayname", out var dn) && dn.ValueKind == JsonValueKind.String)
+            {
+                name = dn.GetString();
+            }
+
+            names[m.UserId] = name;
+        }
+
+        var levels = PowerLevels.From(
+            plId is null ? null : events.GetValueOrDefault(plId),
+            createId is null ? null : events.GetValueOrDefault(createId),
+            room.Version);
+        var state = new RoomPushState(head.SnapshotId, joined.Count, names, levels);
+        if (_rooms.Count > RoomCacheLimit)
+        {
+            _rooms.Clear();
+        }
+
+        _rooms[room.RoomId] = state;
+        return state;
+    }
+
+    private sealed record RoomPushState(long SnapshotId, long JoinedCount, IReadOnlyDictionary<string, string?> LocalJoined, PowerLevels Levels);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Push rule evaluation failed for a batch of room {RoomId}")]
+    private partial void LogEvaluationFailed(Exception e, string roomId);
+}
+
+/// <summary>Wakes the pushers of users who just got notifications (implemented by the delivery worker).</summary>
+public interface IPushDeliveryTrigger
+{
+    void Poke(IReadOnlyCollection<string> userIds);
+
+    /// <summary>The user's unread counts changed without a new notification (a read receipt): send badge updates.</summary>
+    void PokeBadge(string userId);
+}

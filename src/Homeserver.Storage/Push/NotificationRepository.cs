@@ -1,0 +1,205 @@
+using Dapper;
+using Homeserver.Push;
+using Npgsql;
+
+namespace Homeserver.Storage.Push;
+
+/// <summary>
+/// The <c>event_push_actions</c> and <c>push_read_positions</c> tables: a notification is unread while its stream
+/// ordering is above both the room's read position (unthreaded receipts, thread '') and its thread's.
+/// </summary>
+internal sealed class NotificationRepository(NpgsqlDataSource db) : INotificationStore
+{
+    private const string ReadPositionJoin = """
+        LEFT JOIN push_read_positions r0 ON r0.user_id = a.user_id AND r0.room_id = a.room_id AND r0.thread_id = ''
+        LEFT JOIN push_read_positions rt ON rt.user_id = a.user_id AND rt.room_id = a.room_id AND rt.thread_id = a.thread_id
+        """;
+
+    private const string ReadUpTo = "GREATEST(COALESCE(r0.stream_ordering, 0), COALESCE(rt.stream_ordering, 0))";
+
+    private const string RowColumns = """
+        a.user_id AS UserId, a.room_id AS RoomId, a.event_id AS EventId, a.stream_ordering AS StreamOrdering,
+        a.thread_id AS ThreadId, a.actions AS ActionsJson, a.highlight AS Highlight, a.ts AS Ts
+        """;
+
+    private const string InsertRows = """
+        INSERT INTO event_push_actions (user_id, room_id, event_id, stream_ordering, thread_id, actions, highlight, ts)
+        SELECT * FROM unnest(@Users, @Rooms, @Events, @Orderings, @Threads, @Actions, @Highlights, @Ts)
+        ON CONFLICT (user_id, stream_ordering) DO NOTHING
+        """;
+
+    private const string UpsertReadPosition = """
+        INSERT INTO push_read_positions (user_id, room_id, thread_id, stream_ordering)
+        VALUES (@UserId, @RoomId, @ThreadId, @StreamOrdering)
+        ON CONFLICT (user_id, room_id, thread_id) DO UPDATE SET stream_ordering = EXCLUDED.stream_ordering
+        WHERE push_read_positions.stream_ordering < EXCLUDED.stream_ordering
+        """;
+
+    // Read notifications that do not highlight are of no further use (highlights stay for GET /notifications).
+    private const string DeleteRead = """
+        DELETE FROM event_push_actions
+        WHERE user_id = @UserId AND room_id = @RoomId AND stream_ordering <= @StreamOrdering AND NOT highlight
+          AND (@ThreadId = '' OR thread_id = @ThreadId)
+        """;
+
+    private const string SelectUnreadCounts = $"""
+        SELECT a.room_id AS RoomId, a.thread_id AS ThreadId, count(*) AS Notifications, count(*) FILTER (WHERE a.highlight) AS Highlights
+        FROM event_push_actions a
+        {ReadPositionJoin}
+        WHERE a.user_id = @UserId AND a.room_id = ANY(@RoomIds) AND a.stream_ordering <= @UpTo AND a.stream_ordering > {ReadUpTo}
+        GROUP BY a.room_id, a.thread_id
+        """;
+
+    private const string SelectNotifications = $"""
+        SELECT {RowColumns}, (a.stream_ordering <= {ReadUpTo}) AS Read
+        FROM event_push_actions a
+        {ReadPositionJoin}
+        WHERE a.user_id = @UserId AND a.stream_ordering < @Before AND (a.highlight OR NOT @OnlyHighlight)
+        ORDER BY a.stream_ordering DESC
+        LIMIT @Limit
+        """;
+
+    private const string SelectUnreadAfter = $"""
+        SELECT {RowColumns}
+        FROM event_push_actions a
+        {ReadPositionJoin}
+        WHERE a.user_id = @UserId AND a.stream_ordering > @After AND a.stream_ordering > {ReadUpTo}
+        ORDER BY a.stream_ordering
+        LIMIT @Limit
+        """;
+
+    private const string SelectBadgeRooms = $"""
+        SELECT count(DISTINCT a.room_id) FROM event_push_actions a {ReadPositionJoin}
+        WHERE a.user_id = @UserId AND a.stream_ordering > {ReadUpTo}
+        """;
+
+    private const string SelectBadgeNotifications = $"""
+        SELECT count(*) FROM event_push_actions a {ReadPositionJoin}
+        WHERE a.user_id = @UserId AND a.stream_ordering > {ReadUpTo}
+        """;
+
+    private const string Prune = "DELETE FROM event_push_actions WHERE ts < @Ts";
+
+    private sealed class NotificationRowData
+    {
+        public string UserId { get; set; } = string.Empty;
+
+        public string RoomId { get; set; } = string.Empty;
+
+        public string EventId { get; set; } = string.Empty;
+
+        public long StreamOrdering { get; set; }
+
+        public string ThreadId { get; set; } = string.Empty;
+
+        public string ActionsJson { get; set; } = "[]";
+
+        public bool Highlight { get; set; }
+
+        public long Ts { get; set; }
+
+        public bool Read { get; set; }
+
+        public NotificationRow ToRow() => new(UserId, RoomId, EventId, StreamOrdering, ThreadId, ActionsJson, Highlight, Ts);
+    }
+
+    private sealed class CountRow
+    {
+        public string RoomId { get; set; } = string.Empty;
+
+        public string ThreadId { get; set; } = string.Empty;
+
+        public long Notifications { get; set; }
+
+        public long Highlights { get; set; }
+    }
+
+    public async Task AddAsync(IReadOnlyList<NotificationRow> rows, IReadOnlyList<ReadPosition> reads, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        if (rows.Count > 0)
+        {
+            await conn.ExecuteAsync(new CommandDefinition(
+                InsertRows,
+                new
+                {
+                    Users = rows.Select(r => r.UserId).ToArray(),
+                    Rooms = rows.Select(r => r.RoomId).ToArray(),
+                    Events = rows.Select(r => r.EventId).ToArray(),
+                    Orderings = rows.Select(r => r.StreamOrdering).ToArray(),
+                    Threads = rows.Select(r => r.ThreadId).ToArray(),
+                    Actions = rows.Select(r => r.ActionsJson).ToArray(),
+                    Highlights = rows.Select(r => r.Highlight).ToArray(),
+                    Ts = rows.Select(r => r.Ts).ToArray(),
+                },
+                tx,
+                cancellationToken: ct));
+        }
+
+        foreach (var read in reads)
+        {
+            await MarkReadAsync(conn, tx, read, ct);
+        }
+
+        await tx.CommitAsync(ct);
+    }
+
+    public async Task<bool> MarkReadAsync(ReadPosition position, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        var moved = await MarkReadAsync(conn, tx, position, ct);
+        await tx.CommitAsync(ct);
+        return moved;
+    }
+
+    private static async Task<bool> MarkReadAsync(NpgsqlConnection conn, NpgsqlTransaction tx, ReadPosition position, CancellationToken ct)
+    {
+        var moved = await conn.ExecuteAsync(new CommandDefinition(UpsertReadPosition, position, tx, cancellationToken: ct)) > 0;
+        if (moved)
+        {
+            await conn.ExecuteAsync(new CommandDefinition(DeleteRead, position, tx, cancellationToken: ct));
+        }
+
+        return moved;
+    }
+
+    public async Task<IReadOnlyList<UnreadCount>> GetUnreadCountsAsync(string userId, IReadOnlyCollection<string> roomIds, long upToStream, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var rows = await conn.QueryAsync<CountRow>(new CommandDefinition(
+            SelectUnreadCounts, new { UserId = userId, RoomIds = roomIds.ToArray(), UpTo = upToStream }, cancellationToken: ct));
+        return rows.Select(r => new UnreadCount(r.RoomId, r.ThreadId, r.Notifications, r.Highlights)).ToList();
+    }
+
+    public async Task<IReadOnlyList<StoredNotification>> GetNotificationsAsync(string userId, long? before, int limit, bool onlyHighlight, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var rows = await conn.QueryAsync<NotificationRowData>(new CommandDefinition(
+            SelectNotifications,
+            new { UserId = userId, Before = before ?? long.MaxValue, OnlyHighlight = onlyHighlight, Limit = limit },
+            cancellationToken: ct));
+        return rows.Select(r => new StoredNotification(r.ToRow(), r.Read)).ToList();
+    }
+
+    public async Task<IReadOnlyList<NotificationRow>> GetUnreadAfterAsync(string userId, long afterStream, int limit, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var rows = await conn.QueryAsync<NotificationRowData>(new CommandDefinition(
+            SelectUnreadAfter, new { UserId = userId, After = afterStream, Limit = limit }, cancellationToken: ct));
+        return rows.Select(r => r.ToRow()).ToList();
+    }
+
+    public async Task<long> GetBadgeCountAsync(string userId, bool groupByRoom, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.ExecuteScalarAsync<long>(new CommandDefinition(groupByRoom ? SelectBadgeRooms : SelectBadgeNotifications, new { UserId = userId }, cancellationToken: ct));
+    }
+
+    public async Task<int> PruneAsync(long olderThanTs, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.ExecuteAsync(new CommandDefinition(Prune, new { Ts = olderThanTs }, cancellationToken: ct));
+    }
+}

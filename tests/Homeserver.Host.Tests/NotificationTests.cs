@@ -1,0 +1,186 @@
+using System.Net;
+using System.Text.Json;
+using Homeserver.Push.Notifications;
+using Homeserver.TestKit;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Homeserver.Host.Tests;
+
+public sealed class NotificationTests(TestServer server) : IClassFixture<TestServer>
+{
+    private Task<MatrixClient> NewUserAsync() => new MatrixClient(server.Client).RegisterAsync();
+
+    private INotificationCounts Counts => server.Services.GetRequiredService<INotificationCounts>();
+
+    private static async Task<string> CreateRoomAsync(MatrixClient client, object? body = null) =>
+        (await client.PostAsync("/_matrix/client/v3/createRoom", body ?? new { preset = "public_chat" })).EnsureOk().Json.GetProperty("room_id").GetString()!;
+
+    private static async Task JoinAsync(MatrixClient client, string roomId) =>
+        (await client.PostAsync($"/_matrix/client/v3/join/{Uri.EscapeDataString(roomId)}", new { })).EnsureOk();
+
+    private static async Task<string> SendAsync(MatrixClient client, string roomId, object content, string type = "m.room.message") =>
+        (await client.PutAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/send/{type}/{Guid.NewGuid():N}", content)).EnsureOk().Json.GetProperty("event_id").GetString()!;
+
+    private static async Task<JsonElement> RoomInSyncAsync(MatrixClient client, string roomId, string? filter = null)
+    {
+        var url = "/_matrix/client/v3/sync" + (filter is null ? string.Empty : "?filter=" + Uri.EscapeDataString(filter));
+        return (await client.GetAsync(url)).EnsureOk().Json.GetProperty("rooms").GetProperty("join").GetProperty(roomId);
+    }
+
+    private static (long Notifications, long Highlights) Unread(JsonElement room) =>
+        (room.GetProperty("unread_notifications").GetProperty("notification_count").GetInt64(),
+         room.GetProperty("unread_notifications").GetProperty("highlight_count").GetInt64());
+
+    /// <summary>Three members so that the one-to-one rules do not apply: alice, bob and carol.</summary>
+    private async Task<(MatrixClient Alice, MatrixClient Bob, MatrixClient Carol, string RoomId)> GroupAsync()
+    {
+        var alice = await NewUserAsync();
+        var bob = await NewUserAsync();
+        var carol = await NewUserAsync();
+        var roomId = await CreateRoomAsync(alice);
+        await JoinAsync(bob, roomId);
+        await JoinAsync(carol, roomId);
+        return (alice, bob, carol, roomId);
+    }
+
+    [Fact]
+    public async Task Messages_from_others_count_and_mentions_highlight_in_the_same_sync_as_the_event()
+    {
+        var (alice, bob, _, roomId) = await GroupAsync();
+        Unread(await RoomInSyncAsync(alice, roomId)).Should().Be((0, 0));
+
+        await SendAsync(bob, roomId, new { msgtype = "m.text", body = "hello all" });
+        var mention = await SendAsync(bob, roomId, JsonDocument.Parse($$$"""{"msgtype": "m.text", "body": "hey you", "m.mentions": {"user_ids": ["{{{alice.UserId}}}"]}}""").RootElement);
+        var room = await RoomInSyncAsync(alice, roomId);
+        room.GetProperty("timeline").GetProperty("events").EnumerateArray().Select(e => e.GetProperty("event_id").GetString()).Should().Contain(mention);
+        Unread(room).Should().Be((2, 1));
+
+        // The sender is never notified of their own events; notices and reactions do not count.
+        Unread(await RoomInSyncAsync(bob, roomId)).Should().Be((0, 0));
+        await SendAsync(bob, roomId, new { msgtype = "m.notice", body = "bot says" });
+        Unread(await RoomInSyncAsync(alice, roomId)).Should().Be((2, 1));
+    }
+
+    [Fact]
+    public async Task A_long_poll_woken_by_a_message_carries_its_count()
+    {
+        var (alice, bob, _, roomId) = await GroupAsync();
+        var since = (await alice.GetAsync("/_matrix/client/v3/sync")).EnsureOk().Json.GetProperty("next_batch").GetString()!;
+        var poll = alice.GetAsync("/_matrix/client/v3/sync?timeout=15000&since=" + Uri.EscapeDataString(since));
+        await Task.Delay(200);
+        var eventId = await SendAsync(bob, roomId, new { msgtype = "m.text", body = "wake up" });
+        var room = (await poll).EnsureOk().Json.GetProperty("rooms").GetProperty("join").GetProperty(roomId);
+        room.GetProperty("timeline").GetProperty("events").EnumerateArray().Select(e => e.GetProperty("event_id").GetString()).Should().Contain(eventId);
+        Unread(room).Should().Be((1, 0));
+    }
+
+    [Fact]
+    public async Task A_read_receipt_resets_the_counts_up_to_its_event()
+    {
+        var (alice, bob, _, roomId) = await GroupAsync();
+        var first = await SendAsync(bob, roomId, new { msgtype = "m.text", body = "one" });
+        await SendAsync(bob, roomId, new { msgtype = "m.text", body = "two" });
+        Unread(await RoomInSyncAsync(alice, roomId)).Should().Be((2, 0));
+
+        await Counts.ResetToEventAsync(alice.UserId!, roomId, null, first, CancellationToken.None);
+        Unread(await RoomInSyncAsync(alice, roomId)).Should().Be((1, 0));
+
+        // Sending an event marks the room read up to it for the sender.
+        await SendAsync(alice, roomId, new { msgtype = "m.text", body = "caught up" });
+        Unread(await RoomInSyncAsync(alice, roomId)).Should().Be((0, 0));
+    }
+
+    [Fact]
+    public async Task Thread_notifications_are_counted_per_thread_when_the_filter_asks()
+    {
+        var (alice, bob, _, roomId) = await GroupAsync();
+        var root = await SendAsync(alice, roomId, new { msgtype = "m.text", body = "thread root" });
+        await SendAsync(bob, roomId, JsonDocument.Parse($$$"""{"msgtype": "m.text", "body": "in thread", "m.relates_to": {"rel_type": "m.thread", "event_id": "{{{root}}}"}}""").RootElement);
+        await SendAsync(bob, roomId, new { msgtype = "m.text", body = "main timeline" });
+
+        Unread(await RoomInSyncAsync(alice, roomId)).Should().Be((2, 0));
+        var split = await RoomInSyncAsync(alice, roomId, """{"room": {"timeline": {"unread_thread_notifications": true}}}""");
+        Unread(split).Should().Be((1, 0));
+        split.GetProperty("unread_thread_notifications").GetProperty(root).GetProperty("notification_count").GetInt64().Should().Be(1);
+
+        // A threaded receipt on the main timeline leaves the thread unread.
+        var stored = (await alice.GetAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/messages?dir=b&limit=1")).EnsureOk().Json;
+        var latest = stored.GetProperty("chunk")[0].GetProperty("event_id").GetString()!;
+        await Counts.ResetToEventAsync(alice.UserId!, roomId, "main", latest, CancellationToken.None);
+        Unread(await RoomInSyncAsync(alice, roomId)).Should().Be((1, 0));
+    }
+
+    [Fact]
+    public async Task Notifications_lists_events_with_read_flags_and_highlight_filter()
+    {
+        var (alice, bob, _, roomId) = await GroupAsync();
+        var plain = await SendAsync(bob, roomId, new { msgtype = "m.text", body = "plain" });
+        var mention = await SendAsync(bob, roomId, JsonDocument.Parse($$$"""{"msgtype": "m.text", "body": "ping", "m.mentions": {"user_ids": ["{{{alice.UserId}}}"]}}""").RootElement);
+        await RoomInSyncAsync(alice, roomId); // waits for evaluation
+
+        var all = (await alice.GetAsync("/_matrix/client/v3/notifications")).EnsureOk().Json.GetProperty("notifications");
+        all.EnumerateArray().Select(n => n.GetProperty("event").GetProperty("event_id").GetString()).Should().Equal(mention, plain);
+        var first = all[0];
+        first.GetProperty("room_id").GetString().Should().Be(roomId);
+        first.GetProperty("read").GetBoolean().Should().BeFalse();
+        first.TryGetProperty("profile_tag", out _).Should().BeTrue();
+        first.GetProperty("actions").EnumerateArray().Select(a => a.ValueKind == JsonValueKind.String ? a.GetString() : a.GetProperty("set_tweak").GetString()).Should().Contain(["notify", "highlight"]);
+
+        var highlights = (await alice.GetAsync("/_matrix/client/v3/notifications?only=highlight")).EnsureOk().Json.GetProperty("notifications");
+        highlights.EnumerateArray().Select(n => n.GetProperty("event").GetProperty("event_id").GetString()).Should().Equal(mention);
+
+        var page = (await alice.GetAsync("/_matrix/client/v3/notifications?limit=1")).EnsureOk().Json;
+        page.GetProperty("notifications").GetArrayLength().Should().Be(1);
+        var next = page.GetProperty("next_token").GetString();
+        var second = (await alice.GetAsync("/_matrix/client/v3/notifications?limit=1&from=" + next)).EnsureOk().Json;
+        second.GetProperty("notifications")[0].GetProperty("event").GetProperty("event_id").GetString().Should().Be(plain);
+
+        await Counts.ResetToEventAsync(alice.UserId!, roomId, null, mention, CancellationToken.None);
+        var afterRead = (await alice.GetAsync("/_matrix/client/v3/notifications")).EnsureOk().Json.GetProperty("notifications");
+        afterRead.EnumerateArray().Should().ContainSingle("read notifications that do not highlight are forgotten");
+        afterRead[0].GetProperty("read").GetBoolean().Should().BeTrue();
+
+        (await bob.GetAsync("/_matrix/client/v3/notifications")).EnsureOk().Json.GetProperty("notifications").GetArrayLength().Should().Be(0);
+        (await alice.GetAsync("/_matrix/client/v3/notifications?from=abc")).Status.Should().Be(HttpStatusCode.BadRequest);
+    }
+
+    [Fact]
+    public async Task User_rules_change_what_counts()
+    {
+        var (alice, bob, _, roomId) = await GroupAsync();
+        (await alice.PutAsync("/_matrix/client/v3/pushrules/global/content/cake", new { pattern = "cake", actions = new object[] { "notify", new { set_tweak = "highlight" } } })).EnsureOk();
+        (await alice.PutAsync("/_matrix/client/v3/pushrules/global/sender/" + Uri.EscapeDataString(bob.UserId!), new { actions = Array.Empty<string>() })).EnsureOk();
+        await SendAsync(bob, roomId, new { msgtype = "m.text", body = "muted sender" });
+        await SendAsync(bob, roomId, new { msgtype = "m.text", body = "there is CAKE here" });
+        Unread(await RoomInSyncAsync(alice, roomId)).Should().Be((1, 1), "the content rule wins over the sender rule, which mutes the rest");
+    }
+
+    [Fact]
+    public async Task An_invite_notifies_the_invited_user()
+    {
+        var alice = await NewUserAsync();
+        var bob = await NewUserAsync();
+        var roomId = await CreateRoomAsync(alice, new { preset = "private_chat" });
+        (await alice.PostAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/invite", new { user_id = bob.UserId })).EnsureOk();
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            var notifications = (await bob.GetAsync("/_matrix/client/v3/notifications")).EnsureOk().Json.GetProperty("notifications");
+            if (notifications.GetArrayLength() > 0)
+            {
+                var invite = notifications[0].GetProperty("event");
+                invite.GetProperty("type").GetString().Should().Be("m.room.member");
+                invite.GetProperty("state_key").GetString().Should().Be(bob.UserId);
+                invite.GetProperty("content").GetProperty("membership").GetString().Should().Be("invite");
+                break;
+            }
+
+            DateTime.UtcNow.Should().BeBefore(deadline, "the invite should have notified bob");
+            await Task.Delay(100);
+        }
+
+        // Joining is bob's own event: it marks the room read up to it, so the invite is no longer unread.
+        await JoinAsync(bob, roomId);
+        Unread(await RoomInSyncAsync(bob, roomId)).Should().Be((0, 0));
+    }
+}
