@@ -1,0 +1,1 @@
+-- 0002: placeholder so that 0006_rooms builds on the rooms2 branch; replaced by the real 0002 at merge.

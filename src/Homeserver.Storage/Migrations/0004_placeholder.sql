@@ -1,0 +1,1 @@
+-- 0004: placeholder so that 0006_rooms builds on the rooms2 branch; replaced by the real 0004 at merge.
