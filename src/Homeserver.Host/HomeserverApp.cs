@@ -103,6 +103,7 @@ public static class HomeserverApp
         services.AddSingleton<HistoryVisibility>();
         services.AddSingleton<ClientEventLoader>();
         services.AddSingleton<RoomReader>();
+        services.AddRoomFeatures();
 
         // Sync: the notifier hears every persisted batch.
         services.AddSingleton<SyncNotifier>();
@@ -126,12 +127,14 @@ public static class HomeserverApp
         app.MapRoomEndpoints();
         app.MapMembershipEndpoints();
         app.MapRoomReadEndpoints();
+        app.MapRoomFeatureEndpoints();
         app.MapSyncEndpoints();
         app.MapServerKeyEndpoints();
         app.MapFederationVersionEndpoints();
         app.MapServerWellKnownEndpoints();
         app.MapFederationEndpoints();
         app.MapFederationQueryEndpoints();
+        app.MapFederationDirectoryEndpoints();
         return app;
     }
 

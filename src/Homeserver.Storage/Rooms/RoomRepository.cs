@@ -82,7 +82,13 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
         ON CONFLICT DO NOTHING
         """;
 
-    private const string MarkRedacted = "UPDATE events SET redacted_by = @RedactionId WHERE event_id = @TargetId AND room_nid = @RoomNid AND redacted_by IS NULL";
+    // A redacted event loses its relation and its searchable text with its content (redaction drops both).
+    private const string MarkRedacted = """
+        WITH target AS (
+            UPDATE events SET redacted_by = @RedactionId WHERE event_id = @TargetId AND room_nid = @RoomNid AND redacted_by IS NULL RETURNING event_nid),
+        relation AS (DELETE FROM event_relations WHERE event_nid IN (SELECT event_nid FROM target))
+        DELETE FROM event_search WHERE event_nid IN (SELECT event_nid FROM target)
+        """;
 
     private const string DeleteExtremities = """
         DELETE FROM forward_extremities f USING events e
@@ -102,7 +108,8 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
 
     private const string UpsertMembership = """
         INSERT INTO room_memberships (room_nid, user_id, membership, event_nid, stream_ordering) VALUES (@RoomNid, @UserId, @Membership, @EventNid, @StreamOrdering)
-        ON CONFLICT (room_nid, user_id) DO UPDATE SET membership = EXCLUDED.membership, event_nid = EXCLUDED.event_nid, stream_ordering = EXCLUDED.stream_ordering
+        ON CONFLICT (room_nid, user_id) DO UPDATE SET membership = EXCLUDED.membership, event_nid = EXCLUDED.event_nid, stream_ordering = EXCLUDED.stream_ordering,
+            forgotten = false
         """;
 
     private const string UpsertCurrentSnapshot = """
@@ -264,6 +271,8 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
         }
 
         var pending = new StateSnapshotStore.PendingWrites();
+        var sideRows = new EventSideRows();
+        var redactions = new List<(string RedactionId, string TargetId)>();
         var orderings = new List<long?>(events.Count);
         var stream = firstStreamOrdering;
         long? previousAfter = null;
@@ -299,6 +308,11 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
             if (ordering is not null)
             {
                 lastStream = ordering;
+            }
+
+            if (item.RejectionReason is null)
+            {
+                sideRows.Add(nids[i], pdu);
             }
 
             if (existingOutliers.ContainsKey(pdu.EventId))
@@ -356,13 +370,20 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
 
             if (pdu.Type == EventTypes.Redaction && pdu.Redacts is { } target && item.RejectionReason is null && !item.SoftFailed)
             {
-                await conn.ExecuteAsync(new CommandDefinition(MarkRedacted, new { RedactionId = pdu.EventId, TargetId = target, room.RoomNid }, tx, cancellationToken: ct));
+                redactions.Add((pdu.EventId, target));
             }
 
             if (before is not null)
             {
                 previousAfter = after;
             }
+        }
+
+        // Relations and search text first, so that a redaction in the same batch removes its target's rows.
+        await sideRows.WriteAsync(conn, tx, room.RoomNid, ct);
+        foreach (var (redactionId, targetId) in redactions)
+        {
+            await conn.ExecuteAsync(new CommandDefinition(MarkRedacted, new { RedactionId = redactionId, TargetId = targetId, room.RoomNid }, tx, cancellationToken: ct));
         }
 
         if (batch.ExtremitiesRemoved.Count > 0)
