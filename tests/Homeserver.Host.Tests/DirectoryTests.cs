@@ -287,4 +287,39 @@ public sealed class DirectoryFederationTests(DirectoryServers servers) : IClassF
         var unsigned = await new MatrixClient(servers.A.Client).GetAsync("/_matrix/federation/v1/publicRooms");
         unsigned.Status.Should().Be(HttpStatusCode.Unauthorized);
     }
+
+    [Fact]
+    public async Task Relations_and_search_text_of_events_from_another_server_are_indexed_on_arrival()
+    {
+        var word = "quokka" + new string(Guid.NewGuid().ToByteArray().Take(6).Select(b => "bcdfghjklmnpqrtvwxz"[b % 19]).ToArray());
+        var alice = await servers.A.NewUserAsync();
+        var bob = await servers.B.NewUserAsync();
+        var roomId = await alice.CreateRoomAsync(new { preset = "public_chat" });
+        (await bob.PostAsync($"/_matrix/client/v3/join/{Esc(roomId)}?server_name={Esc(servers.A.ServerName)}", new { })).EnsureOk();
+        var root = await alice.SayAsync(roomId, "a thread starts here");
+        var reply = await bob.SendAsync(roomId, new System.Text.Json.Nodes.JsonObject
+        {
+            ["msgtype"] = "m.text",
+            ["body"] = $"a {word} replies",
+            ["m.relates_to"] = new System.Text.Json.Nodes.JsonObject { ["rel_type"] = "m.thread", ["event_id"] = root },
+        });
+
+        // Once B's event reached A, A bundles it into the root's thread summary and finds it by full-text search.
+        JsonElement thread = default;
+        for (var i = 0; i < 100; i++)
+        {
+            var ev = (await alice.GetAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/event/{Esc(root)}")).EnsureOk().Json;
+            if (ev.GetProperty("unsigned").TryGetProperty("m.relations", out var relations) && relations.TryGetProperty("m.thread", out thread))
+            {
+                break;
+            }
+
+            await Task.Delay(200);
+        }
+
+        thread.ValueKind.Should().Be(JsonValueKind.Object, "the reply arrived over federation");
+        thread.GetProperty("latest_event").GetProperty("event_id").GetString().Should().Be(reply);
+        var search = (await alice.PostAsync("/_matrix/client/v3/search", new { search_categories = new { room_events = new { search_term = word } } })).EnsureOk().Json;
+        search.GetProperty("search_categories").GetProperty("room_events").GetProperty("results")[0].GetProperty("result").GetProperty("event_id").GetString().Should().Be(reply);
+    }
 }

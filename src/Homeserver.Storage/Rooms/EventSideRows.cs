@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Dapper;
 using Homeserver.Rooms;
 using Homeserver.Rooms.Relations;
 using Npgsql;
@@ -8,19 +7,19 @@ namespace Homeserver.Storage.Rooms;
 
 /// <summary>
 /// The rows of <c>event_relations</c> and <c>event_search</c> that a batch of events adds (see 0006_rooms.sql),
-/// collected while the batch is persisted and written with one statement per table inside its transaction.
+/// collected while the batch is persisted and added to the batch's NpgsqlBatch (see PersistWrites) with one statement per table.
 /// </summary>
 internal sealed class EventSideRows
 {
     private const string InsertRelations = """
         INSERT INTO event_relations (event_nid, room_nid, relates_to_id, rel_type, aggregation_key)
-        SELECT n, @RoomNid, p, t, k FROM unnest(@Nids, @Parents, @Types, @Keys) AS u(n, p, t, k)
+        SELECT n, $1, p, t, k FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[]) AS u(n, p, t, k)
         ON CONFLICT (event_nid) DO NOTHING
         """;
 
     private const string InsertSearch = """
         INSERT INTO event_search (event_nid, room_nid, search_key, vector)
-        SELECT n, @RoomNid, k, to_tsvector('english', t) FROM unnest(@Nids, @Keys, @Texts) AS u(n, k, t)
+        SELECT n, $1, k, to_tsvector('english', t) FROM unnest($2::bigint[], $3::text[], $4::text[]) AS u(n, k, t)
         ON CONFLICT (event_nid) DO NOTHING
         """;
 
@@ -51,29 +50,17 @@ internal sealed class EventSideRows
         }
     }
 
-    public async Task WriteAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long roomNid, CancellationToken ct)
+    /// <summary>Adds the inserts of the collected rows to a batch (nothing when there are none).</summary>
+    public void AddTo(NpgsqlBatch batch, long roomNid)
     {
         if (_relationNids.Count > 0)
         {
-            await conn.ExecuteAsync(new CommandDefinition(InsertRelations, new
-            {
-                RoomNid = roomNid,
-                Nids = _relationNids.ToArray(),
-                Parents = _parents.ToArray(),
-                Types = _relTypes.ToArray(),
-                Keys = _keys.ToArray(),
-            }, tx, cancellationToken: ct));
+            batch.BatchCommands.Add(PersistWrites.Command(InsertRelations, roomNid, _relationNids.ToArray(), _parents.ToArray(), _relTypes.ToArray(), _keys.ToArray()));
         }
 
         if (_searchNids.Count > 0)
         {
-            await conn.ExecuteAsync(new CommandDefinition(InsertSearch, new
-            {
-                RoomNid = roomNid,
-                Nids = _searchNids.ToArray(),
-                Keys = _searchKeys.ToArray(),
-                Texts = _texts.ToArray(),
-            }, tx, cancellationToken: ct));
+            batch.BatchCommands.Add(PersistWrites.Command(InsertSearch, roomNid, _searchNids.ToArray(), _searchKeys.ToArray(), _texts.ToArray()));
         }
     }
 

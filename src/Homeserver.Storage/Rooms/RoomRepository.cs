@@ -54,49 +54,10 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
         FROM events WHERE event_id = ANY(@Ids)
         """;
 
-    // An event first stored as an outlier (e.g. from an auth chain or a join's state) keeps its number when it later
-    // arrives in the timeline: state snapshots may already refer to it.
-    private const string SelectOutliers = "SELECT event_id AS Id, event_nid AS Nid FROM events WHERE event_id = ANY(@Ids) AND outlier";
-
     private const string DeOutlier = """
         UPDATE events SET stream_ordering = @StreamOrdering, state_before = @StateBefore, state_after = @StateAfter, outlier = false,
                           rejection_reason = @RejectionReason, soft_failed = @SoftFailed
         WHERE event_nid = @EventNid
-        """;
-
-    private const string AllocateEventNids = "SELECT nextval(pg_get_serial_sequence('events', 'event_nid')) FROM generate_series(1, @Count)";
-
-    private const string InsertEvent = """
-        INSERT INTO events (event_nid, event_id, room_nid, event_type, state_key, state_key_nid, sender, depth, origin_server_ts,
-                            stream_ordering, topological_ordering, state_before, state_after, outlier, rejection_reason, soft_failed, json)
-        VALUES (@EventNid, @EventId, @RoomNid, @Type, @StateKey, @StateKeyNid, @Sender, @Depth, @OriginServerTs,
-                @StreamOrdering, @Depth, @StateBefore, @StateAfter, @Outlier, @RejectionReason, @SoftFailed, @Json)
-        """;
-
-    private const string InsertPrevEdges = "INSERT INTO event_prev_events (event_nid, prev_event_id) SELECT @EventNid, unnest(@Ids) ON CONFLICT DO NOTHING";
-
-    private const string InsertAuthEdges = "INSERT INTO event_auth_events (event_nid, auth_event_id) SELECT @EventNid, unnest(@Ids) ON CONFLICT DO NOTHING";
-
-    private const string InsertTxn = """
-        INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, created_ts) VALUES (@UserId, @DeviceId, @TxnId, @EventId, @CreatedTs)
-        ON CONFLICT DO NOTHING
-        """;
-
-    // A redacted event loses its relation and its searchable text with its content (redaction drops both).
-    private const string MarkRedacted = """
-        WITH target AS (
-            UPDATE events SET redacted_by = @RedactionId WHERE event_id = @TargetId AND room_nid = @RoomNid AND redacted_by IS NULL RETURNING event_nid),
-        relation AS (DELETE FROM event_relations WHERE event_nid IN (SELECT event_nid FROM target))
-        DELETE FROM event_search WHERE event_nid IN (SELECT event_nid FROM target)
-        """;
-
-    private const string DeleteExtremities = """
-        DELETE FROM forward_extremities f USING events e
-        WHERE f.room_nid = @RoomNid AND e.event_nid = f.event_nid AND e.event_id = ANY(@Ids)
-        """;
-
-    private const string InsertExtremities = """
-        INSERT INTO forward_extremities (room_nid, event_nid) SELECT @RoomNid, unnest(@Nids) ON CONFLICT DO NOTHING
         """;
 
     private const string UpsertCurrentState = """
@@ -256,11 +217,7 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         var timelineIds = events.Where(e => !e.IsOutlier).Select(e => e.Event.EventId).ToArray();
-        var existingOutliers = timelineIds.Length == 0
-            ? new Dictionary<string, long>(StringComparer.Ordinal)
-            : (await conn.QueryAsync<(string Id, long Nid)>(new CommandDefinition(SelectOutliers, new { Ids = timelineIds }, tx, cancellationToken: ct)))
-                .ToDictionary(r => r.Id, r => r.Nid, StringComparer.Ordinal);
-        var fresh = (await conn.QueryAsync<long>(new CommandDefinition(AllocateEventNids, new { Count = events.Count }, tx, cancellationToken: ct))).ToList();
+        var (existingOutliers, fresh) = await PersistWrites.PrepareAsync(conn, tx, timelineIds, events.Count, ct);
         var nids = new List<long>(events.Count);
         var batchNids = new Dictionary<string, long>(StringComparer.Ordinal);
         for (var i = 0; i < events.Count; i++)
@@ -272,6 +229,7 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
 
         var pending = new StateSnapshotStore.PendingWrites();
         var sideRows = new EventSideRows();
+        var writes = new PersistWrites();
         var redactions = new List<(string RedactionId, string TargetId)>();
         var orderings = new List<long?>(events.Count);
         var stream = firstStreamOrdering;
@@ -334,39 +292,7 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
                 continue;
             }
 
-            await conn.ExecuteAsync(new CommandDefinition(InsertEvent, new
-            {
-                EventNid = nids[i],
-                pdu.EventId,
-                room.RoomNid,
-                pdu.Type,
-                pdu.StateKey,
-                StateKeyNid = keyNid,
-                pdu.Sender,
-                pdu.Depth,
-                pdu.OriginServerTs,
-                StreamOrdering = ordering,
-                StateBefore = before,
-                StateAfter = after,
-                Outlier = item.IsOutlier,
-                item.RejectionReason,
-                item.SoftFailed,
-                Json = pdu.Json.GetRawText(),
-            }, tx, cancellationToken: ct));
-            if (pdu.PrevEventIds.Count > 0)
-            {
-                await conn.ExecuteAsync(new CommandDefinition(InsertPrevEdges, new { EventNid = nids[i], Ids = pdu.PrevEventIds.ToArray() }, tx, cancellationToken: ct));
-            }
-
-            if (pdu.AuthEventIds.Count > 0)
-            {
-                await conn.ExecuteAsync(new CommandDefinition(InsertAuthEdges, new { EventNid = nids[i], Ids = pdu.AuthEventIds.ToArray() }, tx, cancellationToken: ct));
-            }
-
-            if (item.Transaction is { } txn)
-            {
-                await conn.ExecuteAsync(new CommandDefinition(InsertTxn, new { txn.UserId, txn.DeviceId, txn.TxnId, pdu.EventId, CreatedTs = now }, tx, cancellationToken: ct));
-            }
+            writes.AddEvent(nids[i], item, keyNid, ordering, before, after);
 
             if (pdu.Type == EventTypes.Redaction && pdu.Redacts is { } target && item.RejectionReason is null && !item.SoftFailed)
             {
@@ -377,18 +303,6 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
             {
                 previousAfter = after;
             }
-        }
-
-        // Relations and search text first, so that a redaction in the same batch removes its target's rows.
-        await sideRows.WriteAsync(conn, tx, room.RoomNid, ct);
-        foreach (var (redactionId, targetId) in redactions)
-        {
-            await conn.ExecuteAsync(new CommandDefinition(MarkRedacted, new { RedactionId = redactionId, TargetId = targetId, room.RoomNid }, tx, cancellationToken: ct));
-        }
-
-        if (batch.ExtremitiesRemoved.Count > 0)
-        {
-            await conn.ExecuteAsync(new CommandDefinition(DeleteExtremities, new { room.RoomNid, Ids = batch.ExtremitiesRemoved.ToArray() }, tx, cancellationToken: ct));
         }
 
         var addedNids = new List<long>();
@@ -402,10 +316,7 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
             }
         }
 
-        if (addedNids.Count > 0)
-        {
-            await conn.ExecuteAsync(new CommandDefinition(InsertExtremities, new { room.RoomNid, Nids = addedNids.ToArray() }, tx, cancellationToken: ct));
-        }
+        await writes.ExecuteAsync(conn, tx, room.RoomNid, now, sideRows, redactions, batch.ExtremitiesRemoved, addedNids, ct);
 
         var newSnapshot = head.SnapshotId;
         var stateChanges = new Dictionary<StateKey, string?>();
