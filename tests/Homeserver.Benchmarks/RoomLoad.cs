@@ -28,24 +28,39 @@ public static class RoomLoad
         using var commands = new CommandCounter();
         await using var room = await RoomBenchmarkRoom.StartAsync(8);
 
-        // Warm-up: JIT, connection pools, the room's writer.
+        // Warm-up: JIT, connection pools, the room's writer. A phase given 0 is skipped.
         await SendForAsync(room, 8, TimeSpan.FromSeconds(2));
-        foreach (var concurrency in new[] { 1, 8 })
+        foreach (var concurrency in seconds > 0 ? new[] { 1, 8 } : [])
         {
             var before = commands.Count;
+            var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
             var latencies = await SendForAsync(room, concurrency, TimeSpan.FromSeconds(seconds));
-            Report($"PUT /send, {concurrency} sender(s), {seconds} s", latencies, seconds, commands.Count - before);
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
+            Report($"PUT /send, {concurrency} sender(s), {seconds} s", latencies, seconds, commands.Count - before, cpu);
         }
 
-        // A room of `messages` messages: database growth and pages from deep inside it.
+        if (messages > 0)
+        {
+            await MeasureMessagesAsync(room, messages);
+        }
+
+        if (joins > 0)
+        {
+            await MeasureStateAsync(room, joins);
+        }
+    }
+
+    /// <summary>A room of <paramref name="messages"/> messages: database growth and pages from deep inside it.</summary>
+    private static async Task MeasureMessagesAsync(RoomBenchmarkRoom room, int messages)
+    {
         var sizeBefore = await ScalarAsync(room, "SELECT pg_database_size(current_database())");
         var fillWatch = Stopwatch.StartNew();
-        var ids = await room.FillAsync(messages, 8);
+        var ids = await FillInProcessAsync(room, messages, 32);
         fillWatch.Stop();
         await ScalarAsync(room, "CHECKPOINT");
         var sizeAfter = await ScalarAsync(room, "SELECT pg_database_size(current_database())");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"filled {messages:N0} messages in {fillWatch.Elapsed.TotalSeconds:F1} s ({messages / fillWatch.Elapsed.TotalSeconds:F0} events/s, 8 senders); " +
+            $"filled {messages:N0} messages through the room service in {fillWatch.Elapsed.TotalSeconds:F1} s ({messages / fillWatch.Elapsed.TotalSeconds:F0} events/s, 32 concurrent sends); " +
             $"database grew {(sizeAfter - sizeBefore) / 1048576.0:F1} MiB = {(sizeAfter - sizeBefore) / (double)messages:F0} bytes per message " +
             $"({(sizeAfter - sizeBefore) * 100_000.0 / messages / 1048576.0:F1} MiB per 100k)"));
         foreach (var (name, index) in new[] { ("middle", messages / 2), ("near the start", messages / 20) })
@@ -66,8 +81,6 @@ public static class RoomLoad
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"GET /messages (50 events) from the {name} of {messages:N0}: p50 {Percentile(pages, 0.5):F2} ms, p99 {Percentile(pages, 0.99):F2} ms"));
         }
-
-        await MeasureStateAsync(room, joins);
     }
 
     /// <summary>Joins of many (fake, local) users into one room through the room service: bytes of state storage per join.</summary>
@@ -100,6 +113,26 @@ public static class RoomLoad
             $"({snapshotRows:N0} snapshots in total), whole database +{(dbAfter - dbBefore) / (double)joins:F0} bytes per join"));
     }
 
+    /// <summary>Messages sent through the room service itself (the writer and PostgreSQL, without HTTP), <paramref name="concurrency"/> at a time.</summary>
+    private static async Task<List<string>> FillInProcessAsync(RoomBenchmarkRoom room, int count, int concurrency)
+    {
+        var rooms = room.Server.Services.GetRequiredService<RoomService>();
+        var record = await rooms.GetRoomAsync(room.RoomId, CancellationToken.None);
+        var sender = new Requester(room.Senders[0].UserId!, room.Senders[0].DeviceId!);
+        var ids = new string[count];
+        var next = -1;
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < count)
+            {
+                var content = new System.Text.Json.Nodes.JsonObject { ["msgtype"] = "m.text", ["body"] = "fill message number " + i.ToString(CultureInfo.InvariantCulture) };
+                ids[i] = (await rooms.SendAsync(sender, record, "m.room.message", null, content, null, CancellationToken.None)).EventId;
+            }
+        }));
+        return ids.ToList();
+    }
+
     private static async Task<List<double>> SendForAsync(RoomBenchmarkRoom room, int concurrency, TimeSpan duration)
     {
         var stopAt = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
@@ -117,12 +150,13 @@ public static class RoomLoad
         return all.SelectMany(l => l).ToList();
     }
 
-    private static void Report(string what, List<double> latencies, int seconds, long commands)
+    private static void Report(string what, List<double> latencies, int seconds, long commands, TimeSpan cpu)
     {
         latencies.Sort();
+        var n = Math.Max(1, latencies.Count);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{what}: {latencies.Count / (double)seconds:F0} events/s; latency p50 {Percentile(latencies, 0.5):F2} ms, p99 {Percentile(latencies, 0.99):F2} ms; " +
-            $"{commands / (double)Math.Max(1, latencies.Count):F1} database commands per send"));
+            $"{commands / (double)n:F1} database commands and {cpu.TotalMilliseconds / n:F2} ms of client+server CPU per send"));
     }
 
     private static double Percentile(List<double> sorted, double p) => sorted.Count == 0 ? 0 : sorted[Math.Min(sorted.Count - 1, (int)(sorted.Count * p))];

@@ -27,14 +27,16 @@ public sealed class RestrictedJoins(HomeserverConfig config, IRoomStore store, R
             return null;
         }
 
-        var state = await LoadStateAsync(head, ct);
-        var rules = RoomState.GetJoinRules(state);
+        // Most joins are of rooms that are not restricted: read only the join rules before anything else.
+        var rulesId = head.State.GetValueOrDefault(new StateKey(EventTypes.JoinRules, string.Empty));
+        var rules = JoinRules.From(rulesId is null ? null : (await writer.GetEventsAsync([rulesId], ct)).GetValueOrDefault(rulesId));
         if (rules.Rule is not (JoinRule.Restricted or JoinRule.KnockRestricted)
             || (rules.Rule == JoinRule.KnockRestricted && !room.Version.KnockRestricted))
         {
             return null;
         }
 
+        var state = await LoadStateAsync(head, ct);
         if (RoomState.GetMembership(state, userId) is Membership.Join or Membership.Invite)
         {
             return null;
