@@ -110,5 +110,7 @@ public sealed class SearchTests(TestServer server) : IClassFixture<TestServer>
         empty.GetProperty("search_categories").EnumerateObject().Should().BeEmpty();
         var nothing = RoomEvents((await alice.PostAsync("/_matrix/client/v3/search", Query("\"unterminated & | !"))).EnsureOk().Json);
         nothing.GetProperty("count").GetInt32().Should().Be(0);
+        var nul = RoomEvents((await alice.PostAsync("/_matrix/client/v3/search", Query("a\u0000b", filter: new { senders = new[] { "@x\u0000:y" } }))).EnsureOk().Json);
+        nul.GetProperty("count").GetInt32().Should().Be(0);
     }
 }

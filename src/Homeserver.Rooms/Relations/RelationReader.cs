@@ -28,6 +28,11 @@ public sealed class RelationReader(IRelationStore store, RoomReader reader)
         // The parent must be visible to the reader: otherwise 404, so that its existence is not leaked.
         await reader.GetEventAsync(userId, room, parentId, ct);
         var depth = recurse ? MaxRecursionDepth : 1;
+        if (relType?.Contains('\0', StringComparison.Ordinal) == true || eventType?.Contains('\0', StringComparison.Ordinal) == true)
+        {
+            return new RelationPage([], null, from?.ToString(), recurse ? depth : null); // matches nothing (and cannot reach PostgreSQL)
+        }
+
         var raw = await store.GetRelationsAsync(room.RoomNid, parentId, relType, eventType, from, to, backwards, limit, depth, ct);
         var visible = await reader.FilterVisibleAsync(userId, room, raw, ct);
 

@@ -80,8 +80,12 @@ public sealed class RoomSearch(ISearchStore store, IRoomReadStore reads, RoomSer
             .Where(m => m.Membership is Membership.Join or Membership.Leave or Membership.Ban && request.Filter.IncludesRoom(m.RoomId))
             .ToList();
         var searchRooms = memberships.Select(m => new SearchRoom(m.RoomNid, m.Membership == Membership.Join ? long.MaxValue : m.StreamOrdering)).ToList();
+        // PostgreSQL text cannot hold NUL characters: drop them from the term; a sender with one matches nobody.
+        var term = request.Term.Replace("\0", string.Empty, StringComparison.Ordinal);
+        var senders = request.Filter.Senders?.Where(x => !x.Contains('\0', StringComparison.Ordinal)).ToList();
+        var notSenders = request.Filter.NotSenders.Where(x => !x.Contains('\0', StringComparison.Ordinal)).ToList();
         var (hits, count) = await store.SearchAsync(new SearchQuery(
-            request.Term, request.Keys.Count == 0 ? AllKeys : request.Keys, searchRooms, request.Filter.Senders, request.Filter.NotSenders,
+            term, request.Keys.Count == 0 ? AllKeys : request.Keys, searchRooms, senders, notSenders,
             request.OrderByRank, beforeStream, offset, limit), ct);
 
         string? next = null;

@@ -32,7 +32,7 @@ public sealed class ContentReports(IRoomFeatureStore store, RoomService rooms, R
             throw MatrixException.NotFound(Hidden);
         }
 
-        await store.AddReportAsync(new ContentReport(room.RoomId, eventId, userId, reason, score, time.GetUtcNow().ToUnixTimeMilliseconds()), ct);
+        await store.AddReportAsync(new ContentReport(room.RoomId, eventId, userId, Clean(reason), score, time.GetUtcNow().ToUnixTimeMilliseconds()), ct);
     }
 
     public async Task ReportRoomAsync(string userId, string roomId, string reason, CancellationToken ct)
@@ -43,6 +43,9 @@ public sealed class ContentReports(IRoomFeatureStore store, RoomService rooms, R
             throw MatrixException.NotFound("Room does not exist");
         }
 
-        await store.AddReportAsync(new ContentReport(room.RoomId, null, userId, reason, null, time.GetUtcNow().ToUnixTimeMilliseconds()), ct);
+        await store.AddReportAsync(new ContentReport(room.RoomId, null, userId, Clean(reason), null, time.GetUtcNow().ToUnixTimeMilliseconds()), ct);
     }
+
+    /// <summary>PostgreSQL text cannot hold NUL characters; a reason is free text, so they are dropped.</summary>
+    private static string? Clean(string? reason) => reason?.Replace("\0", string.Empty, StringComparison.Ordinal);
 }

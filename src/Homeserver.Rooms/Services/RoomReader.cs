@@ -74,7 +74,8 @@ public sealed partial class RoomReader(
     /// <summary>One event, if the requester may see it (404 otherwise, so that existence is not leaked).</summary>
     public async Task<StoredEvent> GetEventAsync(string userId, RoomRecord room, string eventId, CancellationToken ct)
     {
-        var stored = (await reads.GetStoredEventsAsync([eventId], ct)).FirstOrDefault();
+        // PostgreSQL text cannot hold NUL: such an ID names no event.
+        var stored = eventId.Contains('\0', StringComparison.Ordinal) ? null : (await reads.GetStoredEventsAsync([eventId], ct)).FirstOrDefault();
         if (stored is null || stored.Event.RoomId != room.RoomId)
         {
             throw MatrixException.NotFound("Event not found");
