@@ -33,10 +33,11 @@ public static class RoomLoad
         foreach (var concurrency in seconds > 0 ? new[] { 1, 8 } : [])
         {
             var before = commands.Count;
+            var dbBefore = commands.Time;
             var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
             var latencies = await SendForAsync(room, concurrency, TimeSpan.FromSeconds(seconds));
             var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
-            Report($"PUT /send, {concurrency} sender(s), {seconds} s", latencies, seconds, commands.Count - before, cpu);
+            Report($"PUT /send, {concurrency} sender(s), {seconds} s", latencies, seconds, commands.Count - before, cpu, commands.Time - dbBefore);
         }
 
         if (messages > 0)
@@ -150,13 +151,13 @@ public static class RoomLoad
         return all.SelectMany(l => l).ToList();
     }
 
-    private static void Report(string what, List<double> latencies, int seconds, long commands, TimeSpan cpu)
+    private static void Report(string what, List<double> latencies, int seconds, long commands, TimeSpan cpu, TimeSpan database)
     {
         latencies.Sort();
         var n = Math.Max(1, latencies.Count);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{what}: {latencies.Count / (double)seconds:F0} events/s; latency p50 {Percentile(latencies, 0.5):F2} ms, p99 {Percentile(latencies, 0.99):F2} ms; " +
-            $"{commands / (double)n:F1} database commands and {cpu.TotalMilliseconds / n:F2} ms of client+server CPU per send"));
+            $"per send: {commands / (double)n:F1} database commands taking {database.TotalMilliseconds / n:F2} ms, {cpu.TotalMilliseconds / n:F2} ms of process CPU (thread-pool spinning included)"));
     }
 
     private static double Percentile(List<double> sorted, double p) => sorted.Count == 0 ? 0 : sorted[Math.Min(sorted.Count - 1, (int)(sorted.Count * p))];
@@ -175,6 +176,7 @@ public static class RoomLoad
     {
         private readonly ActivityListener _listener;
         private long _count;
+        private long _ticks;
 
         public CommandCounter()
         {
@@ -182,12 +184,19 @@ public static class RoomLoad
             {
                 ShouldListenTo = source => source.Name == "Npgsql",
                 Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
-                ActivityStopped = _ => Interlocked.Increment(ref _count),
+                ActivityStopped = a =>
+                {
+                    Interlocked.Increment(ref _count);
+                    Interlocked.Add(ref _ticks, a.Duration.Ticks);
+                },
             };
             ActivitySource.AddActivityListener(_listener);
         }
 
         public long Count => Interlocked.Read(ref _count);
+
+        /// <summary>The summed duration of the commands (from sending to reading the last row).</summary>
+        public TimeSpan Time => TimeSpan.FromTicks(Interlocked.Read(ref _ticks));
 
         public void Dispose() => _listener.Dispose();
     }

@@ -47,6 +47,12 @@ internal sealed class PersistWrites
         DELETE FROM event_search WHERE event_nid IN (SELECT event_nid FROM target)
         """;
 
+    private const string UpsertRoomPosition = """
+        INSERT INTO room_current_snapshot (room_nid, snapshot_nid, last_stream_ordering) VALUES ($1, $2, $3)
+        ON CONFLICT (room_nid) DO UPDATE SET snapshot_nid = EXCLUDED.snapshot_nid,
+            last_stream_ordering = GREATEST(room_current_snapshot.last_stream_ordering, EXCLUDED.last_stream_ordering)
+        """;
+
     private const string SelectOutliersAndNids = """
         SELECT event_id, event_nid FROM events WHERE event_id = ANY($1::text[]) AND outlier
         """;
@@ -140,10 +146,13 @@ internal sealed class PersistWrites
         }
     }
 
-    /// <summary>Writes everything collected, then the relations and search rows, the redactions and the extremity changes, in one round trip.</summary>
+    /// <summary>
+    /// Writes everything collected, then the relations and search rows, the redactions, the extremity changes and (when
+    /// the batch cannot change the state) the room's stream position, in one round trip.
+    /// </summary>
     public async Task ExecuteAsync(
         NpgsqlConnection conn, NpgsqlTransaction tx, long roomNid, long nowTs, EventSideRows sideRows, IReadOnlyList<(string RedactionId, string TargetId)> redactions,
-        IReadOnlyCollection<string> extremitiesRemoved, IReadOnlyList<long> extremitiesAdded, CancellationToken ct)
+        IReadOnlyCollection<string> extremitiesRemoved, IReadOnlyList<long> extremitiesAdded, (long SnapshotNid, long LastStream)? roomPosition, CancellationToken ct)
     {
         await using var batch = new NpgsqlBatch(conn, tx);
         if (_nids.Count > 0)
@@ -184,6 +193,11 @@ internal sealed class PersistWrites
         if (extremitiesAdded.Count > 0)
         {
             batch.BatchCommands.Add(Command(InsertExtremities, roomNid, extremitiesAdded.ToArray()));
+        }
+
+        if (roomPosition is { } position)
+        {
+            batch.BatchCommands.Add(Command(UpsertRoomPosition, roomNid, position.SnapshotNid, position.LastStream));
         }
 
         if (batch.BatchCommands.Count > 0)

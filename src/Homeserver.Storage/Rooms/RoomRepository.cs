@@ -316,7 +316,14 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
             }
         }
 
-        await writes.ExecuteAsync(conn, tx, room.RoomNid, now, sideRows, redactions, batch.ExtremitiesRemoved, addedNids, ct);
+        // A batch without state events on the current state (messages from local senders) cannot change the room's
+        // state: its new position goes into the same round trip as its rows.
+        var stateUnchanged = batch.NewCurrentState is null
+            && events.All(e => e.Event.StateKey is null
+                && (e.StateBefore is StateBefore.AfterPrevious || (e.StateBefore is StateBefore.Existing existing && existing.SnapshotId == head.SnapshotId)));
+        long? positionInBatch = stateUnchanged ? lastStream : null;
+        await writes.ExecuteAsync(conn, tx, room.RoomNid, now, sideRows, redactions, batch.ExtremitiesRemoved, addedNids,
+            positionInBatch is { } p ? (head.SnapshotId, p) : null, ct);
 
         var newSnapshot = head.SnapshotId;
         var stateChanges = new Dictionary<StateKey, string?>();
@@ -382,7 +389,7 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
             await ApplyCurrentStateChangesAsync(conn, tx, room, changedKeyNids, batchNids, events, batchOrderings, lastStream ?? head.LastStreamOrdering, stateChanges, ct);
         }
 
-        if (lastStream is not null || newSnapshot != head.SnapshotId)
+        if ((lastStream is not null || newSnapshot != head.SnapshotId) && positionInBatch is null)
         {
             await conn.ExecuteAsync(new CommandDefinition(UpsertCurrentSnapshot, new
             {
