@@ -40,6 +40,15 @@ public static class RoomLoad
             Report($"PUT /send, {concurrency} sender(s), {seconds} s", latencies, seconds, commands.Count - before, cpu, commands.Time - dbBefore);
         }
 
+        if (seconds > 0)
+        {
+            Console.WriteLine("database commands by kind (count, mean duration):");
+            foreach (var line in commands.Breakdown().Take(12))
+            {
+                Console.WriteLine(line);
+            }
+        }
+
         if (messages > 0)
         {
             await MeasureMessagesAsync(room, messages);
@@ -175,8 +184,13 @@ public static class RoomLoad
     private sealed class CommandCounter : IDisposable
     {
         private readonly ActivityListener _listener;
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (long Count, long Ticks)> _byStatement = new();
         private long _count;
         private long _ticks;
+
+        /// <summary>Count and mean duration of each kind of command seen (first 60 characters of its SQL).</summary>
+        public IEnumerable<string> Breakdown() => _byStatement.OrderByDescending(kv => kv.Value.Ticks)
+            .Select(kv => string.Create(CultureInfo.InvariantCulture, $"  {kv.Value.Count,8} x {TimeSpan.FromTicks(kv.Value.Ticks / kv.Value.Count).TotalMilliseconds,7:F2} ms  {kv.Key}"));
 
         public CommandCounter()
         {
@@ -188,6 +202,9 @@ public static class RoomLoad
                 {
                     Interlocked.Increment(ref _count);
                     Interlocked.Add(ref _ticks, a.Duration.Ticks);
+                    var text = (a.GetTagItem("db.query.text") ?? a.GetTagItem("db.statement"))?.ToString() ?? a.DisplayName;
+                    var key = text.Length > 60 ? text[..60] : text;
+                    _byStatement.AddOrUpdate(key.ReplaceLineEndings(" "), (1, a.Duration.Ticks), (_, v) => (v.Count + 1, v.Ticks + a.Duration.Ticks));
                 },
             };
             ActivitySource.AddActivityListener(_listener);
