@@ -129,7 +129,7 @@ public static class RoomReadEndpoints
     {
         var room = await RoomEndpoints.RequireRoomAsync(rooms, roomId, ct);
         var stored = await reader.GetEventAsync(auth.UserId, room, RouteValues.Decode(eventId), ct);
-        var batch = await reader.LoadForClientAsync([stored], ct);
+        var batch = await reader.LoadForClientAsync([stored], auth.UserId, ct);
         return JsonResults.Raw(batch.ToJson(stored, Options(auth, time)));
     }
 
@@ -182,8 +182,10 @@ public static class RoomReadEndpoints
             to = t;
         }
 
+        var filter = RoomEventFilter.ParseQuery(query["filter"].ToString());
         var (events, end) = limit == 0 ? ([], null) : await reader.PaginateAsync(auth.UserId, room, from, to, backwards, limit, ct);
-        var batch = await reader.LoadForClientAsync(events, ct);
+        events = filter.Apply(events);
+        var batch = await reader.LoadForClientAsync(events, auth.UserId, ct);
         var options = Options(auth, time);
         var buffer = new ArrayBufferWriter<byte>(4096);
         using (var w = new Utf8JsonWriter(buffer))

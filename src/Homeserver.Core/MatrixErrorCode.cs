@@ -50,4 +50,5 @@ public static class MatrixErrorCode
     public const string UnknownPos = "M_UNKNOWN_POS";
     public const string DuplicateAnnotation = "M_DUPLICATE_ANNOTATION";
     public const string InvalidRoomId = "M_INVALID_ROOM_ID";
+    public const string BadAlias = "M_BAD_ALIAS";
 }

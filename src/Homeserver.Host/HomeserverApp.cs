@@ -99,6 +99,7 @@ public static class HomeserverApp
         services.AddSingleton<HistoryVisibility>();
         services.AddSingleton<ClientEventLoader>();
         services.AddSingleton<RoomReader>();
+        services.AddRoomFeatures();
 
         // Sync: the notifier hears every persisted batch.
         services.AddSingleton<SyncNotifier>();
@@ -127,6 +128,7 @@ public static class HomeserverApp
         app.MapRoomEndpoints();
         app.MapMembershipEndpoints();
         app.MapRoomReadEndpoints();
+        app.MapRoomFeatureEndpoints();
         app.MapSyncEndpoints();
         app.MapE2eeEndpoints();
         app.MapPushModule();
@@ -136,6 +138,7 @@ public static class HomeserverApp
         app.MapServerWellKnownEndpoints();
         app.MapFederationEndpoints();
         app.MapFederationQueryEndpoints();
+        app.MapFederationDirectoryEndpoints();
         return app;
     }
 

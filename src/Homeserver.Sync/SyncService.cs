@@ -182,7 +182,7 @@ public sealed class SyncService(
 
         var options = new ClientEventOptions(userId, requester.DeviceId, time.GetUtcNow().ToUnixTimeMilliseconds(), IncludeRoomId: false);
         var allEvents = joined.Concat(left).SelectMany(r => r.Timeline.Concat(r.State)).ToList();
-        var batch = await loader.LoadAsync(allEvents, ct);
+        var batch = await loader.LoadAsync(allEvents, userId, ct);
 
         var buffer = new ArrayBufferWriter<byte>(16 * 1024);
         using (var w = new Utf8JsonWriter(buffer))

@@ -4,15 +4,6 @@ using Homeserver.Core.Configuration;
 namespace Homeserver.Users;
 
 /// <summary>
-/// Told after a local user's display name or avatar changed. The rooms work implements this to send the new
-/// <c>m.room.member</c> events into the user's rooms, as Synapse does.
-/// </summary>
-public interface IProfileChangeListener
-{
-    Task OnProfileChangedAsync(string userId, Profile profile, CancellationToken ct);
-}
-
-/// <summary>
 /// Answers "profiles of remote users are not available" until the federation work registers its own
 /// <see cref="IRemoteProfileProvider"/> (a 502, as Synapse answers when it cannot reach the other server).
 /// </summary>
@@ -94,7 +85,7 @@ public sealed class ProfileService(
         var profile = await GetProfileAsync(userId, ct);
         foreach (var listener in listeners)
         {
-            await listener.OnProfileChangedAsync(userId, profile, ct);
+            await listener.OnProfileChangedAsync(userId, profile.DisplayName, profile.AvatarUrl, ct);
         }
     }
 

@@ -11,6 +11,14 @@ using Homeserver.Core.Configuration;
 // dotnet run -c Release --project tests/Homeserver.Benchmarks -- --load [seconds] [concurrency]
 //     whoami under concurrent load with the token cache on and off: requests/s, latency percentiles and the
 //     number of database commands per request.
+// dotnet run -c Release --project tests/Homeserver.Benchmarks -- --rooms [seconds] [messages] [joins]
+//     sends/s with 1 and 8 senders, database size per 100k messages, /messages deep in the room, bytes per state change.
+if (args.Length > 0 && args[0] == "--rooms")
+{
+    await RoomLoad.RunAsync(args);
+    return 0;
+}
+
 if (args.Length > 0 && args[0] == "--load")
 {
     var seconds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 10;

@@ -22,7 +22,8 @@ public sealed class FederationMembershipHandler(
     RoomWriter writer,
     EventFactory factory,
     PduVerifier verifier,
-    FederationRoomReader reader)
+    FederationRoomReader reader,
+    RestrictedJoins restrictedJoins)
 {
     /// <summary>make_join / make_leave / make_knock: a template for <paramref name="userId"/> of <paramref name="origin"/>.</summary>
     public async Task<JsonObject> MakeAsync(string origin, string roomId, string userId, string membership, IReadOnlyCollection<string>? supportedVersions, CancellationToken ct)
@@ -46,9 +47,9 @@ public sealed class FederationMembershipHandler(
         }
 
         var content = new JsonObject { ["membership"] = membership };
-        if (membership == Membership.Join && room.Version.RestrictedJoins)
+        if (membership == Membership.Join && await restrictedJoins.ChooseAuthoriserAsync(room, head, userId, ct) is { } authoriser)
         {
-            await AddRestrictedJoinAuthoriserAsync(room, head, userId, content, ct);
+            content["join_authorised_via_users_server"] = authoriser;
         }
 
         var template = await writer.BuildTemplateAsync(room, new EventDraft(EventTypes.Member, userId, content, userId), origin, ct);
@@ -132,38 +133,5 @@ public sealed class FederationMembershipHandler(
         }
 
         return signed;
-    }
-
-    private async Task AddRestrictedJoinAuthoriserAsync(RoomRecord room, RoomHead head, string userId, JsonObject content, CancellationToken ct)
-    {
-        var joinRulesId = head.State.GetValueOrDefault(new StateKey(EventTypes.JoinRules, string.Empty));
-        var joinRules = joinRulesId is null ? null : (await writer.GetEventsAsync([joinRulesId], ct)).GetValueOrDefault(joinRulesId);
-        var rule = JoinRules.From(joinRules).Rule;
-        if (rule is not (JoinRule.Restricted or JoinRule.KnockRestricted))
-        {
-            return;
-        }
-
-        var targetMembership = await rooms.GetMembershipAsync(room, userId, ct);
-        if (targetMembership is Membership.Join or Membership.Invite)
-        {
-            return;
-        }
-
-        // A local joined user who may invite vouches for the join (join_authorised_via_users_server).
-        var memberIds = head.State.Where(kv => kv.Key.Type == EventTypes.Member && MatrixId.ServerOf(kv.Key.Key) == config.ServerName).Select(kv => kv.Value).ToList();
-        var members = await writer.GetEventsAsync(memberIds, ct);
-        var stateEvents = await writer.GetEventsAsync(head.State.Values.Where(id => !members.ContainsKey(id)).ToList(), ct);
-        var byKey = head.State.Where(kv => stateEvents.ContainsKey(kv.Value)).ToDictionary(kv => kv.Key, kv => stateEvents[kv.Value]);
-        var powerLevels = RoomState.GetPowerLevels(byKey, room.Version);
-        var authoriser = members.Values
-            .Where(m => m.Membership == Membership.Join && powerLevels.GetUserLevel(m.StateKey!) >= powerLevels.Invite)
-            .Select(m => m.StateKey!)
-            .Order(StringComparer.Ordinal)
-            .FirstOrDefault();
-        if (authoriser is not null)
-        {
-            content["join_authorised_via_users_server"] = authoriser;
-        }
     }
 }

@@ -9,7 +9,14 @@ namespace Homeserver.Rooms.Services;
 /// Reading rooms as a client: state, members, single events and pagination, each checked against the
 /// requester's membership and the room's history visibility.
 /// </summary>
-public sealed class RoomReader(RoomService rooms, IRoomReadStore reads, HistoryVisibility visibility, ClientEventLoader loader, EventLookup lookup)
+public sealed partial class RoomReader(
+    RoomService rooms,
+    IRoomReadStore reads,
+    HistoryVisibility visibility,
+    ClientEventLoader loader,
+    EventLookup lookup,
+    IgnoredUsers? ignoredUsers = null,
+    IRoomFeatureStore? features = null)
 {
     /// <summary>What the requester can read of a room's state: the current state when joined, else the state when they left.</summary>
     public async Task<IReadOnlyDictionary<StateKey, string>> GetVisibleStateAsync(string userId, RoomRecord room, CancellationToken ct)
@@ -56,13 +63,19 @@ public sealed class RoomReader(RoomService rooms, IRoomReadStore reads, HistoryV
         // A short page means the start (or end) of the timeline was reached: no further token, as the spec says.
         PaginationToken? end = page.Count == limit ? page[^1].Token : null;
         var visible = await visibility.FilterAsync(userId, current, page, ct);
+        if (ignoredUsers is not null)
+        {
+            visible = await ignoredUsers.FilterAsync(userId, visible, ct);
+        }
+
         return (visible, end);
     }
 
     /// <summary>One event, if the requester may see it (404 otherwise, so that existence is not leaked).</summary>
     public async Task<StoredEvent> GetEventAsync(string userId, RoomRecord room, string eventId, CancellationToken ct)
     {
-        var stored = (await reads.GetStoredEventsAsync([eventId], ct)).FirstOrDefault();
+        // PostgreSQL text cannot hold NUL: such an ID names no event.
+        var stored = eventId.Contains('\0', StringComparison.Ordinal) ? null : (await reads.GetStoredEventsAsync([eventId], ct)).FirstOrDefault();
         if (stored is null || stored.Event.RoomId != room.RoomId)
         {
             throw MatrixException.NotFound("Event not found");
@@ -77,9 +90,12 @@ public sealed class RoomReader(RoomService rooms, IRoomReadStore reads, HistoryV
 
     public Task<ClientEventBatch> LoadForClientAsync(IReadOnlyList<StoredEvent> events, CancellationToken ct) => loader.LoadAsync(events, ct);
 
+    /// <summary>The events' client form with bundled aggregations as <paramref name="userId"/> sees them.</summary>
+    public Task<ClientEventBatch> LoadForClientAsync(IReadOnlyList<StoredEvent> events, string userId, CancellationToken ct) => loader.LoadAsync(events, userId, ct);
+
     public Task<IReadOnlyList<RoomMember>> GetMembersAsync(RoomRecord room, CancellationToken ct) => reads.GetMembersAsync(room.RoomNid, ct);
 
-    private async Task<bool> IsWorldReadableAsync(RoomHead head, CancellationToken ct)
+    internal async Task<bool> IsWorldReadableAsync(RoomHead head, CancellationToken ct)
     {
         if (!head.State.TryGetValue(new StateKey(HistoryVisibility.HistoryVisibilityType, string.Empty), out var id))
         {

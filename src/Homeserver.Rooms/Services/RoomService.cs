@@ -14,7 +14,14 @@ namespace Homeserver.Rooms.Services;
 /// client-level rules the auth rules do not cover, then hands events to the room's writer, which
 /// applies the room version's authorisation rules against the current state.
 /// </summary>
-public sealed class RoomService(HomeserverConfig config, IRoomStore store, RoomWriter writer, IProfileLookup profiles, RoomDirectory directory, IRemoteMembership? remote = null)
+public sealed partial class RoomService(
+    HomeserverConfig config,
+    IRoomStore store,
+    RoomWriter writer,
+    IProfileLookup profiles,
+    RoomDirectory directory,
+    IRemoteMembership? remote = null,
+    RestrictedJoins? restrictedJoins = null)
 {
     private readonly ConcurrentDictionary<string, RoomRecord> _rooms = new(StringComparer.Ordinal);
 
@@ -220,6 +227,11 @@ public sealed class RoomService(HomeserverConfig config, IRoomStore store, RoomW
             throw MatrixException.Forbidden("Cannot send m.room.create into an existing room");
         }
 
+        if (type == CanonicalAliasType && stateKey == string.Empty)
+        {
+            await ValidateCanonicalAliasAsync(room, content, ct);
+        }
+
         var txn = txnId is null ? null : new TransactionRef(requester.UserId, requester.DeviceId, txnId);
         string? redacts = null;
         if (type == EventTypes.Redaction)
@@ -259,17 +271,6 @@ public sealed class RoomService(HomeserverConfig config, IRoomStore store, RoomW
 
         var txn = new TransactionRef(requester.UserId, requester.DeviceId, txnId);
         return await writer.SendAsync(room, new EventDraft(EventTypes.Redaction, null, content, requester.UserId, targetEventId), txn, ct);
-    }
-
-    /// <summary>The room's current power levels (with the create event, for v12 creators).</summary>
-    public async Task<Auth.PowerLevels> GetPowerLevelsAsync(RoomRecord room, CancellationToken ct)
-    {
-        var head = await writer.GetHeadAsync(room, ct);
-        var keys = new[] { new StateKey(EventTypes.PowerLevels, string.Empty), new StateKey(EventTypes.Create, string.Empty) };
-        var ids = keys.Where(head.State.ContainsKey).Select(k => head.State[k]).ToList();
-        var events = await writer.GetEventsAsync(ids, ct);
-        var byKey = keys.Where(k => head.State.TryGetValue(k, out var id) && events.ContainsKey(id)).ToDictionary(k => k, k => events[head.State[k]]);
-        return Auth.RoomState.GetPowerLevels(byKey, room.Version);
     }
 
     /// <summary>
@@ -337,6 +338,13 @@ public sealed class RoomService(HomeserverConfig config, IRoomStore store, RoomW
         if (membership == Membership.Join && currentMembership == Membership.Join && current is not null && SameProfile(current, content))
         {
             return new SendResult(current.EventId, null, current);
+        }
+
+        // A join of a restricted room by a user who is not invited needs one of our users to vouch for it.
+        if (membership == Membership.Join && target == requester.UserId && restrictedJoins is not null
+            && await restrictedJoins.ChooseAuthoriserAsync(room, head, target, ct) is { } authoriser)
+        {
+            content["join_authorised_via_users_server"] = authoriser;
         }
 
         return await writer.SendAsync(room, new EventDraft(EventTypes.Member, target, content, requester.UserId), null, ct);
@@ -532,7 +540,7 @@ public sealed class RoomService(HomeserverConfig config, IRoomStore store, RoomW
         return content;
     }
 
-    private string NewRoomId()
+    internal string NewRoomId()
     {
         const string alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
         Span<char> chars = stackalloc char[18];

@@ -74,7 +74,7 @@ internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator tr
         SELECT r.room_id AS RoomId, m.room_nid AS RoomNid, r.room_version AS Version, m.membership AS Membership,
                e.event_id AS EventId, m.stream_ordering AS StreamOrdering
         FROM room_memberships m JOIN rooms r ON r.room_nid = m.room_nid JOIN events e ON e.event_nid = m.event_nid
-        WHERE m.user_id = @UserId
+        WHERE m.user_id = @UserId AND NOT m.forgotten
         """;
 
     private const string SelectRoomsWithEvents = """

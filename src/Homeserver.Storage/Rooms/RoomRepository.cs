@@ -54,43 +54,10 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
         FROM events WHERE event_id = ANY(@Ids)
         """;
 
-    // An event first stored as an outlier (e.g. from an auth chain or a join's state) keeps its number when it later
-    // arrives in the timeline: state snapshots may already refer to it.
-    private const string SelectOutliers = "SELECT event_id AS Id, event_nid AS Nid FROM events WHERE event_id = ANY(@Ids) AND outlier";
-
     private const string DeOutlier = """
         UPDATE events SET stream_ordering = @StreamOrdering, state_before = @StateBefore, state_after = @StateAfter, outlier = false,
                           rejection_reason = @RejectionReason, soft_failed = @SoftFailed
         WHERE event_nid = @EventNid
-        """;
-
-    private const string AllocateEventNids = "SELECT nextval(pg_get_serial_sequence('events', 'event_nid')) FROM generate_series(1, @Count)";
-
-    private const string InsertEvent = """
-        INSERT INTO events (event_nid, event_id, room_nid, event_type, state_key, state_key_nid, sender, depth, origin_server_ts,
-                            stream_ordering, topological_ordering, state_before, state_after, outlier, rejection_reason, soft_failed, json)
-        VALUES (@EventNid, @EventId, @RoomNid, @Type, @StateKey, @StateKeyNid, @Sender, @Depth, @OriginServerTs,
-                @StreamOrdering, @Depth, @StateBefore, @StateAfter, @Outlier, @RejectionReason, @SoftFailed, @Json)
-        """;
-
-    private const string InsertPrevEdges = "INSERT INTO event_prev_events (event_nid, prev_event_id) SELECT @EventNid, unnest(@Ids) ON CONFLICT DO NOTHING";
-
-    private const string InsertAuthEdges = "INSERT INTO event_auth_events (event_nid, auth_event_id) SELECT @EventNid, unnest(@Ids) ON CONFLICT DO NOTHING";
-
-    private const string InsertTxn = """
-        INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, created_ts) VALUES (@UserId, @DeviceId, @TxnId, @EventId, @CreatedTs)
-        ON CONFLICT DO NOTHING
-        """;
-
-    private const string MarkRedacted = "UPDATE events SET redacted_by = @RedactionId WHERE event_id = @TargetId AND room_nid = @RoomNid AND redacted_by IS NULL";
-
-    private const string DeleteExtremities = """
-        DELETE FROM forward_extremities f USING events e
-        WHERE f.room_nid = @RoomNid AND e.event_nid = f.event_nid AND e.event_id = ANY(@Ids)
-        """;
-
-    private const string InsertExtremities = """
-        INSERT INTO forward_extremities (room_nid, event_nid) SELECT @RoomNid, unnest(@Nids) ON CONFLICT DO NOTHING
         """;
 
     private const string UpsertCurrentState = """
@@ -102,7 +69,8 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
 
     private const string UpsertMembership = """
         INSERT INTO room_memberships (room_nid, user_id, membership, event_nid, stream_ordering) VALUES (@RoomNid, @UserId, @Membership, @EventNid, @StreamOrdering)
-        ON CONFLICT (room_nid, user_id) DO UPDATE SET membership = EXCLUDED.membership, event_nid = EXCLUDED.event_nid, stream_ordering = EXCLUDED.stream_ordering
+        ON CONFLICT (room_nid, user_id) DO UPDATE SET membership = EXCLUDED.membership, event_nid = EXCLUDED.event_nid, stream_ordering = EXCLUDED.stream_ordering,
+            forgotten = false
         """;
 
     private const string UpsertCurrentSnapshot = """
@@ -249,11 +217,7 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         var timelineIds = events.Where(e => !e.IsOutlier).Select(e => e.Event.EventId).ToArray();
-        var existingOutliers = timelineIds.Length == 0
-            ? new Dictionary<string, long>(StringComparer.Ordinal)
-            : (await conn.QueryAsync<(string Id, long Nid)>(new CommandDefinition(SelectOutliers, new { Ids = timelineIds }, tx, cancellationToken: ct)))
-                .ToDictionary(r => r.Id, r => r.Nid, StringComparer.Ordinal);
-        var fresh = (await conn.QueryAsync<long>(new CommandDefinition(AllocateEventNids, new { Count = events.Count }, tx, cancellationToken: ct))).ToList();
+        var (existingOutliers, fresh) = await PersistWrites.PrepareAsync(conn, tx, timelineIds, events.Count, ct);
         var nids = new List<long>(events.Count);
         var batchNids = new Dictionary<string, long>(StringComparer.Ordinal);
         for (var i = 0; i < events.Count; i++)
@@ -264,6 +228,9 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
         }
 
         var pending = new StateSnapshotStore.PendingWrites();
+        var sideRows = new EventSideRows();
+        var writes = new PersistWrites();
+        var redactions = new List<(string RedactionId, string TargetId)>();
         var orderings = new List<long?>(events.Count);
         var stream = firstStreamOrdering;
         long? previousAfter = null;
@@ -301,6 +268,11 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
                 lastStream = ordering;
             }
 
+            if (item.RejectionReason is null)
+            {
+                sideRows.Add(nids[i], pdu);
+            }
+
             if (existingOutliers.ContainsKey(pdu.EventId))
             {
                 await conn.ExecuteAsync(new CommandDefinition(DeOutlier, new
@@ -320,54 +292,17 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
                 continue;
             }
 
-            await conn.ExecuteAsync(new CommandDefinition(InsertEvent, new
-            {
-                EventNid = nids[i],
-                pdu.EventId,
-                room.RoomNid,
-                pdu.Type,
-                pdu.StateKey,
-                StateKeyNid = keyNid,
-                pdu.Sender,
-                pdu.Depth,
-                pdu.OriginServerTs,
-                StreamOrdering = ordering,
-                StateBefore = before,
-                StateAfter = after,
-                Outlier = item.IsOutlier,
-                item.RejectionReason,
-                item.SoftFailed,
-                Json = pdu.Json.GetRawText(),
-            }, tx, cancellationToken: ct));
-            if (pdu.PrevEventIds.Count > 0)
-            {
-                await conn.ExecuteAsync(new CommandDefinition(InsertPrevEdges, new { EventNid = nids[i], Ids = pdu.PrevEventIds.ToArray() }, tx, cancellationToken: ct));
-            }
-
-            if (pdu.AuthEventIds.Count > 0)
-            {
-                await conn.ExecuteAsync(new CommandDefinition(InsertAuthEdges, new { EventNid = nids[i], Ids = pdu.AuthEventIds.ToArray() }, tx, cancellationToken: ct));
-            }
-
-            if (item.Transaction is { } txn)
-            {
-                await conn.ExecuteAsync(new CommandDefinition(InsertTxn, new { txn.UserId, txn.DeviceId, txn.TxnId, pdu.EventId, CreatedTs = now }, tx, cancellationToken: ct));
-            }
+            writes.AddEvent(nids[i], item, keyNid, ordering, before, after);
 
             if (pdu.Type == EventTypes.Redaction && pdu.Redacts is { } target && item.RejectionReason is null && !item.SoftFailed)
             {
-                await conn.ExecuteAsync(new CommandDefinition(MarkRedacted, new { RedactionId = pdu.EventId, TargetId = target, room.RoomNid }, tx, cancellationToken: ct));
+                redactions.Add((pdu.EventId, target));
             }
 
             if (before is not null)
             {
                 previousAfter = after;
             }
-        }
-
-        if (batch.ExtremitiesRemoved.Count > 0)
-        {
-            await conn.ExecuteAsync(new CommandDefinition(DeleteExtremities, new { room.RoomNid, Ids = batch.ExtremitiesRemoved.ToArray() }, tx, cancellationToken: ct));
         }
 
         var addedNids = new List<long>();
@@ -381,10 +316,14 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
             }
         }
 
-        if (addedNids.Count > 0)
-        {
-            await conn.ExecuteAsync(new CommandDefinition(InsertExtremities, new { room.RoomNid, Nids = addedNids.ToArray() }, tx, cancellationToken: ct));
-        }
+        // A batch without state events on the current state (messages from local senders) cannot change the room's
+        // state: its new position goes into the same round trip as its rows.
+        var stateUnchanged = batch.NewCurrentState is null
+            && events.All(e => e.Event.StateKey is null
+                && (e.StateBefore is StateBefore.AfterPrevious || (e.StateBefore is StateBefore.Existing existing && existing.SnapshotId == head.SnapshotId)));
+        long? positionInBatch = stateUnchanged ? lastStream : null;
+        await writes.ExecuteAsync(conn, tx, room.RoomNid, now, sideRows, redactions, batch.ExtremitiesRemoved, addedNids,
+            positionInBatch is { } p ? (head.SnapshotId, p) : null, ct);
 
         var newSnapshot = head.SnapshotId;
         var stateChanges = new Dictionary<StateKey, string?>();
@@ -450,7 +389,7 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
             await ApplyCurrentStateChangesAsync(conn, tx, room, changedKeyNids, batchNids, events, batchOrderings, lastStream ?? head.LastStreamOrdering, stateChanges, ct);
         }
 
-        if (lastStream is not null || newSnapshot != head.SnapshotId)
+        if ((lastStream is not null || newSnapshot != head.SnapshotId) && positionInBatch is null)
         {
             await conn.ExecuteAsync(new CommandDefinition(UpsertCurrentSnapshot, new
             {

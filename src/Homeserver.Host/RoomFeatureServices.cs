@@ -1,0 +1,34 @@
+using Homeserver.Core;
+using Homeserver.Federation;
+using Homeserver.Rooms.Relations;
+using Homeserver.Rooms.Search;
+using Homeserver.Rooms.Services;
+using Homeserver.Storage;
+
+namespace Homeserver.Host;
+
+/// <summary>
+/// The room features beyond the core (aliases, directory, relations, context, search, upgrades, spaces, reports,
+/// ignored users, profile propagation, restricted joins): their services and repositories, in one place.
+/// </summary>
+public static class RoomFeatureServices
+{
+    public static IServiceCollection AddRoomFeatures(this IServiceCollection services)
+    {
+        services.AddRoomFeatureStorage();
+        services.AddSingleton<RestrictedJoins>();
+        services.AddSingleton<IgnoredUsers>();
+        services.AddSingleton<RoomAliases>();
+        services.AddSingleton<RoomDescriptions>();
+        services.AddSingleton<IRemotePublicRooms, RemotePublicRooms>();
+        services.AddSingleton<PublicRoomList>();
+        services.AddSingleton<SpaceHierarchy>();
+        services.AddSingleton<RelationReader>();
+        services.AddSingleton<ContentReports>();
+        services.AddSingleton<RoomUpgrader>();
+        services.AddSingleton<RoomSearch>();
+        services.AddSingleton<ProfilePropagation>();
+        services.AddSingleton<IProfileChangeListener>(sp => sp.GetRequiredService<ProfilePropagation>());
+        return services;
+    }
+}

@@ -1,0 +1,225 @@
+using Homeserver.Rooms;
+using Homeserver.Rooms.Persistence;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Homeserver.Storage.Rooms;
+
+/// <summary>
+/// The rows a persisted batch adds, collected while <see cref="RoomRepository.PersistAsync"/> walks the batch and
+/// written in one round trip (an <see cref="NpgsqlBatch"/> inside the batch's transaction): the events, their prev
+/// and auth edges, transaction IDs, relations and search text, redaction marks, and the forward extremities. Each
+/// table gets one multi-row statement (<c>unnest</c> of arrays), whatever the number of events.
+/// </summary>
+internal sealed class PersistWrites
+{
+    private const string InsertEvents = """
+        INSERT INTO events (event_nid, event_id, room_nid, event_type, state_key, state_key_nid, sender, depth, origin_server_ts,
+                            stream_ordering, topological_ordering, state_before, state_after, outlier, rejection_reason, soft_failed, json)
+        SELECT u.nid, u.id, $1, u.type, u.sk, u.sknid, u.sender, u.depth, u.ts, u.so, u.depth, u.sb, u.sa, u.outlier, u.rr, u.sf, u.json
+        FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[],
+                    $11::bigint[], $12::bigint[], $13::boolean[], $14::text[], $15::boolean[], $16::text[])
+             AS u (nid, id, type, sk, sknid, sender, depth, ts, so, sb, sa, outlier, rr, sf, json)
+        """;
+
+    private const string InsertPrevEdges = "INSERT INTO event_prev_events (event_nid, prev_event_id) SELECT * FROM unnest($1::bigint[], $2::text[]) ON CONFLICT DO NOTHING";
+
+    private const string InsertAuthEdges = "INSERT INTO event_auth_events (event_nid, auth_event_id) SELECT * FROM unnest($1::bigint[], $2::text[]) ON CONFLICT DO NOTHING";
+
+    private const string InsertTxns = """
+        INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, created_ts)
+        SELECT u, d, t, e, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS x (u, d, t, e)
+        ON CONFLICT DO NOTHING
+        """;
+
+    private const string DeleteExtremities = """
+        DELETE FROM forward_extremities f USING events e
+        WHERE f.room_nid = $1 AND e.event_nid = f.event_nid AND e.event_id = ANY($2::text[])
+        """;
+
+    private const string InsertExtremities = "INSERT INTO forward_extremities (room_nid, event_nid) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING";
+
+    // A redacted event loses its relation and its searchable text with its content (redaction drops both).
+    private const string MarkRedacted = """
+        WITH target AS (
+            UPDATE events SET redacted_by = $1 WHERE event_id = $2 AND room_nid = $3 AND redacted_by IS NULL RETURNING event_nid),
+        relation AS (DELETE FROM event_relations WHERE event_nid IN (SELECT event_nid FROM target))
+        DELETE FROM event_search WHERE event_nid IN (SELECT event_nid FROM target)
+        """;
+
+    private const string UpsertRoomPosition = """
+        INSERT INTO room_current_snapshot (room_nid, snapshot_nid, last_stream_ordering) VALUES ($1, $2, $3)
+        ON CONFLICT (room_nid) DO UPDATE SET snapshot_nid = EXCLUDED.snapshot_nid,
+            last_stream_ordering = GREATEST(room_current_snapshot.last_stream_ordering, EXCLUDED.last_stream_ordering)
+        """;
+
+    private const string SelectOutliersAndNids = """
+        SELECT event_id, event_nid FROM events WHERE event_id = ANY($1::text[]) AND outlier
+        """;
+
+    private const string AllocateEventNids = "SELECT nextval(pg_get_serial_sequence('events', 'event_nid')) FROM generate_series(1, $1)";
+
+    private readonly List<long> _nids = [];
+    private readonly List<string> _ids = [];
+    private readonly List<string> _types = [];
+    private readonly List<string?> _stateKeys = [];
+    private readonly List<long?> _stateKeyNids = [];
+    private readonly List<string> _senders = [];
+    private readonly List<long> _depths = [];
+    private readonly List<long> _timestamps = [];
+    private readonly List<long?> _streams = [];
+    private readonly List<long?> _before = [];
+    private readonly List<long?> _after = [];
+    private readonly List<bool> _outliers = [];
+    private readonly List<string?> _rejections = [];
+    private readonly List<bool> _softFailed = [];
+    private readonly List<string> _json = [];
+    private readonly List<long> _prevNids = [];
+    private readonly List<string> _prevIds = [];
+    private readonly List<long> _authNids = [];
+    private readonly List<string> _authIds = [];
+    private readonly List<TransactionRef> _txns = [];
+    private readonly List<string> _txnEvents = [];
+
+    /// <summary>
+    /// Of <paramref name="timelineIds"/>, those already stored as outliers (with their numbers), and
+    /// <paramref name="count"/> fresh event numbers: one round trip. An event first stored as an outlier (e.g. from an
+    /// auth chain or a join's state) keeps its number when it later arrives in the timeline: snapshots may refer to it.
+    /// </summary>
+    public static async Task<(Dictionary<string, long> Outliers, List<long> Fresh)> PrepareAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, string[] timelineIds, int count, CancellationToken ct)
+    {
+        await using var batch = new NpgsqlBatch(conn, tx);
+        batch.BatchCommands.Add(Command(SelectOutliersAndNids, [timelineIds])); // one array parameter, not the params array itself
+        batch.BatchCommands.Add(Command(AllocateEventNids, count));
+        var outliers = new Dictionary<string, long>(StringComparer.Ordinal);
+        var fresh = new List<long>(count);
+        await using var reader = await batch.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            outliers[reader.GetString(0)] = reader.GetInt64(1);
+        }
+
+        await reader.NextResultAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            fresh.Add(reader.GetInt64(0));
+        }
+
+        return (outliers, fresh);
+    }
+
+    public void AddEvent(long nid, EventToPersist item, long? keyNid, long? stream, long? before, long? after)
+    {
+        var pdu = item.Event;
+        _nids.Add(nid);
+        _ids.Add(pdu.EventId);
+        _types.Add(pdu.Type);
+        _stateKeys.Add(pdu.StateKey);
+        _stateKeyNids.Add(keyNid);
+        _senders.Add(pdu.Sender);
+        _depths.Add(pdu.Depth);
+        _timestamps.Add(pdu.OriginServerTs);
+        _streams.Add(stream);
+        _before.Add(before);
+        _after.Add(after);
+        _outliers.Add(item.IsOutlier);
+        _rejections.Add(item.RejectionReason);
+        _softFailed.Add(item.SoftFailed);
+        _json.Add(pdu.Json.GetRawText());
+        foreach (var prev in pdu.PrevEventIds)
+        {
+            _prevNids.Add(nid);
+            _prevIds.Add(prev);
+        }
+
+        foreach (var auth in pdu.AuthEventIds)
+        {
+            _authNids.Add(nid);
+            _authIds.Add(auth);
+        }
+
+        if (item.Transaction is { } txn)
+        {
+            _txns.Add(txn);
+            _txnEvents.Add(pdu.EventId);
+        }
+    }
+
+    /// <summary>
+    /// Writes everything collected, then the relations and search rows, the redactions, the extremity changes and (when
+    /// the batch cannot change the state) the room's stream position, in one round trip.
+    /// </summary>
+    public async Task ExecuteAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, long roomNid, long nowTs, EventSideRows sideRows, IReadOnlyList<(string RedactionId, string TargetId)> redactions,
+        IReadOnlyCollection<string> extremitiesRemoved, IReadOnlyList<long> extremitiesAdded, (long SnapshotNid, long LastStream)? roomPosition, CancellationToken ct)
+    {
+        await using var batch = new NpgsqlBatch(conn, tx);
+        if (_nids.Count > 0)
+        {
+            batch.BatchCommands.Add(Command(InsertEvents, roomNid, _nids.ToArray(), _ids.ToArray(), _types.ToArray(), _stateKeys.ToArray(), _stateKeyNids.ToArray(),
+                _senders.ToArray(), _depths.ToArray(), _timestamps.ToArray(), _streams.ToArray(), _before.ToArray(), _after.ToArray(), _outliers.ToArray(),
+                _rejections.ToArray(), _softFailed.ToArray(), _json.ToArray()));
+        }
+
+        if (_prevNids.Count > 0)
+        {
+            batch.BatchCommands.Add(Command(InsertPrevEdges, _prevNids.ToArray(), _prevIds.ToArray()));
+        }
+
+        if (_authNids.Count > 0)
+        {
+            batch.BatchCommands.Add(Command(InsertAuthEdges, _authNids.ToArray(), _authIds.ToArray()));
+        }
+
+        if (_txns.Count > 0)
+        {
+            batch.BatchCommands.Add(Command(InsertTxns, _txns.Select(t => t.UserId).ToArray(), _txns.Select(t => t.DeviceId).ToArray(),
+                _txns.Select(t => t.TxnId).ToArray(), _txnEvents.ToArray(), nowTs));
+        }
+
+        // Relations and search text before the redactions, so that a redaction in the same batch removes its target's rows.
+        sideRows.AddTo(batch, roomNid);
+        foreach (var (redactionId, targetId) in redactions)
+        {
+            batch.BatchCommands.Add(Command(MarkRedacted, redactionId, targetId, roomNid));
+        }
+
+        if (extremitiesRemoved.Count > 0)
+        {
+            batch.BatchCommands.Add(Command(DeleteExtremities, roomNid, extremitiesRemoved.ToArray()));
+        }
+
+        if (extremitiesAdded.Count > 0)
+        {
+            batch.BatchCommands.Add(Command(InsertExtremities, roomNid, extremitiesAdded.ToArray()));
+        }
+
+        if (roomPosition is { } position)
+        {
+            batch.BatchCommands.Add(Command(UpsertRoomPosition, roomNid, position.SnapshotNid, position.LastStream));
+        }
+
+        if (batch.BatchCommands.Count > 0)
+        {
+            await batch.ExecuteNonQueryAsync(ct);
+        }
+    }
+
+    /// <summary>A batch command with positional parameters ($1, $2, ...); the SQL casts every array parameter.</summary>
+    internal static NpgsqlBatchCommand Command(string sql, params object?[] values)
+    {
+        var command = new NpgsqlBatchCommand(sql);
+        foreach (var value in values)
+        {
+            command.Parameters.Add(value switch
+            {
+                long?[] nullableLongs => new NpgsqlParameter { Value = nullableLongs, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint },
+                string?[] strings => new NpgsqlParameter { Value = strings, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text },
+                _ => new NpgsqlParameter { Value = value ?? DBNull.Value },
+            });
+        }
+
+        return command;
+    }
+}

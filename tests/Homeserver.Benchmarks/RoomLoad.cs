@@ -1,0 +1,220 @@
+using System.Diagnostics;
+using System.Globalization;
+using Homeserver.Core;
+using Homeserver.Rooms;
+using Homeserver.Rooms.Services;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace Homeserver.Benchmarks;
+
+/// <summary>
+/// <c>--rooms [seconds] [messages] [joins]</c>: sustained figures BenchmarkDotNet does not give.
+/// <list type="bullet">
+/// <item>sends per second into one room over HTTP with 1 and 8 concurrent senders, latency percentiles, and the
+/// database commands per send (counted through Npgsql's ActivitySource);</item>
+/// <item>database size per 100,000 messages (pg_database_size before and after) and the /messages page latency
+/// deep in that room;</item>
+/// <item>bytes per state change of the state snapshot tables for 10,000 member joins.</item>
+/// </list>
+/// </summary>
+public static class RoomLoad
+{
+    public static async Task RunAsync(string[] args)
+    {
+        var seconds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 10;
+        var messages = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 100_000;
+        var joins = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 10_000;
+        using var commands = new CommandCounter();
+        await using var room = await RoomBenchmarkRoom.StartAsync(8);
+
+        // Warm-up: JIT, connection pools, the room's writer. A phase given 0 is skipped.
+        await SendForAsync(room, 8, TimeSpan.FromSeconds(2));
+        foreach (var concurrency in seconds > 0 ? new[] { 1, 8 } : [])
+        {
+            var before = commands.Count;
+            var dbBefore = commands.Time;
+            var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+            var latencies = await SendForAsync(room, concurrency, TimeSpan.FromSeconds(seconds));
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
+            Report($"PUT /send, {concurrency} sender(s), {seconds} s", latencies, seconds, commands.Count - before, cpu, commands.Time - dbBefore);
+        }
+
+        if (seconds > 0)
+        {
+            Console.WriteLine("database commands by kind (count, mean duration):");
+            foreach (var line in commands.Breakdown().Take(12))
+            {
+                Console.WriteLine(line);
+            }
+        }
+
+        if (messages > 0)
+        {
+            await MeasureMessagesAsync(room, messages);
+        }
+
+        if (joins > 0)
+        {
+            await MeasureStateAsync(room, joins);
+        }
+    }
+
+    /// <summary>A room of <paramref name="messages"/> messages: database growth and pages from deep inside it.</summary>
+    private static async Task MeasureMessagesAsync(RoomBenchmarkRoom room, int messages)
+    {
+        var sizeBefore = await ScalarAsync(room, "SELECT pg_database_size(current_database())");
+        var fillWatch = Stopwatch.StartNew();
+        var ids = await FillInProcessAsync(room, messages, 32);
+        fillWatch.Stop();
+        await ScalarAsync(room, "CHECKPOINT");
+        var sizeAfter = await ScalarAsync(room, "SELECT pg_database_size(current_database())");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"filled {messages:N0} messages through the room service in {fillWatch.Elapsed.TotalSeconds:F1} s ({messages / fillWatch.Elapsed.TotalSeconds:F0} events/s, 32 concurrent sends); " +
+            $"database grew {(sizeAfter - sizeBefore) / 1048576.0:F1} MiB = {(sizeAfter - sizeBefore) / (double)messages:F0} bytes per message " +
+            $"({(sizeAfter - sizeBefore) * 100_000.0 / messages / 1048576.0:F1} MiB per 100k)"));
+        foreach (var (name, index) in new[] { ("middle", messages / 2), ("near the start", messages / 20) })
+        {
+            var token = await room.TokenBeforeAsync(ids[index]);
+            var pages = new List<double>();
+            for (var i = 0; i < 220; i++)
+            {
+                var start = Stopwatch.GetTimestamp();
+                await room.PageAsync(token, 50);
+                if (i >= 20)
+                {
+                    pages.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                }
+            }
+
+            pages.Sort();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"GET /messages (50 events) from the {name} of {messages:N0}: p50 {Percentile(pages, 0.5):F2} ms, p99 {Percentile(pages, 0.99):F2} ms"));
+        }
+    }
+
+    /// <summary>Joins of many (fake, local) users into one room through the room service: bytes of state storage per join.</summary>
+    private static async Task MeasureStateAsync(RoomBenchmarkRoom room, int joins)
+    {
+        const string StateTables = "SELECT pg_total_relation_size('state_snapshots') + pg_total_relation_size('state_keys')";
+        var rooms = room.Server.Services.GetRequiredService<RoomService>();
+        var record = await rooms.GetRoomAsync(room.RoomId, CancellationToken.None);
+        await ScalarAsync(room, "CHECKPOINT");
+        var snapshotsBefore = await ScalarAsync(room, StateTables);
+        var dbBefore = await ScalarAsync(room, "SELECT pg_database_size(current_database())");
+        var watch = Stopwatch.StartNew();
+        var next = -1;
+        await Task.WhenAll(Enumerable.Range(0, 16).Select(async _ =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < joins)
+            {
+                var user = $"@joiner{i.ToString(CultureInfo.InvariantCulture)}:{room.Server.ServerName}";
+                await rooms.SetMembershipAsync(new Requester(user, "BENCH"), record, user, Membership.Join, null, null, CancellationToken.None);
+            }
+        }));
+        watch.Stop();
+        await ScalarAsync(room, "CHECKPOINT");
+        var snapshotsAfter = await ScalarAsync(room, StateTables);
+        var dbAfter = await ScalarAsync(room, "SELECT pg_database_size(current_database())");
+        var snapshotRows = await ScalarAsync(room, "SELECT count(*) FROM state_snapshots");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{joins:N0} member joins in {watch.Elapsed.TotalSeconds:F1} s ({joins / watch.Elapsed.TotalSeconds:F0}/s): state snapshot tables +{(snapshotsAfter - snapshotsBefore) / (double)joins:F0} bytes per state change " +
+            $"({snapshotRows:N0} snapshots in total), whole database +{(dbAfter - dbBefore) / (double)joins:F0} bytes per join"));
+    }
+
+    /// <summary>Messages sent through the room service itself (the writer and PostgreSQL, without HTTP), <paramref name="concurrency"/> at a time.</summary>
+    private static async Task<List<string>> FillInProcessAsync(RoomBenchmarkRoom room, int count, int concurrency)
+    {
+        var rooms = room.Server.Services.GetRequiredService<RoomService>();
+        var record = await rooms.GetRoomAsync(room.RoomId, CancellationToken.None);
+        var sender = new Requester(room.Senders[0].UserId!, room.Senders[0].DeviceId!);
+        var ids = new string[count];
+        var next = -1;
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < count)
+            {
+                var content = new System.Text.Json.Nodes.JsonObject { ["msgtype"] = "m.text", ["body"] = "fill message number " + i.ToString(CultureInfo.InvariantCulture) };
+                ids[i] = (await rooms.SendAsync(sender, record, "m.room.message", null, content, null, CancellationToken.None)).EventId;
+            }
+        }));
+        return ids.ToList();
+    }
+
+    private static async Task<List<double>> SendForAsync(RoomBenchmarkRoom room, int concurrency, TimeSpan duration)
+    {
+        var stopAt = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+        var all = new List<double>[concurrency];
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async s =>
+        {
+            var mine = all[s] = [];
+            while (Stopwatch.GetTimestamp() < stopAt)
+            {
+                var start = Stopwatch.GetTimestamp();
+                await room.SendAsync(s, "load");
+                mine.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            }
+        }));
+        return all.SelectMany(l => l).ToList();
+    }
+
+    private static void Report(string what, List<double> latencies, int seconds, long commands, TimeSpan cpu, TimeSpan database)
+    {
+        latencies.Sort();
+        var n = Math.Max(1, latencies.Count);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{what}: {latencies.Count / (double)seconds:F0} events/s; latency p50 {Percentile(latencies, 0.5):F2} ms, p99 {Percentile(latencies, 0.99):F2} ms; " +
+            $"per send: {commands / (double)n:F1} database commands taking {database.TotalMilliseconds / n:F2} ms, {cpu.TotalMilliseconds / n:F2} ms of process CPU (thread-pool spinning included)"));
+    }
+
+    private static double Percentile(List<double> sorted, double p) => sorted.Count == 0 ? 0 : sorted[Math.Min(sorted.Count - 1, (int)(sorted.Count * p))];
+
+    private static async Task<long> ScalarAsync(RoomBenchmarkRoom room, string sql)
+    {
+        await using var conn = new NpgsqlConnection(room.Server.Database.ConnectionString);
+        await conn.OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        var value = await cmd.ExecuteScalarAsync();
+        return value is null or DBNull ? 0 : Convert.ToInt64(value, CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Counts database commands through Npgsql's ActivitySource (every command is one activity).</summary>
+    private sealed class CommandCounter : IDisposable
+    {
+        private readonly ActivityListener _listener;
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (long Count, long Ticks)> _byStatement = new();
+        private long _count;
+        private long _ticks;
+
+        /// <summary>Count and mean duration of each kind of command seen (first 60 characters of its SQL).</summary>
+        public IEnumerable<string> Breakdown() => _byStatement.OrderByDescending(kv => kv.Value.Ticks)
+            .Select(kv => string.Create(CultureInfo.InvariantCulture, $"  {kv.Value.Count,8} x {TimeSpan.FromTicks(kv.Value.Ticks / kv.Value.Count).TotalMilliseconds,7:F2} ms  {kv.Key}"));
+
+        public CommandCounter()
+        {
+            _listener = new ActivityListener
+            {
+                ShouldListenTo = source => source.Name == "Npgsql",
+                Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
+                ActivityStopped = a =>
+                {
+                    Interlocked.Increment(ref _count);
+                    Interlocked.Add(ref _ticks, a.Duration.Ticks);
+                    var text = (a.GetTagItem("db.query.text") ?? a.GetTagItem("db.statement"))?.ToString() ?? a.DisplayName;
+                    var key = text.Length > 60 ? text[..60] : text;
+                    _byStatement.AddOrUpdate(key.ReplaceLineEndings(" "), (1, a.Duration.Ticks), (_, v) => (v.Count + 1, v.Ticks + a.Duration.Ticks));
+                },
+            };
+            ActivitySource.AddActivityListener(_listener);
+        }
+
+        public long Count => Interlocked.Read(ref _count);
+
+        /// <summary>The summed duration of the commands (from sending to reading the last row).</summary>
+        public TimeSpan Time => TimeSpan.FromTicks(Interlocked.Read(ref _ticks));
+
+        public void Dispose() => _listener.Dispose();
+    }
+}

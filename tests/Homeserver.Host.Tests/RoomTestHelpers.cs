@@ -1,0 +1,55 @@
+using System.Text.Json;
+using Homeserver.TestKit;
+using Npgsql;
+
+namespace Homeserver.Host.Tests;
+
+/// <summary>Shortcuts for the room feature tests: users, rooms and messages through the client API.</summary>
+internal static class RoomTestHelpers
+{
+    public static string Esc(string s) => Uri.EscapeDataString(s);
+
+    public static Task<MatrixClient> NewUserAsync(this TestServer server, string? username = null) => new MatrixClient(server.Client).RegisterAsync(username);
+
+    public static async Task<string> CreateRoomAsync(this MatrixClient client, object? body = null) =>
+        (await client.PostAsync("/_matrix/client/v3/createRoom", body ?? new { })).EnsureOk().Json.GetProperty("room_id").GetString()!;
+
+    public static async Task<string> SendAsync(this MatrixClient client, string roomId, object content, string type = "m.room.message") =>
+        (await client.PutAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/send/{type}/{Guid.NewGuid():N}", content)).EnsureOk().Json.GetProperty("event_id").GetString()!;
+
+    public static Task<string> SayAsync(this MatrixClient client, string roomId, string body) => client.SendAsync(roomId, new { msgtype = "m.text", body });
+
+    public static async Task<string> SetStateAsync(this MatrixClient client, string roomId, string type, object content, string stateKey = "") =>
+        (await client.PutAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/state/{type}/{Esc(stateKey)}", content)).EnsureOk().Json.GetProperty("event_id").GetString()!;
+
+    public static async Task JoinAsync(this MatrixClient client, string roomId) =>
+        (await client.PostAsync($"/_matrix/client/v3/join/{Esc(roomId)}", new { })).EnsureOk();
+
+    public static async Task InviteAsync(this MatrixClient client, string roomId, string userId) =>
+        (await client.PostAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/invite", new { user_id = userId })).EnsureOk();
+
+    public static IEnumerable<string> Ids(this JsonElement array) => array.EnumerateArray().Select(e => e.GetProperty("event_id").GetString()!);
+
+    /// <summary>Writes global account data straight into the database (the account data API belongs to another module).</summary>
+    public static async Task SetAccountDataAsync(this TestServer server, string userId, string type, string json)
+    {
+        await using var conn = new NpgsqlConnection(server.Database.ConnectionString);
+        await conn.OpenAsync();
+        await using var cmd = new NpgsqlCommand("""
+            INSERT INTO account_data (user_id, room_id, data_type, content, stream_id) VALUES (@u, '', @t, @c, 0)
+            ON CONFLICT (user_id, room_id, data_type) DO UPDATE SET content = EXCLUDED.content
+            """, conn);
+        cmd.Parameters.AddWithValue("u", userId);
+        cmd.Parameters.AddWithValue("t", type);
+        cmd.Parameters.AddWithValue("c", json);
+        await cmd.ExecuteNonQueryAsync();
+    }
+
+    public static async Task<long> CountAsync(this TestServer server, string sql)
+    {
+        await using var conn = new NpgsqlConnection(server.Database.ConnectionString);
+        await conn.OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        return Convert.ToInt64(await cmd.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+}
