@@ -73,6 +73,10 @@ if [ "$run_dotnet" = 1 ]; then
         f="$(echo "$line" | sed -E 's/.*Failed: *([0-9]+),.*/\1/')"
         passed=$((passed + p))
         failed=$((failed + f))
+        if [ "$f" != 0 ]; then
+            # The reasons, so that a red CI run says why without the log (which is removed with the work folder).
+            grep -E -A25 "\[FAIL\]" "$log" | head -200 >&2
+        fi
     done
 fi
 
