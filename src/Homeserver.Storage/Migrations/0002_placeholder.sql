@@ -1,0 +1,2 @@
+-- 0002: placeholder so that this branch's 0003 applies in order; the real 0002 is written on another
+-- branch and replaces this file at merge.
