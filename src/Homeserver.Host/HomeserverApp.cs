@@ -6,6 +6,7 @@ using Homeserver.Crypto;
 using Homeserver.Federation;
 using Homeserver.Http;
 using Homeserver.Storage;
+using Homeserver.Storage.Sync;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Homeserver.Core.Streams;
 using Homeserver.Rooms;
@@ -104,10 +105,9 @@ public static class HomeserverApp
         services.AddSingleton<ClientEventLoader>();
         services.AddSingleton<RoomReader>();
 
-        // Sync: the notifier hears every persisted batch.
-        services.AddSingleton<SyncNotifier>();
-        services.AddSingleton<IRoomEventListener>(sp => sp.GetRequiredService<SyncNotifier>());
-        services.AddSingleton<SyncService>();
+        // Sync, its wake-ups and the ephemeral streams (typing, receipts, presence).
+        services.AddSyncStorage();
+        services.AddSync();
         services.AddSingleton(new UnstableFeatures());
         services.AddRouting();
 
@@ -125,6 +125,8 @@ public static class HomeserverApp
         app.MapMembershipEndpoints();
         app.MapRoomReadEndpoints();
         app.MapSyncEndpoints();
+        app.MapEphemeralEndpoints();
+        app.MapPresenceEndpoints();
         app.MapServerKeyEndpoints();
         app.MapFederationVersionEndpoints();
         app.MapServerWellKnownEndpoints();
@@ -136,6 +138,11 @@ public static class HomeserverApp
     {
         await app.Services.GetRequiredService<MigrationRunner>().MigrateAsync(ct);
         var max = await app.Services.GetRequiredService<IRoomReadStore>().GetMaxStreamPositionAsync(ct);
+        foreach (var source in app.Services.GetServices<IPersistedStreamSource>())
+        {
+            max = Math.Max(max, await source.GetMaxStreamPositionAsync(ct));
+        }
+
         app.Services.GetRequiredService<StreamPositions>().Seed(max);
     }
 }

@@ -1,0 +1,25 @@
+using System.Text.Json;
+using Dapper;
+using Homeserver.Sync;
+using Npgsql;
+
+namespace Homeserver.Storage.Sync;
+
+/// <summary>Reads stored filters by ID (table <c>user_filters</c>, written by the accounts module's filter API).</summary>
+internal sealed class FilterRepository(NpgsqlDataSource db) : IFilterLookup
+{
+    private const string Select = "SELECT filter_json FROM user_filters WHERE user_id = @UserId AND filter_id = @FilterId";
+
+    public async Task<JsonElement?> GetFilterAsync(string userId, string filterId, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var json = await conn.QuerySingleOrDefaultAsync<string?>(new CommandDefinition(Select, new { UserId = userId, FilterId = filterId }, cancellationToken: ct));
+        if (json is null)
+        {
+            return null;
+        }
+
+        using var doc = JsonDocument.Parse(json);
+        return doc.RootElement.Clone();
+    }
+}
