@@ -165,8 +165,13 @@ public sealed class SyncRoomBuilder(ISyncRoomStore store, IRoomReadStore reads, 
             return [];
         }
 
-        var visible = await visibility.FilterAsync(userId, membership, newestFirst, ct);
-        return visible.Where(e => filter.Timeline.Matches(e.Event.Type, e.Event.Sender, e.Event.Content)).ToList();
+        // A user always sees their own membership events (as Synapse), so that a leave or a kick is shown even
+        // when history visibility would hide what follows the user's membership.
+        var visible = (await visibility.FilterAsync(userId, membership, newestFirst, ct)).Select(e => e.EventId).ToHashSet(StringComparer.Ordinal);
+        return newestFirst
+            .Where(e => visible.Contains(e.EventId) || (e.Event.Type == EventTypes.Member && e.Event.StateKey == userId))
+            .Where(e => filter.Timeline.Matches(e.Event.Type, e.Event.Sender, e.Event.Content))
+            .ToList();
     }
 
     /// <summary>Fills the snapshots that timelines did not give: the state at the end of empty windows, and at <c>since</c>.</summary>
