@@ -127,6 +127,7 @@ public static class HomeserverApp
         app.MapSyncEndpoints();
         app.MapEphemeralEndpoints();
         app.MapPresenceEndpoints();
+        app.MapSlidingSyncEndpoints();
         app.MapServerKeyEndpoints();
         app.MapFederationVersionEndpoints();
         app.MapServerWellKnownEndpoints();

@@ -44,6 +44,12 @@ public interface ISyncRoomStore
     /// </summary>
     Task<IReadOnlyDictionary<long, RoomMemberSummary>> GetMemberSummariesAsync(IReadOnlyCollection<long> roomNids, string userId, int heroCount, CancellationToken ct);
 
+    /// <summary>
+    /// The stream position of the last timeline event of each room at or before <paramref name="upToStream"/>, among
+    /// <paramref name="types"/> when given (rooms without one are absent). Sliding sync sorts by it and bumps with it.
+    /// </summary>
+    Task<IReadOnlyDictionary<long, long>> GetLastPositionsAsync(IReadOnlyCollection<long> roomNids, long upToStream, IReadOnlyCollection<string>? types, CancellationToken ct);
+
     /// <summary>Events with their metadata (parsed events come from the shared cache when present).</summary>
     Task<IReadOnlyList<StoredEvent>> GetStoredEventsAsync(IReadOnlyCollection<string> eventIds, CancellationToken ct);
 }

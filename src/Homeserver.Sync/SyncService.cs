@@ -35,6 +35,7 @@ public sealed class SyncService(
     SyncNotifier notifier,
     SyncRoomBuilder builder,
     StrippedState stripped,
+    UserMemberships userMemberships,
     ClientEventLoader loader,
     PresenceService presence,
     LazyMemberCache lazyCache,
@@ -90,7 +91,7 @@ public sealed class SyncService(
             since = upTo;
         }
 
-        var memberships = await MembershipsAtAsync(userId, upTo, ct);
+        var memberships = await userMemberships.AtAsync(userId, upTo, ct);
         var joinedNids = memberships.Where(m => m.Membership == Membership.Join && filter.IncludesRoom(m.RoomId)).Select(m => m.RoomNid).ToList();
         var changedSet = since is { } s && !request.FullState
             ? (await reads.GetRoomsWithEventsAsync(joinedNids, s, upTo, ct)).ToHashSet()
@@ -144,7 +145,7 @@ public sealed class SyncService(
 
                 case Membership.Leave or Membership.Ban when (since is not null && membershipChanged) || (since is null && filter.IncludeLeave):
                 {
-                    var wasJoined = await WasJoinedBeforeAsync(m, since, ct);
+                    var wasJoined = await userMemberships.WasJoinedBeforeAsync(m, since, ct);
                     var leaveAt = Math.Min(upTo, m.StreamOrdering);
                     work.Add(wasJoined is null
                         ? new RoomWork(m, Joined: false, 0, leaveAt, null, NewlyJoined: false, OnlyMembershipEvent: true)
@@ -299,77 +300,5 @@ public sealed class SyncService(
         }
 
         return buffer.WrittenSpan.ToArray();
-    }
-
-    /// <summary>
-    /// The user's memberships as of <paramref name="upTo"/>: a membership changed after it (still being written when
-    /// the position was taken) is replaced by the one the room's state held at the position, so that this answer
-    /// and the next agree.
-    /// </summary>
-    private async Task<List<UserRoomMembership>> MembershipsAtAsync(string userId, long upTo, CancellationToken ct)
-    {
-        var result = new List<UserRoomMembership>();
-        foreach (var m in await reads.GetUserMembershipsAsync(userId, ct))
-        {
-            if (m.StreamOrdering <= upTo)
-            {
-                result.Add(m);
-                continue;
-            }
-
-            var last = await reads.GetLastEventAtAsync(m.RoomNid, upTo, ct);
-            var key = new StateKey(EventTypes.Member, userId);
-            if (last?.StateAfter is not { } snapshot || !(await reads.GetStateEntriesAsync(snapshot, [key], ct)).TryGetValue(key, out var eventId))
-            {
-                continue;
-            }
-
-            var earlier = (await reads.GetStoredEventsAsync([eventId], ct)).FirstOrDefault();
-            if (earlier?.Event.Membership is { } membership && earlier.StreamOrdering is { } position)
-            {
-                result.Add(m with { Membership = membership, EventId = eventId, StreamOrdering = position });
-            }
-        }
-
-        return result;
-    }
-
-    /// <summary>
-    /// For a left room: null when the user was never joined before leaving (a rejected invite, a ban while
-    /// invited), so only their own membership event may be shown; else whether they were joined at <paramref name="since"/>.
-    /// </summary>
-    private async Task<bool?> WasJoinedBeforeAsync(UserRoomMembership m, long? since, CancellationToken ct)
-    {
-        var leave = (await reads.GetStoredEventsAsync([m.EventId], ct)).FirstOrDefault();
-        if (leave?.StateBefore is not { } before || leave.Event.StateKey is not { } userId)
-        {
-            return null;
-        }
-
-        var key = new StateKey(EventTypes.Member, userId);
-        var previous = await MembershipInAsync(before, key, ct);
-        if (previous != Membership.Join)
-        {
-            return null;
-        }
-
-        if (since is null)
-        {
-            return false;
-        }
-
-        var atSince = await reads.GetLastEventAtAsync(m.RoomNid, since.Value, ct);
-        return atSince?.StateAfter is { } snapshot && await MembershipInAsync(snapshot, key, ct) == Membership.Join;
-    }
-
-    private async Task<string?> MembershipInAsync(long snapshot, StateKey key, CancellationToken ct)
-    {
-        var entries = await reads.GetStateEntriesAsync(snapshot, [key], ct);
-        if (!entries.TryGetValue(key, out var id))
-        {
-            return null;
-        }
-
-        return (await reads.GetStoredEventsAsync([id], ct)).FirstOrDefault()?.Event.Membership;
     }
 }

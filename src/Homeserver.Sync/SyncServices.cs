@@ -2,12 +2,14 @@ using Homeserver.Rooms.Writing;
 using Homeserver.Sync.Presence;
 using Homeserver.Sync.Receipts;
 using Homeserver.Sync.Rooms;
+using Homeserver.Sync.SlidingSync;
+using Homeserver.Sync.SlidingSync.Extensions;
 using Homeserver.Sync.Typing;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Homeserver.Sync;
 
-/// <summary>Registers sync, its wake-ups, and the ephemeral streams (typing, receipts, presence) with their sync sections.</summary>
+/// <summary>Registers sync, sliding sync, their wake-ups, and the ephemeral streams (typing, receipts, presence) with their sections and extensions.</summary>
 public static class SyncServices
 {
     public static IServiceCollection AddSync(this IServiceCollection services)
@@ -20,6 +22,7 @@ public static class SyncServices
 
         services.AddSingleton<LazyMemberCache>();
         services.AddSingleton<StrippedState>();
+        services.AddSingleton<UserMemberships>();
         services.AddSingleton<SyncRoomBuilder>();
         services.AddSingleton<SyncService>();
 
@@ -29,6 +32,15 @@ public static class SyncServices
 
         services.AddSingleton<ReceiptService>();
         services.AddSingleton<IRoomSyncSection, ReceiptSyncSection>();
+
+        services.AddSingleton<SlidingSyncConnections>();
+        services.AddSingleton<SlidingRoomLists>();
+        services.AddSingleton<SlidingRoomBuilder>();
+        services.AddSingleton<SlidingSyncWriter>();
+        services.AddSingleton<SlidingSyncService>();
+        services.AddSingleton<ISlidingSyncExtension, AccountDataExtension>();
+        services.AddSingleton<ISlidingSyncExtension, ReceiptsExtension>();
+        services.AddSingleton<ISlidingSyncExtension, TypingExtension>();
 
         services.AddSingleton<PresenceService>();
         services.AddSingleton<IRoomEventListener>(sp => sp.GetRequiredService<PresenceService>());

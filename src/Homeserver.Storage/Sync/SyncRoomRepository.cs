@@ -44,6 +44,17 @@ internal sealed class SyncRoomRepository(NpgsqlDataSource db, EventCache cache) 
         WHERE e.state_after IS NOT NULL
         """;
 
+    private const string SelectLastPositions = """
+        SELECT r AS RoomNid, e.stream_ordering AS Snapshot
+        FROM unnest(@Rooms) AS r
+        CROSS JOIN LATERAL (
+            SELECT x.stream_ordering FROM events x
+            WHERE x.room_nid = r AND x.stream_ordering IS NOT NULL AND x.stream_ordering <= @UpTo
+              AND x.rejection_reason IS NULL AND NOT x.soft_failed
+              AND (@Types::text[] IS NULL OR x.event_type = ANY(@Types))
+            ORDER BY x.stream_ordering DESC LIMIT 1) e
+        """;
+
     private const string SelectCounts = """
         SELECT room_nid AS RoomNid,
                count(*) FILTER (WHERE membership = 'join')::int AS Joined,
@@ -116,6 +127,19 @@ internal sealed class SyncRoomRepository(NpgsqlDataSource db, EventCache cache) 
         await using var conn = await db.OpenConnectionAsync(ct);
         var args = new { Rooms = rooms.Select(r => r.RoomNid).ToArray(), UpTo = rooms.Select(r => r.UpToStream).ToArray() };
         var rows = await conn.QueryAsync<SnapshotRow>(new CommandDefinition(SelectSnapshotsAt, args, cancellationToken: ct));
+        return rows.ToDictionary(r => r.RoomNid, r => r.Snapshot);
+    }
+
+    public async Task<IReadOnlyDictionary<long, long>> GetLastPositionsAsync(IReadOnlyCollection<long> roomNids, long upToStream, IReadOnlyCollection<string>? types, CancellationToken ct)
+    {
+        if (roomNids.Count == 0)
+        {
+            return new Dictionary<long, long>();
+        }
+
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var args = new { Rooms = roomNids.ToArray(), UpTo = upToStream, Types = types?.ToArray() };
+        var rows = await conn.QueryAsync<SnapshotRow>(new CommandDefinition(SelectLastPositions, args, cancellationToken: ct));
         return rows.ToDictionary(r => r.RoomNid, r => r.Snapshot);
     }
 

@@ -12,6 +12,7 @@ namespace Homeserver.Sync.Rooms;
 /// <param name="StateSince">Null for the full state at the start of the timeline; else the state delta since this position.</param>
 /// <param name="NewlyJoined">The requester joined since the last sync (or this is an initial or full-state sync).</param>
 /// <param name="OnlyMembershipEvent">The requester was never joined (a rejected invite, a ban): show only their own membership event.</param>
+/// <param name="TimelineLimit">This room's timeline limit (sliding sync sets one per room); null for the filter's.</param>
 public sealed record RoomWork(
     UserRoomMembership Membership,
     bool Joined,
@@ -19,7 +20,11 @@ public sealed record RoomWork(
     long UpTo,
     long? StateSince,
     bool NewlyJoined,
-    bool OnlyMembershipEvent = false);
+    bool OnlyMembershipEvent = false,
+    int? TimelineLimit = null);
+
+/// <summary>A room's timeline as built, with the state snapshots at its start and at its end.</summary>
+public sealed record RoomTimeline(RoomWork Work, RoomResult Result, long? StartSnapshot, long? EndSnapshot);
 
 /// <summary>The part of a sync answer about one joined or left room.</summary>
 public sealed class RoomResult(string roomId)

@@ -47,6 +47,21 @@ public sealed class SyncRoomBuilder(ISyncRoomStore store, IRoomReadStore reads, 
         var works = rooms.Select(r => new Work(r)).ToList();
         await BuildTimelinesAsync(requester.UserId, works, filter, ct);
         await ResolveSnapshotsAsync(works, ct);
+        await AddStateAndSummariesAsync(requester, works, filter, ct);
+        return works.Select(w => w.Result).ToList();
+    }
+
+    /// <summary>Only the timelines (steps 1 and 2), for sliding sync, which chooses state its own way.</summary>
+    public async Task<IReadOnlyList<RoomTimeline>> BuildTimelinesAsync(Requester requester, IReadOnlyList<RoomWork> rooms, SyncFilter filter, CancellationToken ct)
+    {
+        var works = rooms.Select(r => new Work(r)).ToList();
+        await BuildTimelinesAsync(requester.UserId, works, filter, ct);
+        await ResolveSnapshotsAsync(works, ct);
+        return works.Select(w => new RoomTimeline(w.Request, w.Result, w.StartSnapshot, w.EndSnapshot)).ToList();
+    }
+
+    private async Task AddStateAndSummariesAsync(Requester requester, List<Work> works, SyncFilter filter, CancellationToken ct)
+    {
 
         var summaries = await BuildSummariesAsync(requester.UserId, works, ct);
         var stateIds = new Dictionary<Work, List<string>>();
@@ -69,8 +84,6 @@ public sealed class SyncRoomBuilder(ISyncRoomStore store, IRoomReadStore reads, 
 
             w.Result.Summary = summaries.GetValueOrDefault(w);
         }
-
-        return works.Select(w => w.Result).ToList();
     }
 
     /// <summary>Remembers the member events of rooms that went into an answer (for dropping redundant ones next time).</summary>
@@ -91,15 +104,17 @@ public sealed class SyncRoomBuilder(ISyncRoomStore store, IRoomReadStore reads, 
 
     private async Task BuildTimelinesAsync(string userId, List<Work> works, SyncFilter filter, CancellationToken ct)
     {
-        var limit = filter.TimelineLimit;
         var windows = works.Where(w => !w.Request.OnlyMembershipEvent)
             .Select(w => new TimelineWindow(w.Request.Membership.RoomNid, w.Request.TimelineAfter, w.Request.UpTo))
+            .Distinct()
             .ToList();
-        var latest = await store.GetLatestEventsAsync(windows, limit + 1, ct);
+        var maxLimit = works.Count == 0 ? 0 : works.Max(w => w.Request.TimelineLimit ?? filter.TimelineLimit);
+        var latest = await store.GetLatestEventsAsync(windows, maxLimit + 1, ct);
         foreach (var w in works)
         {
             var request = w.Request;
             var room = w.Result;
+            var limit = request.TimelineLimit ?? filter.TimelineLimit;
             if (request.OnlyMembershipEvent)
             {
                 var own = (await store.GetStoredEventsAsync([request.Membership.EventId], ct)).FirstOrDefault();
@@ -112,7 +127,10 @@ public sealed class SyncRoomBuilder(ISyncRoomStore store, IRoomReadStore reads, 
                 continue;
             }
 
-            var fetched = latest.GetValueOrDefault(request.Membership.RoomNid) ?? [];
+            var fetched = (latest.GetValueOrDefault(request.Membership.RoomNid) ?? [])
+                .Where(e => e.StreamOrdering > request.TimelineAfter && e.StreamOrdering <= request.UpTo)
+                .Take(limit + 1)
+                .ToList();
             if (limit == 0)
             {
                 room.Limited = fetched.Count > 0;
