@@ -128,6 +128,7 @@ public static class HomeserverApp
         app.MapEphemeralEndpoints();
         app.MapPresenceEndpoints();
         app.MapSlidingSyncEndpoints();
+        app.MapLegacySyncEndpoints();
         app.MapServerKeyEndpoints();
         app.MapFederationVersionEndpoints();
         app.MapServerWellKnownEndpoints();

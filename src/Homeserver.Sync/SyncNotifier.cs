@@ -20,11 +20,15 @@ namespace Homeserver.Sync;
 /// </summary>
 public sealed class SyncNotifier : IRoomEventListener
 {
+    /// <summary>How long a request waits for its own change (e.g. the presence its sync sets) to become readable.</summary>
+    public static readonly TimeSpan OwnChangeWait = TimeSpan.FromSeconds(1);
+
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _signals = new(StringComparer.Ordinal);
     private readonly StreamPositions _streams;
     private readonly string _serverName;
     private readonly object _pendingLock = new();
     private readonly PriorityQueue<IReadOnlyCollection<string>, long> _pending = new();
+    private readonly PriorityQueue<TaskCompletionSource, long> _waiters = new();
 
     public SyncNotifier(StreamPositions streams, HomeserverConfig config)
     {
@@ -60,6 +64,41 @@ public sealed class SyncNotifier : IRoomEventListener
         OnAdvanced(_streams.Current);
     }
 
+    /// <summary>Completes once <see cref="StreamPositions.Current"/> has reached <paramref name="position"/>.</summary>
+    public Task WhenReachedAsync(long position)
+    {
+        if (_streams.Current >= position)
+        {
+            return Task.CompletedTask;
+        }
+
+        var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_pendingLock)
+        {
+            _waiters.Enqueue(reached, position);
+        }
+
+        OnAdvanced(_streams.Current);
+        return reached.Task;
+    }
+
+    /// <summary>
+    /// Waits (at most <paramref name="max"/>) until a position written by this request is readable, so that the
+    /// answer includes the request's own change (e.g. the presence a sync sets). Nothing to wait for at 0.
+    /// </summary>
+    public async Task WaitForAsync(long position, TimeSpan max, TimeProvider time, CancellationToken ct)
+    {
+        if (position <= 0 || _streams.Current >= position)
+        {
+            return;
+        }
+
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        await Task.WhenAny(WhenReachedAsync(position), Task.Delay(max, time, cancel.Token));
+        await cancel.CancelAsync();
+        ct.ThrowIfCancellationRequested();
+    }
+
     /// <summary>Wakes the users now (for data outside the persisted stream, such as typing notifications).</summary>
     public void NotifyNow(IReadOnlyCollection<string> userIds) => Fire(userIds);
 
@@ -91,6 +130,7 @@ public sealed class SyncNotifier : IRoomEventListener
     private void OnAdvanced(long current)
     {
         List<IReadOnlyCollection<string>>? ready = null;
+        List<TaskCompletionSource>? reached = null;
         lock (_pendingLock)
         {
             while (_pending.TryPeek(out var users, out var position) && position <= current)
@@ -98,6 +138,17 @@ public sealed class SyncNotifier : IRoomEventListener
                 _pending.Dequeue();
                 (ready ??= []).Add(users);
             }
+
+            while (_waiters.TryPeek(out var waiter, out var position) && position <= current)
+            {
+                _waiters.Dequeue();
+                (reached ??= []).Add(waiter);
+            }
+        }
+
+        foreach (var waiter in reached ?? [])
+        {
+            waiter.TrySetResult();
         }
 
         if (ready is null)

@@ -53,6 +53,7 @@ public sealed class SyncService(
     public async Task<byte[]> SyncAsync(Requester requester, SyncRequest request, CancellationToken ct)
     {
         using var syncing = await presence.UserSyncingAsync(requester, request.SetPresence, ct);
+        await notifier.WaitForAsync(syncing.Position, SyncNotifier.OwnChangeWait, time, ct);
         if (request.Since is null)
         {
             // A new sync sequence: the client remembers no lazy-loaded members.

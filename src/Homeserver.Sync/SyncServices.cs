@@ -1,4 +1,5 @@
 using Homeserver.Rooms.Writing;
+using Homeserver.Sync.Legacy;
 using Homeserver.Sync.Presence;
 using Homeserver.Sync.Receipts;
 using Homeserver.Sync.Rooms;
@@ -41,6 +42,8 @@ public static class SyncServices
         services.AddSingleton<ISlidingSyncExtension, AccountDataExtension>();
         services.AddSingleton<ISlidingSyncExtension, ReceiptsExtension>();
         services.AddSingleton<ISlidingSyncExtension, TypingExtension>();
+
+        services.AddSingleton<LegacySyncService>();
 
         services.AddSingleton<PresenceService>();
         services.AddSingleton<IRoomEventListener>(sp => sp.GetRequiredService<PresenceService>());

@@ -138,11 +138,11 @@ public sealed partial class PresenceService : IRoomEventListener, IDisposable
     /// Marks the start of a sync (or event-stream) request from a device; dispose the result when the request ends.
     /// <paramref name="setPresence"/> is the request's <c>set_presence</c>: <c>offline</c> leaves presence alone.
     /// </summary>
-    public async Task<IDisposable> UserSyncingAsync(Requester requester, string setPresence, CancellationToken ct)
+    public async Task<SyncingScope> UserSyncingAsync(Requester requester, string setPresence, CancellationToken ct)
     {
         if (setPresence == PresenceStates.Offline || MatrixId.ServerOf(requester.UserId) != _serverName)
         {
-            return NoScope.Instance;
+            return new SyncingScope(null, 0);
         }
 
         lock (_lock)
@@ -151,10 +151,10 @@ public sealed partial class PresenceService : IRoomEventListener, IDisposable
             entry.Syncing[requester.DeviceId] = entry.Syncing.GetValueOrDefault(requester.DeviceId) + 1;
         }
 
-        var scope = new SyncScope(this, requester);
+        var scope = new SyncingScope(() => EndSync(requester), 0);
         try
         {
-            await UpdateAsync(requester.UserId, (entry, prev, now) =>
+            scope.Position = await UpdateAsync(requester.UserId, (entry, prev, now) =>
             {
                 entry.Devices[requester.DeviceId] = new DevicePresence(setPresence, now, now);
                 var combined = PresenceRules.Combine(entry.Devices.Values);
@@ -321,7 +321,7 @@ public sealed partial class PresenceService : IRoomEventListener, IDisposable
     /// Applies a change to one user's presence under that user's lock; persists and announces it when
     /// <see cref="PresenceRules.ShouldNotify"/> says so, else keeps it in memory only.
     /// </summary>
-    private async Task UpdateAsync(string userId, Func<Entry, UserPresence, long, UserPresence> change, CancellationToken ct)
+    private async Task<long> UpdateAsync(string userId, Func<Entry, UserPresence, long, UserPresence> change, CancellationToken ct)
     {
         var stripe = _stripes[(StringComparer.Ordinal.GetHashCode(userId) & int.MaxValue) % LockStripes];
         await stripe.WaitAsync(ct);
@@ -349,7 +349,7 @@ public sealed partial class PresenceService : IRoomEventListener, IDisposable
                 next = PresenceRules.WithCurrentlyActive(change(entry, previous, now), now, Timings);
             }
 
-            await CommitAsync(entry, previous, next, ct);
+            return await CommitAsync(entry, previous, next, ct);
         }
         finally
         {
@@ -357,7 +357,8 @@ public sealed partial class PresenceService : IRoomEventListener, IDisposable
         }
     }
 
-    private async Task CommitAsync(Entry entry, UserPresence previous, UserPresence next, CancellationToken ct)
+    /// <summary>Persists and announces the change when worth it; returns its stream position (0 when kept in memory only).</summary>
+    private async Task<long> CommitAsync(Entry entry, UserPresence previous, UserPresence next, CancellationToken ct)
     {
         if (!PresenceRules.ShouldNotify(previous, next, Timings))
         {
@@ -366,7 +367,7 @@ public sealed partial class PresenceService : IRoomEventListener, IDisposable
                 entry.Current = next with { StreamId = previous.StreamId };
             }
 
-            return;
+            return 0;
         }
 
         long position;
@@ -384,6 +385,7 @@ public sealed partial class PresenceService : IRoomEventListener, IDisposable
 
         var audience = new HashSet<string>(await _store.GetUsersSharingRoomAsync(next.UserId, ct), StringComparer.Ordinal) { next.UserId };
         _notifier.Notify(audience.Where(u => MatrixId.ServerOf(u) == _serverName).ToList(), position);
+        return position;
     }
 
     private async Task OnTickAsync()
@@ -403,25 +405,22 @@ public sealed partial class PresenceService : IRoomEventListener, IDisposable
         }
     }
 
-    private sealed class SyncScope(PresenceService owner, Requester requester) : IDisposable
+    /// <summary>
+    /// An open sync request of a device: disposing it records the end of the sync. <see cref="Position"/> is the stream
+    /// position of the presence change the sync caused (0 for none), so the sync can include its own change.
+    /// </summary>
+    public sealed class SyncingScope(Action? end, long position) : IDisposable
     {
         private int _disposed;
+
+        public long Position { get; internal set; } = position;
 
         public void Dispose()
         {
             if (Interlocked.Exchange(ref _disposed, 1) == 0)
             {
-                owner.EndSync(requester);
+                end?.Invoke();
             }
-        }
-    }
-
-    private sealed class NoScope : IDisposable
-    {
-        public static readonly NoScope Instance = new();
-
-        public void Dispose()
-        {
         }
     }
 

@@ -53,6 +53,7 @@ public sealed class SlidingSyncService(
     public async Task<byte[]> SyncAsync(Requester requester, SlidingSyncRequest request, CancellationToken ct)
     {
         using var syncing = await presence.UserSyncingAsync(requester, request.SetPresence, ct);
+        await notifier.WaitForAsync(syncing.Position, SyncNotifier.OwnChangeWait, time, ct);
         var previous = connections.Begin(requester, request.ConnId, request.Pos?.Connection);
         var deadline = time.GetUtcNow() + request.Timeout;
         while (true)
