@@ -32,8 +32,9 @@ public sealed class StrippedState(IRoomReadStore reads, EventLookup lookup)
         }
         else if (own.StateAfter is { } snapshot)
         {
-            var entries = await reads.GetStateEntriesAsync(snapshot, Types.Select(t => new StateKey(t, string.Empty)).ToList(), ct);
-            foreach (var (_, pdu) in await lookup.GetEventsAsync(entries.Values, ct))
+            var state = await reads.GetStateAsync(snapshot, ct);
+            var ids = Types.Select(t => state.GetValueOrDefault(new StateKey(t, string.Empty))).OfType<string>();
+            foreach (var (_, pdu) in await lookup.GetEventsAsync(ids, ct))
             {
                 result.Add(Strip(pdu));
             }

@@ -25,6 +25,8 @@ public sealed class SyncRoomBuilder(ISyncRoomStore store, IRoomReadStore reads, 
     /// <summary>How many heroes a summary names (the spec: the first 5).</summary>
     public const int HeroCount = 5;
 
+    private static readonly StateKey[] NameKeys = [new("m.room.name", string.Empty), new("m.room.canonical_alias", string.Empty)];
+
     /// <summary>How many extra queries may top up a timeline thinned by filters.</summary>
     private const int MaxTopUps = 3;
 
@@ -231,11 +233,13 @@ public sealed class SyncRoomBuilder(ISyncRoomStore store, IRoomReadStore reads, 
         var counts = await store.GetMemberSummariesAsync(needed.Select(w => w.Request.Membership.RoomNid).Distinct().ToList(), userId, HeroCount, ct);
 
         // Heroes only for rooms without a name or canonical alias (as Synapse; the spec requires them only then).
-        var nameKeys = new[] { new StateKey("m.room.name", string.Empty), new StateKey("m.room.canonical_alias", string.Empty) };
+        // (From the whole state, which the snapshot cache holds: looking up single keys would ask the database
+        // about keys no room has ever used, such as a canonical alias.)
         var nameIds = new Dictionary<Work, List<string>>();
         foreach (var w in needed)
         {
-            nameIds[w] = w.EndSnapshot is { } end ? (await reads.GetStateEntriesAsync(end, nameKeys, ct)).Values.ToList() : [];
+            var state = w.EndSnapshot is { } end ? await reads.GetStateAsync(end, ct) : new Dictionary<StateKey, string>();
+            nameIds[w] = NameKeys.Select(k => state.GetValueOrDefault(k)).OfType<string>().ToList();
         }
 
         var nameEvents = await lookup.GetEventsAsync(nameIds.Values.SelectMany(v => v).Distinct(StringComparer.Ordinal), ct);

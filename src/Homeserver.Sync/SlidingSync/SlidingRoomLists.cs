@@ -140,14 +140,12 @@ public sealed class SlidingRoomLists(IRoomReadStore reads, ISyncRoomStore store,
                 continue;
             }
 
-            var entries = await reads.GetStateEntriesAsync(snapshot, [CreateKey, EncryptionKey, NameKey], ct);
-            foreach (var (key, pdu) in entries.Select(kv => (kv.Key, kv.Value)).ToList())
+            // The whole state comes from the snapshot cache; asking for single keys could reach the database.
+            var state = await reads.GetStateAsync(snapshot, ct);
+            var ids = new[] { CreateKey, EncryptionKey, NameKey }.Select(k => state.GetValueOrDefault(k)).OfType<string>().ToList();
+            foreach (var ev in (await lookup.GetEventsAsync(ids, ct)).Values)
             {
-                var ev = (await lookup.GetEventsAsync([pdu], ct)).GetValueOrDefault(pdu);
-                if (ev is not null)
-                {
-                    Apply(r, key.Type, key.Key, ev.Content);
-                }
+                Apply(r, ev.Type, ev.StateKey, ev.Content);
             }
         }
     }
