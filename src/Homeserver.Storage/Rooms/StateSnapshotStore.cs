@@ -53,6 +53,27 @@ internal sealed class StateSnapshotStore(NpgsqlDataSource db)
 
     internal sealed record SnapshotRow(long Id, long? ParentId, int ChainLength, int EntryCount, byte[] ContentHash, long[] DeltaKeys, long[] DeltaEvents);
 
+    /// <summary>
+    /// A row as Dapper reads it: by properties, since Npgsql reports array columns as <see cref="Array"/>, which no
+    /// constructor taking <c>long[]</c> matches (snapshots not cached in memory, e.g. after a restart, failed to load).
+    /// </summary>
+    private sealed class ChainRow
+    {
+        public long Id { get; init; }
+
+        public long? ParentId { get; init; }
+
+        public int ChainLength { get; init; }
+
+        public int EntryCount { get; init; }
+
+        public byte[] ContentHash { get; init; } = [];
+
+        public long[] DeltaKeys { get; init; } = [];
+
+        public long[] DeltaEvents { get; init; } = [];
+    }
+
     private sealed class CachedState(IReadOnlyDictionary<long, long> state, long used)
     {
         public IReadOnlyDictionary<long, long> State { get; } = state;
@@ -284,7 +305,9 @@ internal sealed class StateSnapshotStore(NpgsqlDataSource db)
             if (row is null && !_rows.TryGetValue(current, out row))
             {
                 await using var conn = await db.OpenConnectionAsync(ct);
-                var rows = (await conn.QueryAsync<SnapshotRow>(new CommandDefinition(SelectChain, new { Id = current }, cancellationToken: ct))).ToList();
+                var rows = (await conn.QueryAsync<ChainRow>(new CommandDefinition(SelectChain, new { Id = current }, cancellationToken: ct)))
+                    .Select(r => new SnapshotRow(r.Id, r.ParentId, r.ChainLength, r.EntryCount, r.ContentHash, r.DeltaKeys, r.DeltaEvents))
+                    .ToList();
                 if (rows.Count == 0)
                 {
                     throw new InvalidOperationException($"state snapshot {current} does not exist");
