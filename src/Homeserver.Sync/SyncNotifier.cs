@@ -29,6 +29,7 @@ public sealed class SyncNotifier : IRoomEventListener
     private readonly object _pendingLock = new();
     private readonly PriorityQueue<IReadOnlyCollection<string>, long> _pending = new();
     private readonly PriorityQueue<TaskCompletionSource, long> _waiters = new();
+    private int _waiting;
 
     public SyncNotifier(StreamPositions streams, HomeserverConfig config)
     {
@@ -62,6 +63,30 @@ public sealed class SyncNotifier : IRoomEventListener
 
         // The stream may have advanced between the check and the enqueue.
         OnAdvanced(_streams.Current);
+    }
+
+    /// <summary>How many long-polls are waiting right now (each holds only a signal and a timer).</summary>
+    public int WaitingRequests => Volatile.Read(ref _waiting);
+
+    /// <summary>
+    /// Parks a long-poll until <paramref name="signal"/> fires or <paramref name="remaining"/> has passed. The timer is
+    /// cancelled as soon as either happens or the client goes away, so a parked request leaves nothing running behind it.
+    /// </summary>
+    public async Task WaitAsync(Task signal, TimeSpan remaining, TimeProvider time, CancellationToken ct)
+    {
+        Interlocked.Increment(ref _waiting);
+        try
+        {
+            using var cancel = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            await Task.WhenAny(signal, Task.Delay(remaining, time, cancel.Token));
+            await cancel.CancelAsync();
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _waiting);
+        }
+
+        ct.ThrowIfCancellationRequested();
     }
 
     /// <summary>Completes once <see cref="StreamPositions.Current"/> has reached <paramref name="position"/>.</summary>

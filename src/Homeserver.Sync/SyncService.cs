@@ -72,11 +72,7 @@ public sealed class SyncService(
                 return json;
             }
 
-            using var cancel = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            var delay = Task.Delay(remaining, time, cancel.Token);
-            await Task.WhenAny(signal, delay);
-            await cancel.CancelAsync();
-            ct.ThrowIfCancellationRequested();
+            await notifier.WaitAsync(signal, remaining, time, ct);
         }
     }
 

@@ -59,10 +59,7 @@ public sealed class LegacySyncService(
                 return json;
             }
 
-            using var cancel = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            await Task.WhenAny(signal, Task.Delay(remaining, time, cancel.Token));
-            await cancel.CancelAsync();
-            ct.ThrowIfCancellationRequested();
+            await notifier.WaitAsync(signal, remaining, time, ct);
         }
     }
 

@@ -69,11 +69,7 @@ public sealed class SlidingSyncService(
                 return await writer.WriteAsync(requester, new SlidingPosition(position, upTo), outcome, ct);
             }
 
-            using var cancel = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            var delay = Task.Delay(remaining, time, cancel.Token);
-            await Task.WhenAny(signal, delay);
-            await cancel.CancelAsync();
-            ct.ThrowIfCancellationRequested();
+            await notifier.WaitAsync(signal, remaining, time, ct);
         }
     }
 
