@@ -19,7 +19,15 @@ internal sealed class FilterRepository(NpgsqlDataSource db) : IFilterLookup
             return null;
         }
 
-        using var doc = JsonDocument.Parse(json);
-        return doc.RootElement.Clone();
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            return doc.RootElement.Clone();
+        }
+        catch (JsonException)
+        {
+            // Filters are checked when stored; a corrupt row is treated as no filter rather than a server error.
+            return null;
+        }
     }
 }

@@ -133,7 +133,9 @@ public sealed class SlidingSyncService(
                 || config.StateCanonical != sent.StateCanonical;
             if (changed)
             {
-                toSend.Add(new SlidingRoomRequest(room, config, sent));
+                // A room the user has just joined is sent from scratch (it was only stripped state, or left, before).
+                var newlyJoined = sent is not null && sent.Membership != Membership.Join && room.Membership.Membership == Membership.Join;
+                toSend.Add(new SlidingRoomRequest(room, config, newlyJoined ? null : sent));
             }
         }
 

@@ -1,4 +1,5 @@
 using Homeserver.Core;
+using Homeserver.Sync.Presence;
 using Homeserver.Sync.Rooms;
 using Microsoft.Extensions.Logging;
 
@@ -33,6 +34,7 @@ public sealed partial class TypingService : IEphemeralPositions, IDisposable
     private readonly object _lock = new();
     private readonly Dictionary<string, RoomState> _rooms = new(StringComparer.Ordinal);
     private readonly RoomAudience _audience;
+    private readonly PresenceService _presence;
     private readonly SyncNotifier _notifier;
     private readonly TimeProvider _time;
     private readonly ILogger<TypingService> _logger;
@@ -50,9 +52,10 @@ public sealed partial class TypingService : IEphemeralPositions, IDisposable
         public long ChangedAt { get; set; }
     }
 
-    public TypingService(RoomAudience audience, SyncNotifier notifier, TimeProvider time, ILogger<TypingService> logger)
+    public TypingService(RoomAudience audience, PresenceService presence, SyncNotifier notifier, TimeProvider time, ILogger<TypingService> logger)
     {
         _audience = audience;
+        _presence = presence;
         _notifier = notifier;
         _time = time;
         _logger = logger;
@@ -106,6 +109,9 @@ public sealed partial class TypingService : IEphemeralPositions, IDisposable
         {
             timeout = MaxTimeout;
         }
+
+        // Typing is activity (as Synapse).
+        _presence.BumpActive(requester);
 
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         bool changed;

@@ -318,6 +318,27 @@ public sealed class SlidingSyncTests(TestServer server) : IClassFixture<TestServ
             .Should().ContainSingle(e => e.Type() == "m.fully_read");
     }
 
+    [Fact]
+    public async Task An_invite_then_a_join_sends_the_room_again_from_scratch()
+    {
+        var alice = await NewUserAsync();
+        var bob = await NewUserAsync();
+        var roomId = await bob.CreateRoomAsync(new { name = "Invited", invite = new[] { alice.UserId } });
+        await bob.SendTextAsync(roomId, "welcome");
+        var body = new JsonObject { ["lists"] = new JsonObject { ["all"] = List(0, 5, 2, new JsonArray(new JsonArray("*", "*"))) } };
+        var first = await SlidingAsync(alice, body);
+        Room(first, roomId).GetProperty("membership").GetString().Should().Be("invite");
+        Room(first, roomId).TryGetProperty("required_state", out _).Should().BeFalse("an invitee sees stripped state only");
+
+        await alice.JoinAsync(roomId);
+        var second = await SlidingAsync(alice, (JsonObject)body.DeepClone(), Pos(first), timeout: 5000);
+        var joined = Room(second, roomId);
+        joined.GetProperty("membership").GetString().Should().Be("join");
+        joined.GetProperty("initial").GetBoolean().Should().BeTrue();
+        RequiredState(joined).Select(e => e.Type()).Should().Contain(["m.room.create", "m.room.name", "m.room.power_levels"]);
+        joined.GetProperty("name").GetString().Should().Be("Invited");
+    }
+
     [Theory]
     [InlineData("""{"lists": []}""", "M_BAD_JSON")]
     [InlineData("""{"lists": {"a": {"ranges": [[5, 1]], "timeline_limit": 1, "required_state": []}}}""", "M_BAD_JSON")]
