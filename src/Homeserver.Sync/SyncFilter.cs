@@ -16,6 +16,10 @@ public sealed record SyncFilter
     /// <summary>The largest timeline limit we honour (a cap protects the server from silly values).</summary>
     public const int MaxTimelineLimit = 1000;
 
+    public const string ClientFormat = "client";
+
+    public const string FederationFormat = "federation";
+
     public static readonly SyncFilter Default = new();
 
     public int TimelineLimit => Timeline.Limit is { } l ? Math.Clamp(l, 0, MaxTimelineLimit) : DefaultTimelineLimit;
@@ -46,6 +50,12 @@ public sealed record SyncFilter
 
     public EventFilter Presence { get; init; } = EventFilter.All;
 
+    /// <summary><c>event_fields</c>: dot-separated paths of the fields to keep in room events (null or empty: all fields).</summary>
+    public IReadOnlyList<string>? EventFields { get; init; }
+
+    /// <summary><c>event_format</c>: <see cref="ClientFormat"/> (the default) or <see cref="FederationFormat"/> (the events as servers exchange them).</summary>
+    public string EventFormat { get; init; } = ClientFormat;
+
     /// <summary>The room filter: <c>not_rooms</c> wins over <c>rooms</c>.</summary>
     public bool IncludesRoom(string roomId) => (Rooms is null || Rooms.Contains(roomId)) && !NotRooms.Contains(roomId);
 
@@ -58,14 +68,16 @@ public sealed record SyncFilter
         }
 
         var room = Obj(filter, "room", "room");
-        if (Str(filter, "event_format", "event_format") is { } format && format is not ("client" or "federation"))
+        var format = Str(filter, "event_format", "event_format") ?? ClientFormat;
+        if (format is not (ClientFormat or FederationFormat))
         {
             throw MatrixException.BadJson("event_format must be 'client' or 'federation'");
         }
 
-        Strings(filter, "event_fields", "event_fields", null);
         return new SyncFilter
         {
+            EventFields = Strings(filter, "event_fields", "event_fields", null),
+            EventFormat = format,
             IncludeLeave = room is { } r && Bool(r, "include_leave", "room.include_leave"),
             Rooms = room is { } r2 ? Strings(r2, "rooms", "room.rooms", MatrixId.IsValidRoomId)?.ToHashSet(StringComparer.Ordinal) : null,
             NotRooms = (room is { } r3 ? Strings(r3, "not_rooms", "room.not_rooms", MatrixId.IsValidRoomId) : null)?.ToHashSet(StringComparer.Ordinal) ?? [],

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Homeserver.Rooms.Client;
 using Homeserver.Sync.Rooms;
 
 namespace Homeserver.Sync;
@@ -7,8 +6,7 @@ namespace Homeserver.Sync;
 /// <summary>Writes the parts of a <c>/sync</c> answer (client-server API, "Syncing", the 200 response).</summary>
 internal static class SyncResponseWriter
 {
-    public static void WriteRoom(
-        Utf8JsonWriter w, RoomResult room, ClientEventBatch batch, ClientEventOptions options, bool joinedRoom, List<IRoomSyncContribution>? extra)
+    public static void WriteRoom(Utf8JsonWriter w, RoomResult room, EventWriter events, bool joinedRoom, List<IRoomSyncContribution>? extra)
     {
         w.WriteStartObject();
         w.WritePropertyName("timeline"u8);
@@ -17,7 +15,7 @@ internal static class SyncResponseWriter
         w.WriteStartArray();
         foreach (var e in room.Timeline)
         {
-            batch.Write(w, e, options);
+            events.Write(w, e);
         }
 
         w.WriteEndArray();
@@ -31,7 +29,7 @@ internal static class SyncResponseWriter
         w.WriteStartArray();
         foreach (var e in room.State)
         {
-            batch.Write(w, e, options);
+            events.Write(w, e);
         }
 
         w.WriteEndArray();

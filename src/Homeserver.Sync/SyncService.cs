@@ -37,6 +37,7 @@ public sealed class SyncService(
     StrippedState stripped,
     UserMemberships userMemberships,
     ClientEventLoader loader,
+    EventLookup lookup,
     PresenceService presence,
     LazyMemberCache lazyCache,
     TimeProvider time,
@@ -223,12 +224,13 @@ public sealed class SyncService(
             builder.MarkSent(requester, joined.Concat(left));
         }
 
-        var json = await WriteAsync(requester, upToToken, contributions, globalAccountData, joined, invites, knocks, left, roomContributions, ct);
+        var json = await WriteAsync(requester, filter, upToToken, contributions, globalAccountData, joined, invites, knocks, left, roomContributions, ct);
         return (json, isEmpty);
     }
 
     private async Task<byte[]> WriteAsync(
         Requester requester,
+        SyncFilter filter,
         SyncToken upToToken,
         List<ISyncContribution> contributions,
         List<AccountDataEntry> globalAccountData,
@@ -241,7 +243,7 @@ public sealed class SyncService(
     {
         var options = new ClientEventOptions(requester.UserId, requester.DeviceId, time.GetUtcNow().ToUnixTimeMilliseconds(), IncludeRoomId: false);
         var allEvents = joined.Concat(left).SelectMany(r => r.Timeline.Concat(r.State)).ToList();
-        var batch = await loader.LoadAsync(allEvents, ct);
+        var events = await EventWriter.CreateAsync(loader, lookup, allEvents, options, filter, ct);
 
         var buffer = new ArrayBufferWriter<byte>(16 * 1024);
         using (var w = new Utf8JsonWriter(buffer))
@@ -263,7 +265,7 @@ public sealed class SyncService(
             foreach (var room in joined)
             {
                 w.WritePropertyName(room.RoomId);
-                SyncResponseWriter.WriteRoom(w, room, batch, options, joinedRoom: true, roomContributions.GetValueOrDefault(room.RoomId));
+                SyncResponseWriter.WriteRoom(w, room, events, joinedRoom: true, roomContributions.GetValueOrDefault(room.RoomId));
             }
 
             w.WriteEndObject();
@@ -288,7 +290,7 @@ public sealed class SyncService(
             foreach (var room in left)
             {
                 w.WritePropertyName(room.RoomId);
-                SyncResponseWriter.WriteRoom(w, room, batch, options, joinedRoom: false, null);
+                SyncResponseWriter.WriteRoom(w, room, events, joinedRoom: false, null);
             }
 
             w.WriteEndObject();

@@ -111,4 +111,29 @@ public sealed class SyncFilterTests
     {
         Parse("{\"room\":{\"timeline\":{\"limit\":" + given + "}}}").TimelineLimit.Should().Be(used);
     }
+
+    [Fact]
+    public void Event_format_and_event_fields_are_read()
+    {
+        var filter = Parse("""{"event_format": "federation", "event_fields": ["type", "content.m\\.relates_to"]}""");
+        filter.EventFormat.Should().Be(SyncFilter.FederationFormat);
+        filter.EventFields.Should().Equal("type", "content.m\\.relates_to");
+
+        var defaults = Parse("{}");
+        defaults.EventFormat.Should().Be(SyncFilter.ClientFormat);
+        defaults.EventFields.Should().BeNull();
+    }
+
+    [Theory]
+    [InlineData("content.body", new[] { "content", "body" })]
+    [InlineData("content.m\\.relates_to", new[] { "content", "m.relates_to" })]
+    [InlineData("content.m\\\\foo", new[] { "content", "m\\foo" })]
+    [InlineData("content.a\\x", new[] { "content", "a\\x" })]
+    [InlineData("trailing\\", new[] { "trailing\\" })]
+    [InlineData("type", new[] { "type" })]
+    [InlineData("a..b", new[] { "a", "", "b" })]
+    public void Dot_separated_paths_split_on_unescaped_dots(string path, string[] parts)
+    {
+        EventWriter.SplitPath(path).Should().Equal(parts);
+    }
 }

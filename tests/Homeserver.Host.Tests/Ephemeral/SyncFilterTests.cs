@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json;
 using Homeserver.TestKit;
 using Npgsql;
 using static Homeserver.Host.Tests.Ephemeral.SyncClient;
@@ -141,6 +142,93 @@ public sealed class SyncFilterTests(TestServer server) : IClassFixture<TestServe
         all.JoinedRoom(roomId)!.Value.GetProperty("account_data").GetProperty("events").EnumerateArray().Should().Contain(e => e.Type() == "m.fully_read");
         var none = await alice.SyncAsync(filter: """{"room":{"account_data":{"not_types":["m.fully_read"]}}}""");
         none.JoinedRoom(roomId)!.Value.GetProperty("account_data").GetProperty("events").EnumerateArray().Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task Event_fields_keep_only_the_listed_paths_and_a_backslash_escapes_a_dot()
+    {
+        var alice = await NewUserAsync();
+        var roomId = await alice.CreateRoomAsync(new { name = "Fields" });
+        var content = new Dictionary<string, object>
+        {
+            ["msgtype"] = "m.text",
+            ["body"] = "fields",
+            ["org.example.key"] = "dotted",
+            ["org"] = new { example = new { key = "nested", other = 1 } },
+            ["back\\slash"] = "b",
+        };
+        await alice.SendTextAsync(roomId, "fields", content);
+
+        // content.org\.example\.key is the key "org.example.key"; content.org.example.key walks into nested objects.
+        var escaped = await alice.SyncAsync(filter: """{"event_fields":["type","content.body","content.org\\.example\\.key"],"room":{"timeline":{"limit":1}}}""");
+        var message = escaped.Timeline(roomId).Should().ContainSingle().Which;
+        message.EnumerateObject().Select(p => p.Name).Should().BeEquivalentTo(["type", "content"]);
+        message.Type().Should().Be("m.room.message");
+        message.GetProperty("content").GetRawText().Should().Be("""{"body":"fields","org.example.key":"dotted"}""");
+        var state = escaped.State(roomId);
+        state.Should().Contain(e => e.Type() == "m.room.name", "event_fields shape the state events too");
+        state.Should().OnlyContain(e => e.EnumerateObject().All(p => p.Name == "type" || p.Name == "content"));
+        state.Single(e => e.Type() == "m.room.name").GetProperty("content").EnumerateObject().Should().BeEmpty("the name event has no body");
+
+        var nested = await alice.SyncAsync(filter: """{"event_fields":["content.org.example.key","content.back\\\\slash","content.missing.deeper"],"room":{"timeline":{"limit":1}}}""");
+        var shaped = nested.Timeline(roomId).Should().ContainSingle().Which;
+        shaped.EnumerateObject().Select(p => p.Name).Should().Equal("content");
+        shaped.GetProperty("content").GetRawText().Should().Be("""{"org":{"example":{"key":"nested"}},"back\\slash":"b"}""");
+
+        var all = await alice.SyncAsync(filter: """{"room":{"timeline":{"limit":1}}}""");
+        all.Timeline(roomId).Single().EnumerateObject().Select(p => p.Name).Should().Contain(["event_id", "sender", "origin_server_ts", "unsigned"]);
+    }
+
+    [Fact]
+    public async Task Event_format_federation_gives_the_events_as_servers_exchange_them()
+    {
+        var alice = await NewUserAsync();
+        var roomId = await alice.CreateRoomAsync(new { name = "Federated", room_version = "12" });
+        var kept = await alice.SendTextAsync(roomId, "kept");
+        var redacted = await alice.SendTextAsync(roomId, "redacted soon");
+        var redaction = (await alice.PutAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/redact/{Esc(redacted)}/{Guid.NewGuid():N}", new { reason = "oops" }))
+            .EnsureOk().Json.GetProperty("event_id").GetString();
+
+        var sync = await alice.SyncAsync(filter: """{"event_format":"federation","room":{"timeline":{"limit":3}}}""");
+        var timeline = sync.Timeline(roomId);
+        var message = timeline.Single(e => e.GetProperty("event_id").GetString() == kept);
+        message.GetProperty("room_id").GetString().Should().Be(roomId);
+        message.GetProperty("sender").GetString().Should().Be(alice.UserId);
+        message.GetProperty("depth").GetInt64().Should().BePositive();
+        message.GetProperty("auth_events").EnumerateArray().Should().NotBeEmpty();
+        message.GetProperty("prev_events").EnumerateArray().Should().ContainSingle();
+        message.GetProperty("hashes").GetProperty("sha256").GetString().Should().NotBeNullOrEmpty();
+        message.GetProperty("signatures").TryGetProperty(server.ServerName, out _).Should().BeTrue();
+        message.Body().Should().Be("kept");
+        message.GetProperty("unsigned").GetProperty("age").GetInt64().Should().BeGreaterThanOrEqualTo(0);
+        message.GetProperty("unsigned").TryGetProperty("transaction_id", out _).Should().BeTrue("the sending device still sees its transaction ID");
+
+        // A redacted event is the redacted PDU: its content is gone, its hashes stay; the redaction comes in the same form.
+        var gone = timeline.Single(e => e.GetProperty("event_id").GetString() == redacted);
+        gone.GetProperty("content").EnumerateObject().Should().BeEmpty();
+        gone.GetRawText().Should().NotContain("redacted soon");
+        gone.GetProperty("hashes").GetProperty("sha256").GetString().Should().NotBeNullOrEmpty();
+        var because = gone.GetProperty("unsigned").GetProperty("redacted_because");
+        because.GetProperty("event_id").GetString().Should().Be(redaction);
+        because.GetProperty("auth_events").EnumerateArray().Should().NotBeEmpty();
+
+        // (A v12 m.room.create has no room_id: the PDU is shown as it is.)
+        var state = sync.State(roomId);
+        state.Should().Contain(e => e.Type() == "m.room.name");
+        state.Should().OnlyContain(e => e.GetProperty("auth_events").ValueKind == JsonValueKind.Array && e.GetProperty("depth").ValueKind == JsonValueKind.Number);
+        state.Where(e => e.Type() != "m.room.create").Should().OnlyContain(e => e.GetProperty("room_id").GetString() == roomId);
+        state.Single(e => e.Type() == "m.room.create").TryGetProperty("room_id", out _).Should().BeFalse();
+
+        // Fields are picked from the federation form; and the client form (the default) has none of its protocol fields.
+        var picked = await alice.SyncAsync(filter: """{"event_format":"federation","event_fields":["depth","content.body"],"room":{"timeline":{"limit":2,"types":["m.room.message"]}}}""");
+        var pickedKept = picked.Timeline(roomId)[0];
+        pickedKept.EnumerateObject().Select(p => p.Name).Should().Equal("depth", "content");
+        pickedKept.GetProperty("depth").GetInt64().Should().Be(message.GetProperty("depth").GetInt64());
+        pickedKept.GetProperty("content").GetRawText().Should().Be("""{"body":"kept"}""");
+        var client = (await alice.SyncAsync(filter: """{"room":{"timeline":{"limit":3}}}""")).Timeline(roomId).Single(e => e.GetProperty("event_id").GetString() == kept);
+        client.TryGetProperty("auth_events", out _).Should().BeFalse();
+        client.TryGetProperty("depth", out _).Should().BeFalse();
+        client.TryGetProperty("room_id", out _).Should().BeFalse();
     }
 
     [Fact]
