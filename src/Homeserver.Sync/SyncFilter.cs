@@ -56,6 +56,12 @@ public sealed record SyncFilter
     /// <summary><c>event_format</c>: <see cref="ClientFormat"/> (the default) or <see cref="FederationFormat"/> (the events as servers exchange them).</summary>
     public string EventFormat { get; init; } = ClientFormat;
 
+    /// <summary>
+    /// Users the requester ignores (<c>m.ignored_user_list</c>, client-server API "Ignoring users"): not part of the
+    /// filter JSON, but applied with it — their non-state events and their invites are left out.
+    /// </summary>
+    public IReadOnlySet<string> IgnoredUsers { get; init; } = new HashSet<string>();
+
     /// <summary>The room filter: <c>not_rooms</c> wins over <c>rooms</c>.</summary>
     public bool IncludesRoom(string roomId) => (Rooms is null || Rooms.Contains(roomId)) && !NotRooms.Contains(roomId);
 

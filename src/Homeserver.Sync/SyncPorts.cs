@@ -11,6 +11,9 @@ public interface ISyncDataStore
 {
     /// <summary>Account data written in (<paramref name="afterStream"/>, <paramref name="upToStream"/>]; all of it when afterStream is 0.</summary>
     Task<IReadOnlyList<AccountDataEntry>> GetAccountDataAsync(string userId, long afterStream, long upToStream, CancellationToken ct);
+
+    /// <summary>The current content of one global account data entry (e.g. <c>m.ignored_user_list</c>), or null.</summary>
+    Task<string?> GetGlobalAccountDataAsync(string userId, string type, CancellationToken ct);
 }
 
 /// <summary>Filters stored with <c>POST /user/{userId}/filter</c> (implemented over the accounts store).</summary>

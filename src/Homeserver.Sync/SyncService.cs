@@ -36,6 +36,7 @@ public sealed class SyncService(
     SyncRoomBuilder builder,
     StrippedState stripped,
     UserMemberships userMemberships,
+    IgnoredUsers ignoredUsers,
     ClientEventLoader loader,
     EventLookup lookup,
     PresenceService presence,
@@ -81,7 +82,7 @@ public sealed class SyncService(
     {
         var upTo = upToToken.Stream;
         var userId = requester.UserId;
-        var filter = request.Filter;
+        var filter = request.Filter with { IgnoredUsers = await ignoredUsers.GetAsync(requester.UserId, ct) };
         long? since = request.Since?.Stream;
         if (since > upTo)
         {
@@ -134,8 +135,16 @@ public sealed class SyncService(
                 }
 
                 case Membership.Invite when membershipChanged:
-                    invites.Add((m.RoomId, await stripped.BuildAsync(m, ct)));
+                {
+                    // Invites from ignored users are never sent (the membership event is the last of the stripped state).
+                    var state = await stripped.BuildAsync(m, ct);
+                    if (state.Count == 0 || !filter.IgnoredUsers.Contains(state[^1].GetProperty("sender").GetString()!))
+                    {
+                        invites.Add((m.RoomId, state));
+                    }
+
                     break;
+                }
 
                 case Membership.Knock when membershipChanged:
                     knocks.Add((m.RoomId, await stripped.BuildAsync(m, ct)));

@@ -24,6 +24,7 @@ public static class SyncServices
         services.AddSingleton<LazyMemberCache>();
         services.AddSingleton<StrippedState>();
         services.AddSingleton<UserMemberships>();
+        services.AddSingleton<IgnoredUsers>();
         services.AddSingleton<SyncRoomBuilder>();
         services.AddSingleton<SyncService>();
 

@@ -136,4 +136,17 @@ public sealed class SyncFilterTests
     {
         EventWriter.SplitPath(path).Should().Equal(parts);
     }
+
+    [Theory]
+    [InlineData("""{"ignored_users": {"@a:x": {}, "@b:x": {}}}""", new[] { "@a:x", "@b:x" })]
+    [InlineData("""{"ignored_users": {}}""", new string[0])]
+    [InlineData("""{"ignored_users": ["@a:x"]}""", new string[0])]
+    [InlineData("""{"other": 1}""", new string[0])]
+    [InlineData("""[]""", new string[0])]
+    [InlineData("""not json""", new string[0])]
+    [InlineData(null, new string[0])]
+    public void The_ignored_user_list_is_read_leniently(string? content, string[] users)
+    {
+        Rooms.IgnoredUsers.Parse(content).Should().BeEquivalentTo(users);
+    }
 }

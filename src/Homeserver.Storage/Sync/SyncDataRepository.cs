@@ -14,6 +14,14 @@ internal sealed class SyncDataRepository(NpgsqlDataSource db) : ISyncDataStore
         ORDER BY stream_id
         """;
 
+    private const string SelectGlobal = "SELECT content FROM account_data WHERE user_id = @UserId AND room_id = '' AND data_type = @Type";
+
+    public async Task<string?> GetGlobalAccountDataAsync(string userId, string type, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.QuerySingleOrDefaultAsync<string?>(new CommandDefinition(SelectGlobal, new { UserId = userId, Type = type }, cancellationToken: ct));
+    }
+
     public async Task<IReadOnlyList<AccountDataEntry>> GetAccountDataAsync(string userId, long afterStream, long upToStream, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);

@@ -17,10 +17,12 @@ namespace Homeserver.Sync.Legacy;
 /// The deprecated sync APIs that Synapse still serves and SyTest still uses (client-server API r0, "old_sync"):
 /// the event stream <c>GET /events</c> (room events, typing, receipts and presence after a token, long-polling),
 /// <c>GET /initialSync</c> and <c>GET /rooms/{roomId}/initialSync</c>. Built on the same stores and tokens as
-/// <c>/sync</c>, so their tokens interoperate with it and with <c>/messages</c>.
+/// <c>/sync</c>, so their tokens interoperate with it and with <c>/messages</c>. Like /sync they leave out what
+/// ignored users send (but their state events) and their invites.
 /// </summary>
 public sealed class LegacySyncService(
     UserMemberships memberships,
+    IgnoredUsers ignoredUsers,
     SyncRoomBuilder builder,
     IRoomReadStore reads,
     ISyncDataStore data,
@@ -69,7 +71,11 @@ public sealed class LegacySyncService(
         var upTo = sync.CurrentToken;
         var all = await memberships.AtAsync(requester.UserId, upTo.Stream, ct);
         var shown = all.Where(m => m.Membership is Membership.Join or Membership.Invite || (archived && m.Membership is Membership.Leave or Membership.Ban)).ToList();
-        var rooms = await BuildRoomsAsync(requester, shown, upTo, limit, ct);
+        var ignored = await ignoredUsers.GetAsync(requester.UserId, ct);
+        var rooms = await BuildRoomsAsync(requester, shown, upTo, limit, ignored, ct);
+
+        // Invites from ignored users are never sent (client-server API, "Ignoring users").
+        rooms.RemoveAll(r => r.Invite is { } invite && ignored.Contains(invite.Event.Sender));
         var accountData = await data.GetAccountDataAsync(requester.UserId, 0, upTo.Stream, ct);
         var joined = shown.Where(m => m.Membership == Membership.Join).Select(m => m.RoomId).ToList();
         var roomReceipts = await receipts.GetReceiptsAsync(joined, 0, upTo.Stream, requester.UserId, ct);
@@ -123,7 +129,7 @@ public sealed class LegacySyncService(
         var stored = (await reads.GetStoredEventsAsync([eventId], ct)).FirstOrDefault() ?? throw MatrixException.NotFound("Event not found");
         var member = (await memberships.AtAsync(requester.UserId, sync.CurrentToken.Stream, ct)).FirstOrDefault(m => m.RoomId == stored.Event.RoomId);
         var visible = await visibility.FilterAsync(requester.UserId, member?.Membership, [stored], ct);
-        if (visible.Count == 0)
+        if (visible.Count == 0 || (!stored.Event.IsState && (await ignoredUsers.GetAsync(requester.UserId, ct)).Contains(stored.Event.Sender)))
         {
             throw MatrixException.NotFound("Event not found");
         }
@@ -138,7 +144,7 @@ public sealed class LegacySyncService(
         var upTo = sync.CurrentToken;
         var membership = (await memberships.AtAsync(requester.UserId, upTo.Stream, ct)).FirstOrDefault(m => m.RoomId == roomId && m.Membership != Membership.Knock)
             ?? throw MatrixException.Forbidden("You are not in this room");
-        var room = (await BuildRoomsAsync(requester, [membership], upTo, limit, ct)).Single();
+        var room = (await BuildRoomsAsync(requester, [membership], upTo, limit, await ignoredUsers.GetAsync(requester.UserId, ct), ct)).Single();
         var accountData = await data.GetAccountDataAsync(requester.UserId, 0, upTo.Stream, ct);
         var roomReceipts = membership.Membership == Membership.Join ? await receipts.GetReceiptsAsync([roomId], 0, upTo.Stream, requester.UserId, ct) : [];
         var members = room.State.Where(e => e.Event.Type == EventTypes.Member && e.Event.Membership == Membership.Join).Select(e => e.Event.StateKey!).ToList();
@@ -182,7 +188,8 @@ public sealed class LegacySyncService(
 
         var work = rooms.Select(m => new RoomWork(m, m.Membership == Membership.Join, since, m.Membership == Membership.Join ? upTo.Stream : Math.Min(upTo.Stream, m.StreamOrdering),
             null, false, TimelineLimit: MaxEventsPerRoom)).ToList();
-        var timelines = since >= upTo.Stream ? [] : await builder.BuildTimelinesAsync(requester, work, SyncFilter.Default, ct);
+        var filter = SyncFilter.Default with { IgnoredUsers = await ignoredUsers.GetAsync(userId, ct) };
+        var timelines = since >= upTo.Stream ? [] : await builder.BuildTimelinesAsync(requester, work, filter, ct);
         var events = timelines.SelectMany(t => t.Result.Timeline).OrderBy(e => e.StreamOrdering).ToList();
         var batch = await loader.LoadAsync(events, ct);
         var joined = rooms.Where(m => m.Membership == Membership.Join).Select(m => m.RoomId).ToList();
@@ -231,7 +238,8 @@ public sealed class LegacySyncService(
         return (json, events.Count == 0 && typingChanges.Count == 0 && newReceipts.Count == 0 && newPresence.Count == 0);
     }
 
-    private async Task<List<LegacyRoom>> BuildRoomsAsync(Requester requester, IReadOnlyList<UserRoomMembership> rooms, SyncToken upTo, int limit, CancellationToken ct)
+    private async Task<List<LegacyRoom>> BuildRoomsAsync(
+        Requester requester, IReadOnlyList<UserRoomMembership> rooms, SyncToken upTo, int limit, IReadOnlySet<string> ignored, CancellationToken ct)
     {
         var work = new List<RoomWork>();
         foreach (var m in rooms.Where(m => m.Membership != Membership.Invite))
@@ -242,7 +250,8 @@ public sealed class LegacySyncService(
             work.Add(new RoomWork(m, m.Membership == Membership.Join, 0, end, null, false, neverJoined, limit));
         }
 
-        var timelines = (await builder.BuildTimelinesAsync(requester, work, SyncFilter.Default, ct)).ToDictionary(t => t.Work.Membership.RoomId, StringComparer.Ordinal);
+        var filter = SyncFilter.Default with { IgnoredUsers = ignored };
+        var timelines = (await builder.BuildTimelinesAsync(requester, work, filter, ct)).ToDictionary(t => t.Work.Membership.RoomId, StringComparer.Ordinal);
 
         var result = new List<LegacyRoom>();
         foreach (var m in rooms)

@@ -190,6 +190,7 @@ public sealed class SyncRoomBuilder(ISyncRoomStore store, IRoomReadStore reads, 
         var visible = (await visibility.FilterAsync(userId, membership, newestFirst, ct)).Select(e => e.EventId).ToHashSet(StringComparer.Ordinal);
         return newestFirst
             .Where(e => visible.Contains(e.EventId) || (e.Event.Type == EventTypes.Member && e.Event.StateKey == userId))
+            .Where(e => e.Event.StateKey is not null || !filter.IgnoredUsers.Contains(e.Event.Sender))
             .Where(e => filter.Timeline.Matches(e.Event.Type, e.Event.Sender, e.Event.Content))
             .ToList();
     }

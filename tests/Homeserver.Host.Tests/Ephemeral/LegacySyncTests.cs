@@ -118,6 +118,32 @@ public sealed class LegacySyncTests(TestServer server) : IClassFixture<TestServe
     }
 
     [Fact]
+    public async Task The_old_apis_leave_out_an_ignored_users_messages_and_invites()
+    {
+        var alice = await NewUserAsync();
+        var bob = await NewUserAsync();
+        var carol = await NewUserAsync();
+        var roomId = await SharedRoomAsync(alice, bob, carol);
+        await SetIgnoredUsersAsync(server, alice.UserId!, bob.UserId!);
+        var hidden = await bob.SendTextAsync(roomId, "bob before");
+        await carol.SendTextAsync(roomId, "carol before");
+        var fromBob = await bob.CreateRoomAsync(new { invite = new[] { alice.UserId } });
+
+        var initial = (await alice.GetAsync("/_matrix/client/v3/initialSync?limit=5")).EnsureOk().Json;
+        var rooms = initial.GetProperty("rooms").EnumerateArray().ToList();
+        rooms.Should().NotContain(r => r.GetProperty("room_id").GetString() == fromBob);
+        var room = rooms.Single(r => r.GetProperty("room_id").GetString() == roomId);
+        room.GetProperty("messages").GetProperty("chunk").EnumerateArray().Where(e => e.Type() == "m.room.message").Select(e => e.Body()).Should().Equal("carol before");
+        (await alice.GetAsync($"/_matrix/client/v3/events/{Esc(hidden)}")).Status.Should().Be(HttpStatusCode.NotFound);
+
+        var end = initial.GetProperty("end").GetString()!;
+        await bob.SendTextAsync(roomId, "bob after");
+        await carol.SendTextAsync(roomId, "carol after");
+        var events = (await alice.GetAsync($"/_matrix/client/v3/events?from={Esc(end)}&timeout=5000")).EnsureOk().Json;
+        Chunk(events).Where(e => e.Type() == "m.room.message").Select(e => e.Body()).Should().Equal("carol after");
+    }
+
+    [Fact]
     public async Task An_archived_initial_sync_shows_a_rejected_invite_without_the_rooms_state()
     {
         var alice = await NewUserAsync();

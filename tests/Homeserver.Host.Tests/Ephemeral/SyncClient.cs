@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Homeserver.TestKit;
+using Npgsql;
 
 namespace Homeserver.Host.Tests.Ephemeral;
 
@@ -40,6 +41,26 @@ internal static class SyncClient
             + (filter is null ? string.Empty : "&filter=" + Esc(filter))
             + (extra is null ? string.Empty : "&" + extra);
         return (await client.GetAsync(url)).EnsureOk().Json;
+    }
+
+    /// <summary>
+    /// Sets the user's <c>m.ignored_user_list</c> (the accounts module's account-data API is on another branch: write
+    /// the row it would write). An empty list un-ignores everyone.
+    /// </summary>
+    public static async Task SetIgnoredUsersAsync(TestServer server, string userId, params string[] ignored)
+    {
+        var content = JsonSerializer.Serialize(new { ignored_users = ignored.ToDictionary(u => u, _ => new { }) });
+        await using var conn = new NpgsqlConnection(server.Database.ConnectionString);
+        await conn.OpenAsync();
+        await using var cmd = new NpgsqlCommand(
+            """
+            INSERT INTO account_data (user_id, room_id, data_type, content, stream_id) VALUES ($1, '', 'm.ignored_user_list', $2, 1)
+            ON CONFLICT (user_id, room_id, data_type) DO UPDATE SET content = EXCLUDED.content
+            """,
+            conn);
+        cmd.Parameters.AddWithValue(userId);
+        cmd.Parameters.AddWithValue(content);
+        await cmd.ExecuteNonQueryAsync();
     }
 
     public static string NextBatch(this JsonElement sync) => sync.GetProperty("next_batch").GetString()!;

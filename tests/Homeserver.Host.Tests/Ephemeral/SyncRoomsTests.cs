@@ -226,6 +226,81 @@ public sealed class SyncRoomsTests(TestServer server) : IClassFixture<TestServer
     }
 
     [Fact]
+    public async Task An_ignored_users_messages_are_left_out_of_the_timeline_but_their_state_events_are_not()
+    {
+        var alice = await NewUserAsync();
+        var bob = await NewUserAsync();
+        var carol = await NewUserAsync();
+        var roomId = await SharedRoomAsync(bob, alice, carol);
+        await SetIgnoredUsersAsync(server, alice.UserId!, bob.UserId!);
+        await bob.SendTextAsync(roomId, "bob before");
+        (await bob.PutAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/state/m.room.topic", new { topic = "set by bob" })).EnsureOk();
+        await carol.SendTextAsync(roomId, "carol before");
+
+        var initial = await alice.SyncAsync();
+        var bodies = initial.Timeline(roomId).Where(e => e.Type() == "m.room.message").Select(e => e.Body()).ToList();
+        bodies.Should().Equal("carol before");
+        initial.Timeline(roomId).Should().Contain(e => e.Type() == "m.room.topic" && e.GetProperty("sender").GetString() == bob.UserId, "state events of ignored users are still sent");
+        (await bob.SyncAsync()).Timeline(roomId).Select(e => e.Type() == "m.room.message" ? e.Body() : null).Should().Contain("bob before", "only alice ignores bob");
+
+        // Incremental: bob's new message is left out; only bob speaking is nothing to say, so the long-poll runs to its end.
+        await bob.SendTextAsync(roomId, "bob during");
+        await carol.SendTextAsync(roomId, "carol during");
+        var next = await alice.SyncAsync(initial.NextBatch());
+        next.Timeline(roomId).Select(e => e.Body()).Should().Equal("carol during");
+        await bob.SendTextAsync(roomId, "bob alone");
+        var quiet = await alice.SyncAsync(next.NextBatch(), timeout: 1000);
+        quiet.JoinedRoom(roomId).Should().BeNull();
+
+        // Un-ignoring applies to the next sync at once (nothing about the list is cached); missed messages are not replayed.
+        await SetIgnoredUsersAsync(server, alice.UserId!);
+        await bob.SendTextAsync(roomId, "bob after");
+        var after = await alice.SyncAsync(quiet.NextBatch());
+        after.Timeline(roomId).Select(e => e.Body()).Should().Equal("bob after");
+    }
+
+    [Fact]
+    public async Task A_filled_timeline_looks_past_the_messages_of_an_ignored_user()
+    {
+        var alice = await NewUserAsync();
+        var bob = await NewUserAsync();
+        var roomId = await SharedRoomAsync(alice, bob);
+        await alice.SendTextAsync(roomId, "alice 1");
+        await alice.SendTextAsync(roomId, "alice 2");
+        for (var i = 0; i < 3; i++)
+        {
+            await bob.SendTextAsync(roomId, $"bob {i}");
+        }
+
+        await SetIgnoredUsersAsync(server, alice.UserId!, bob.UserId!);
+        var sync = await alice.SyncAsync(filter: """{"room":{"timeline":{"limit":2}}}""");
+        sync.Timeline(roomId).Select(e => e.Body()).Should().Equal("alice 1", "alice 2");
+    }
+
+    [Fact]
+    public async Task An_invite_from_an_ignored_user_is_not_sent()
+    {
+        var alice = await NewUserAsync();
+        var bob = await NewUserAsync();
+        var carol = await NewUserAsync();
+        await SetIgnoredUsersAsync(server, alice.UserId!, bob.UserId!);
+        var since = (await alice.SyncAsync()).NextBatch();
+        var fromBob = await bob.CreateRoomAsync(new { name = "Bob's room", invite = new[] { alice.UserId } });
+        var fromCarol = await carol.CreateRoomAsync(new { name = "Carol's room", invite = new[] { alice.UserId } });
+
+        foreach (var sync in new[] { await alice.SyncAsync(since), await alice.SyncAsync() })
+        {
+            var invites = sync.GetProperty("rooms").GetProperty("invite");
+            invites.TryGetProperty(fromCarol, out _).Should().BeTrue();
+            invites.TryGetProperty(fromBob, out _).Should().BeFalse();
+        }
+
+        // Once bob is no longer ignored, a fresh sync shows his invite again.
+        await SetIgnoredUsersAsync(server, alice.UserId!);
+        (await alice.SyncAsync()).GetProperty("rooms").GetProperty("invite").TryGetProperty(fromBob, out _).Should().BeTrue();
+    }
+
+    [Fact]
     public async Task Room_account_data_alone_brings_a_room_into_an_incremental_sync()
     {
         var alice = await NewUserAsync();
