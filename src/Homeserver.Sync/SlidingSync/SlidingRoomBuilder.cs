@@ -57,7 +57,7 @@ public sealed class SlidingRoomBuilder(ISyncRoomStore store, IRoomReadStore read
     }
 
     public async Task<(List<SlidingRoomResult> Results, Dictionary<string, SentRoom> Sent)> BuildAsync(
-        Requester requester, IReadOnlyList<SlidingRoomRequest> rooms, SyncToken? since, long upTo, CancellationToken ct)
+        Requester requester, IReadOnlyList<SlidingRoomRequest> rooms, SyncToken? since, long upTo, IReadOnlySet<string> ignored, CancellationToken ct)
     {
         var me = requester.UserId;
         var works = rooms.Select(r => new Work(r, new SlidingRoomResult(r.Room.RoomId, r.Room.Membership.Membership)
@@ -92,7 +92,7 @@ public sealed class SlidingRoomBuilder(ISyncRoomStore store, IRoomReadStore read
             var end = m.Membership == Membership.Join ? upTo : Math.Min(upTo, m.StreamOrdering);
             return new RoomWork(m, m.Membership == Membership.Join, after, end, null, NewlyJoined: false, w.NeverJoined, w.Request.Config.TimelineLimit);
         }).ToList();
-        var built = await timelines.BuildTimelinesAsync(requester, roomWorks, SyncFilter.Default, ct);
+        var built = await timelines.BuildTimelinesAsync(requester, roomWorks, SyncFilter.Default with { IgnoredUsers = ignored }, ct);
         for (var i = 0; i < timelineWorks.Count; i++)
         {
             var w = timelineWorks[i];

@@ -43,15 +43,22 @@ public sealed class SlidingRoomLists(IRoomReadStore reads, ISyncRoomStore store,
 
     /// <summary>The candidate rooms, with their recency and the data the requested filters need.</summary>
     public async Task<List<SlidingRoom>> GetCandidatesAsync(
-        string userId, IReadOnlyList<UserRoomMembership> memberships, ConnectionState previous, long upTo, bool needsState, CancellationToken ct)
+        string userId, IReadOnlyList<UserRoomMembership> memberships, ConnectionState previous, long upTo, bool needsState, IReadOnlySet<string> ignored, CancellationToken ct)
     {
+        // Leaves (were they kicks?) and invites (from someone ignored?) need their membership event's sender.
         var leaves = memberships.Where(m => m.Membership == Membership.Leave && !previous.Rooms.ContainsKey(m.RoomId)).ToList();
+        var invites = ignored.Count == 0 ? [] : memberships.Where(m => m.Membership == Membership.Invite).ToList();
         var kicked = new HashSet<string>(StringComparer.Ordinal);
-        if (leaves.Count > 0)
+        var ignoredInvites = new HashSet<string>(StringComparer.Ordinal);
+        if (leaves.Count > 0 || invites.Count > 0)
         {
-            foreach (var e in await store.GetStoredEventsAsync(leaves.Select(m => m.EventId).ToList(), ct))
+            foreach (var e in await store.GetStoredEventsAsync(leaves.Concat(invites).Select(m => m.EventId).ToList(), ct))
             {
-                if (e.Event.Sender != userId)
+                if (e.Event.Membership == Membership.Invite && ignored.Contains(e.Event.Sender))
+                {
+                    ignoredInvites.Add(e.Event.RoomId);
+                }
+                else if (e.Event.Membership != Membership.Invite && e.Event.Sender != userId)
                 {
                     kicked.Add(e.Event.RoomId);
                 }
@@ -59,6 +66,7 @@ public sealed class SlidingRoomLists(IRoomReadStore reads, ISyncRoomStore store,
         }
 
         var rooms = memberships
+            .Where(m => !ignoredInvites.Contains(m.RoomId) || m.Membership != Membership.Invite)
             .Where(m => m.Membership != Membership.Leave || previous.Rooms.ContainsKey(m.RoomId) || kicked.Contains(m.RoomId))
             .Select(m => new SlidingRoom(m))
             .ToList();

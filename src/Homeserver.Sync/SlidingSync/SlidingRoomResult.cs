@@ -46,4 +46,11 @@ public sealed class SlidingRoomResult(string roomId, string membership)
     public List<JsonElement>? StrippedState { get; set; }
 
     public List<string> Lists { get; } = [];
+
+    /// <summary>
+    /// Whether the room says anything the client does not know yet (as Synapse decides it): a room sent before with
+    /// nothing new (say, only events of ignored users arrived) is left out of the answer.
+    /// </summary>
+    public bool HasContent => Initial || ExpandedTimeline || Name is not null || Avatar is not null || Heroes is { Count: > 0 }
+        || JoinedCount is not null || InvitedCount is not null || RequiredState.Count > 0 || Timeline is { Count: > 0 } || StrippedState is { Count: > 0 };
 }

@@ -24,6 +24,7 @@ namespace Homeserver.Sync.SlidingSync;
 /// </summary>
 public sealed class SlidingSyncService(
     UserMemberships memberships,
+    IgnoredUsers ignoredUsers,
     SlidingRoomLists roomLists,
     SlidingRoomBuilder roomBuilder,
     SlidingSyncConnections connections,
@@ -78,7 +79,8 @@ public sealed class SlidingSyncService(
     {
         var userId = requester.UserId;
         var all = await memberships.AtAsync(userId, upTo.Stream, ct);
-        var candidates = await roomLists.GetCandidatesAsync(userId, all, previous, upTo.Stream, SlidingRoomLists.NeedsState(request.Lists.Values), ct);
+        var ignored = await ignoredUsers.GetAsync(userId, ct);
+        var candidates = await roomLists.GetCandidatesAsync(userId, all, previous, upTo.Stream, SlidingRoomLists.NeedsState(request.Lists.Values), ignored, ct);
         var byId = candidates.ToDictionary(r => r.RoomId, StringComparer.Ordinal);
 
         // Lists: filter, order, cut to ranges; each room takes the superset of the configs that select it.
@@ -139,7 +141,11 @@ public sealed class SlidingSyncService(
             }
         }
 
-        var (results, sentRooms) = await roomBuilder.BuildAsync(requester, toSend, since, upTo.Stream, ct);
+        var (built, sentRooms) = await roomBuilder.BuildAsync(requester, toSend, since, upTo.Stream, ignored, ct);
+
+        // A room with nothing new (e.g. it only had events from ignored users) is not sent, but counts as up to date.
+        var membershipChanged = toSend.Where(r => r.Previous is { } p && p.Membership != r.Room.Membership.Membership).Select(r => r.Room.RoomId).ToHashSet(StringComparer.Ordinal);
+        var results = built.Where(r => r.HasContent || membershipChanged.Contains(r.RoomId)).ToList();
         foreach (var r in results)
         {
             r.Lists.AddRange(roomListNames.GetValueOrDefault(r.RoomId) ?? []);

@@ -339,6 +339,42 @@ public sealed class SlidingSyncTests(TestServer server) : IClassFixture<TestServ
         joined.GetProperty("name").GetString().Should().Be("Invited");
     }
 
+    [Fact]
+    public async Task An_ignored_users_messages_and_invites_are_left_out_and_their_messages_alone_send_nothing()
+    {
+        var alice = await NewUserAsync();
+        var bob = await NewUserAsync();
+        var carol = await NewUserAsync();
+        var roomId = await SharedRoomAsync(alice, bob, carol);
+        await SetIgnoredUsersAsync(server, alice.UserId!, bob.UserId!);
+        await bob.SendTextAsync(roomId, "bob 1");
+        await carol.SendTextAsync(roomId, "carol 1");
+        await bob.SendTextAsync(roomId, "bob 2");
+        var fromBob = await bob.CreateRoomAsync(new { name = "Bob's invitation", invite = new[] { alice.UserId } });
+        var fromCarol = await carol.CreateRoomAsync(new { name = "Carol's invitation", invite = new[] { alice.UserId } });
+
+        var body = new JsonObject { ["lists"] = new JsonObject { ["all"] = List(0, 10, timelineLimit: 3, requiredState: new JsonArray()) } };
+        var first = await SlidingAsync(alice, body);
+        first.GetProperty("lists").GetProperty("all").GetProperty("count").GetInt32().Should().Be(2);
+        HasRoom(first, fromCarol).Should().BeTrue();
+        HasRoom(first, fromBob).Should().BeFalse();
+        first.GetRawText().Should().NotContain("Bob's invitation");
+        var timeline = Timeline(Room(first, roomId));
+        timeline.Where(e => e.Type() == "m.room.message").Select(e => e.Body()).Should().Equal("carol 1");
+        timeline.Should().HaveCount(3, "the timeline is filled from before bob's messages");
+
+        // Only bob speaks: nothing to send, so the long-poll runs to its end without the room.
+        await bob.SendTextAsync(roomId, "bob 3");
+        var watch = Stopwatch.StartNew();
+        var second = await SlidingAsync(alice, (JsonObject)body.DeepClone(), Pos(first), timeout: 1000);
+        watch.Elapsed.Should().BeGreaterThan(TimeSpan.FromMilliseconds(900));
+        HasRoom(second, roomId).Should().BeFalse();
+
+        await carol.SendTextAsync(roomId, "carol 2");
+        var third = await SlidingAsync(alice, (JsonObject)body.DeepClone(), Pos(second), timeout: 5000);
+        Timeline(Room(third, roomId)).Select(e => e.Body()).Should().Equal("carol 2");
+    }
+
     [Theory]
     [InlineData("""{"lists": []}""", "M_BAD_JSON")]
     [InlineData("""{"lists": {"a": {"ranges": [[5, 1]], "timeline_limit": 1, "required_state": []}}}""", "M_BAD_JSON")]
