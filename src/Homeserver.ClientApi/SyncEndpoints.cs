@@ -4,6 +4,7 @@ using Homeserver.Core;
 using Homeserver.Core.Streams;
 using Homeserver.Http;
 using Homeserver.Sync;
+using Homeserver.Sync.Presence;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -30,6 +31,12 @@ public static class SyncEndpoints
     private static async Task<IResult> Sync(HttpContext http, Authed auth, SyncService sync, CancellationToken ct)
     {
         var query = http.Request.Query;
+        if (query.ContainsKey("from"))
+        {
+            // /events used 'from'; /sync uses 'since' (as Synapse, say so rather than ignore it).
+            throw MatrixException.InvalidParam("'from' is not a valid query parameter. Did you mean 'since'?");
+        }
+
         SyncToken? since = null;
         var sinceText = query["since"].ToString();
         if (sinceText.Length > 0)
@@ -42,17 +49,7 @@ public static class SyncEndpoints
             since = token;
         }
 
-        var timeout = TimeSpan.Zero;
-        if (query["timeout"].ToString() is { Length: > 0 } timeoutText)
-        {
-            if (!long.TryParse(timeoutText, NumberStyles.None, CultureInfo.InvariantCulture, out var ms))
-            {
-                throw MatrixException.InvalidParam("timeout must be a number of milliseconds");
-            }
-
-            timeout = TimeSpan.FromMilliseconds(Math.Min(ms, (long)MaxTimeout.TotalMilliseconds));
-        }
-
+        var timeout = ParseTimeout(query["timeout"].ToString(), TimeSpan.Zero);
         var fullState = query["full_state"].ToString() switch
         {
             "" or "false" => false,
@@ -60,10 +57,35 @@ public static class SyncEndpoints
             _ => throw MatrixException.InvalidParam("full_state must be true or false"),
         };
 
+        var setPresence = ParseSetPresence(query["set_presence"].ToString());
         var filter = await ReadFilterAsync(http, auth, query["filter"].ToString(), ct);
-        var json = await sync.SyncAsync(auth.Requester, new SyncRequest(since, timeout, fullState, filter), ct);
+        var json = await sync.SyncAsync(auth.Requester, new SyncRequest(since, timeout, fullState, filter, setPresence), ct);
         return JsonResults.Raw(json);
     }
+
+    /// <summary>A <c>timeout</c> in milliseconds, capped at <see cref="MaxTimeout"/>.</summary>
+    internal static TimeSpan ParseTimeout(string text, TimeSpan fallback)
+    {
+        if (text.Length == 0)
+        {
+            return fallback;
+        }
+
+        if (!long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var ms) || ms < 0)
+        {
+            throw MatrixException.InvalidParam("timeout must be a non-negative number of milliseconds");
+        }
+
+        return TimeSpan.FromMilliseconds(Math.Min(ms, (long)MaxTimeout.TotalMilliseconds));
+    }
+
+    /// <summary><c>set_presence</c>: online (the default), unavailable or offline.</summary>
+    internal static string ParseSetPresence(string text) => text switch
+    {
+        "" => PresenceStates.Online,
+        PresenceStates.Online or PresenceStates.Unavailable or PresenceStates.Offline => text,
+        _ => throw MatrixException.InvalidParam("set_presence must be one of online, unavailable, offline"),
+    };
 
     private static async Task<SyncFilter> ReadFilterAsync(HttpContext http, Authed auth, string filterParam, CancellationToken ct)
     {
@@ -77,7 +99,7 @@ public static class SyncEndpoints
         {
             try
             {
-                using var doc = JsonDocument.Parse(filterParam);
+                using var doc = JsonDocument.Parse(filterParam, new JsonDocumentOptions { MaxDepth = 64 });
                 definition = doc.RootElement.Clone();
             }
             catch (JsonException)
@@ -87,13 +109,9 @@ public static class SyncEndpoints
         }
         else
         {
-            var lookup = http.RequestServices.GetService<IFilterLookup>() ?? throw MatrixException.NotFound("No such filter");
-            definition = await lookup.GetFilterAsync(auth.UserId, filterParam, ct) ?? throw MatrixException.NotFound("No such filter");
-        }
-
-        if (definition.ValueKind != JsonValueKind.Object)
-        {
-            throw MatrixException.BadJson("filter must be an object");
+            // As Synapse: an unknown filter ID is M_INVALID_PARAM.
+            var lookup = http.RequestServices.GetService<IFilterLookup>() ?? throw MatrixException.InvalidParam("No such filter");
+            definition = await lookup.GetFilterAsync(auth.UserId, filterParam, ct) ?? throw MatrixException.InvalidParam("No such filter");
         }
 
         return SyncFilter.Parse(definition);

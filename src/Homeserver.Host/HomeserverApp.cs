@@ -6,6 +6,7 @@ using Homeserver.Crypto;
 using Homeserver.Federation;
 using Homeserver.Http;
 using Homeserver.Storage;
+using Homeserver.Storage.Sync;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Homeserver.Core.Streams;
 using Homeserver.Rooms;
@@ -101,10 +102,9 @@ public static class HomeserverApp
         services.AddSingleton<RoomReader>();
         services.AddRoomFeatures();
 
-        // Sync: the notifier hears every persisted batch.
-        services.AddSingleton<SyncNotifier>();
-        services.AddSingleton<IRoomEventListener>(sp => sp.GetRequiredService<SyncNotifier>());
-        services.AddSingleton<SyncService>();
+        // Sync, its wake-ups and the ephemeral streams (typing, receipts, presence).
+        services.AddSyncStorage();
+        services.AddSync();
 
         services.AddFederation();
         // Registered before the E2EE notifier, which stays the one a single IDeviceListNotifier resolves to.
@@ -130,6 +130,10 @@ public static class HomeserverApp
         app.MapRoomReadEndpoints();
         app.MapRoomFeatureEndpoints();
         app.MapSyncEndpoints();
+        app.MapEphemeralEndpoints();
+        app.MapPresenceEndpoints();
+        app.MapSlidingSyncEndpoints();
+        app.MapLegacySyncEndpoints();
         app.MapE2eeEndpoints();
         app.MapPushModule();
         app.MapMediaModule();

@@ -31,6 +31,7 @@ internal static class PushModule
         services.Insert(0, ServiceDescriptor.Singleton<IRoomEventListener>(sp => sp.GetRequiredService<NotificationEvaluator>()));
         services.AddSingleton<NotificationCounts>();
         services.AddSingleton<INotificationCounts>(sp => sp.GetRequiredService<NotificationCounts>());
+        services.AddSingleton<Homeserver.Sync.Receipts.IReceiptListener>(sp => sp.GetRequiredService<NotificationCounts>());
         services.AddSingleton<IRoomSyncSection, UnreadNotificationsSyncSection>();
         services.AddSingleton<PusherService>();
         services.AddHostedService<PushDeliveryService>();

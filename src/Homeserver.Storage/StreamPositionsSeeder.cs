@@ -17,7 +17,9 @@ public sealed class StreamPositionsSeeder(NpgsqlDataSource db)
             COALESCE((SELECT max(stream_id) FROM e2e_device_list_changes), 0),
             COALESCE((SELECT max(stream_id) FROM e2e_to_device_inbox), 0),
             COALESCE((SELECT max(batch_position) FROM e2e_to_device_deliveries), 0),
-            COALESCE((SELECT max(stream_id) FROM e2e_cross_signing_keys), 0))
+            COALESCE((SELECT max(stream_id) FROM e2e_cross_signing_keys), 0),
+            COALESCE((SELECT max(stream_id) FROM receipts), 0),
+            COALESCE((SELECT max(stream_id) FROM presence), 0))
         """;
 
     public async Task<long> SeedAsync(StreamPositions positions, CancellationToken ct)

@@ -18,13 +18,18 @@ namespace Homeserver.Sync;
 /// its answer cannot miss a write that happens in between. In-process for now; several server processes
 /// would feed the same entry points from PostgreSQL LISTEN/NOTIFY.
 /// </summary>
-public sealed class SyncNotifier : IRoomEventListener
+public sealed class SyncNotifier : IRoomEventListener, IUserStreamNotifier
 {
+    /// <summary>How long a request waits for its own change (e.g. the presence its sync sets) to become readable.</summary>
+    public static readonly TimeSpan OwnChangeWait = TimeSpan.FromSeconds(1);
+
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _signals = new(StringComparer.Ordinal);
     private readonly StreamPositions _streams;
     private readonly string _serverName;
     private readonly object _pendingLock = new();
     private readonly PriorityQueue<IReadOnlyCollection<string>, long> _pending = new();
+    private readonly PriorityQueue<TaskCompletionSource, long> _waiters = new();
+    private int _waiting;
 
     public SyncNotifier(StreamPositions streams, HomeserverConfig config)
     {
@@ -60,6 +65,65 @@ public sealed class SyncNotifier : IRoomEventListener
         OnAdvanced(_streams.Current);
     }
 
+    /// <summary>How many long-polls are waiting right now (each holds only a signal and a timer).</summary>
+    public int WaitingRequests => Volatile.Read(ref _waiting);
+
+    /// <summary>
+    /// Parks a long-poll until <paramref name="signal"/> fires or <paramref name="remaining"/> has passed. The timer is
+    /// cancelled as soon as either happens or the client goes away, so a parked request leaves nothing running behind it.
+    /// </summary>
+    public async Task WaitAsync(Task signal, TimeSpan remaining, TimeProvider time, CancellationToken ct)
+    {
+        Interlocked.Increment(ref _waiting);
+        try
+        {
+            using var cancel = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            await Task.WhenAny(signal, Task.Delay(remaining, time, cancel.Token));
+            await cancel.CancelAsync();
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _waiting);
+        }
+
+        ct.ThrowIfCancellationRequested();
+    }
+
+    /// <summary>Completes once <see cref="StreamPositions.Current"/> has reached <paramref name="position"/>.</summary>
+    public Task WhenReachedAsync(long position)
+    {
+        if (_streams.Current >= position)
+        {
+            return Task.CompletedTask;
+        }
+
+        var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_pendingLock)
+        {
+            _waiters.Enqueue(reached, position);
+        }
+
+        OnAdvanced(_streams.Current);
+        return reached.Task;
+    }
+
+    /// <summary>
+    /// Waits (at most <paramref name="max"/>) until a position written by this request is readable, so that the
+    /// answer includes the request's own change (e.g. the presence a sync sets). Nothing to wait for at 0.
+    /// </summary>
+    public async Task WaitForAsync(long position, TimeSpan max, TimeProvider time, CancellationToken ct)
+    {
+        if (position <= 0 || _streams.Current >= position)
+        {
+            return;
+        }
+
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        await Task.WhenAny(WhenReachedAsync(position), Task.Delay(max, time, cancel.Token));
+        await cancel.CancelAsync();
+        ct.ThrowIfCancellationRequested();
+    }
+
     /// <summary>Wakes the users now (for data outside the persisted stream, such as typing notifications).</summary>
     public void NotifyNow(IReadOnlyCollection<string> userIds) => Fire(userIds);
 
@@ -91,6 +155,7 @@ public sealed class SyncNotifier : IRoomEventListener
     private void OnAdvanced(long current)
     {
         List<IReadOnlyCollection<string>>? ready = null;
+        List<TaskCompletionSource>? reached = null;
         lock (_pendingLock)
         {
             while (_pending.TryPeek(out var users, out var position) && position <= current)
@@ -98,6 +163,17 @@ public sealed class SyncNotifier : IRoomEventListener
                 _pending.Dequeue();
                 (ready ??= []).Add(users);
             }
+
+            while (_waiters.TryPeek(out var waiter, out var position) && position <= current)
+            {
+                _waiters.Dequeue();
+                (reached ??= []).Add(waiter);
+            }
+        }
+
+        foreach (var waiter in reached ?? [])
+        {
+            waiter.TrySetResult();
         }
 
         if (ready is null)

@@ -11,7 +11,14 @@ public sealed record SyncContext(
     SyncToken UpTo,
     SyncFilter Filter,
     bool FullState,
-    IReadOnlyCollection<string> JoinedRoomIds);
+    IReadOnlyCollection<string> JoinedRoomIds)
+{
+    /// <summary>Rooms the requester joined after <see cref="Since"/> (empty on an initial sync): their members are new to the client.</summary>
+    public IReadOnlyCollection<string> NewlyJoinedRoomIds { get; init; } = [];
+
+    /// <summary>Rooms the requester left (or was removed from) after <see cref="Since"/>.</summary>
+    public IReadOnlyCollection<string> NewlyLeftRoomIds { get; init; } = [];
+}
 
 /// <summary>One contribution to a sync answer: it writes its own properties, and says whether it has anything to say.</summary>
 public interface ISyncContribution

@@ -1,3 +1,4 @@
+using Homeserver.Rooms.Services;
 using System.Buffers;
 using System.Text.Json;
 using Homeserver.Core;
@@ -5,26 +6,42 @@ using Homeserver.Core.Streams;
 using Homeserver.Rooms;
 using Homeserver.Rooms.Client;
 using Homeserver.Rooms.Persistence;
+using Homeserver.Sync.Presence;
+using Homeserver.Sync.Rooms;
 
 namespace Homeserver.Sync;
 
-/// <summary>One <c>/sync</c> request, parsed.</summary>
-public sealed record SyncRequest(SyncToken? Since, TimeSpan Timeout, bool FullState, SyncFilter Filter);
+/// <summary>One <c>/sync</c> request, parsed. <paramref name="SetPresence"/> is <c>set_presence</c> (online by default).</summary>
+public sealed record SyncRequest(SyncToken? Since, TimeSpan Timeout, bool FullState, SyncFilter Filter, string SetPresence = PresenceStates.Online);
 
 /// <summary>
 /// <c>GET /sync</c> (client-server API, "Syncing"): computes what changed for a user between the
 /// <c>since</c> token and the current stream position, and long-polls when nothing did.
 /// Every stream is read up to one position (<see cref="StreamPositions.Current"/> taken once), so the
-/// answer and its <c>next_batch</c> agree even while writes continue.
+/// answer and its <c>next_batch</c> agree even while writes continue:
+/// <list type="number">
+/// <item>the user's memberships (as of that position) sort rooms into join, invite, knock and leave;</item>
+/// <item>joined rooms with news since the token, newly joined and left rooms are built in one batch
+/// (<see cref="SyncRoomBuilder"/>);</item>
+/// <item>account data, other modules' sections (presence, to-device...) and per-room additions (typing,
+/// receipts, unread counts) are added;</item>
+/// <item>an incremental answer with nothing in it waits for the user's next wake-up, up to the timeout.</item>
+/// </list>
+/// A waiting request holds nothing but its task and a timer: cancelling the request releases both.
 /// </summary>
 public sealed class SyncService(
     IRoomReadStore reads,
     ISyncDataStore data,
     StreamPositions streams,
     SyncNotifier notifier,
-    HistoryVisibility visibility,
+    SyncRoomBuilder builder,
+    StrippedState stripped,
+    UserMemberships userMemberships,
+    IgnoredUsers ignoredUsers,
     ClientEventLoader loader,
     EventLookup lookup,
+    PresenceService presence,
+    LazyMemberCache lazyCache,
     TimeProvider time,
     IEnumerable<ISyncSection> sections,
     IEnumerable<IRoomSyncSection> roomSections,
@@ -33,17 +50,24 @@ public sealed class SyncService(
     private readonly ISyncSection[] _sections = sections.ToArray();
     private readonly IRoomSyncSection[] _roomSections = roomSections.ToArray();
 
-    /// <summary>State event types copied into an invite's stripped state (as Synapse's defaults).</summary>
-    private static readonly string[] StrippedStateTypes =
-        ["m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar", "m.room.canonical_alias", "m.room.encryption", "m.room.topic"];
+    /// <summary>The current position of every stream, as a <c>next_batch</c> would give it.</summary>
+    public SyncToken CurrentToken => new(streams.Current, ephemeral?.Current ?? 0);
 
     public async Task<byte[]> SyncAsync(Requester requester, SyncRequest request, CancellationToken ct)
     {
+        using var syncing = await presence.UserSyncingAsync(requester, request.SetPresence, ct);
+        await notifier.WaitForAsync(syncing.Position, SyncNotifier.OwnChangeWait, time, ct);
+        if (request.Since is null)
+        {
+            // A new sync sequence: the client remembers no lazy-loaded members.
+            lazyCache.Clear(requester.UserId, requester.DeviceId);
+        }
+
         var deadline = time.GetUtcNow() + request.Timeout;
         while (true)
         {
             var signal = notifier.GetSignal(requester.UserId);
-            var upTo = new SyncToken(streams.Current, ephemeral?.Current ?? 0);
+            var upTo = CurrentToken;
             var (json, isEmpty) = await ComputeAsync(requester, request, upTo, ct);
             var remaining = deadline - time.GetUtcNow();
             if (!isEmpty || request.Since is null || request.FullState || remaining <= TimeSpan.Zero)
@@ -51,56 +75,38 @@ public sealed class SyncService(
                 return json;
             }
 
-            var delay = Task.Delay(remaining, time, ct);
-            await Task.WhenAny(signal, delay);
-            ct.ThrowIfCancellationRequested();
+            await notifier.WaitAsync(signal, remaining, time, ct);
         }
-    }
-
-    private sealed class RoomResult(string roomId)
-    {
-        public string RoomId { get; } = roomId;
-
-        public List<StoredEvent> Timeline { get; } = [];
-
-        public List<StoredEvent> State { get; } = [];
-
-        public bool Limited { get; set; }
-
-        public string PrevBatch { get; set; } = string.Empty;
-
-        public List<AccountDataEntry> AccountData { get; } = [];
-
-        public (List<string> Heroes, int Joined, int Invited)? Summary { get; set; }
-
-        public bool HasContent => Timeline.Count > 0 || State.Count > 0 || AccountData.Count > 0;
     }
 
     private async Task<(byte[] Json, bool IsEmpty)> ComputeAsync(Requester requester, SyncRequest request, SyncToken upToToken, CancellationToken ct)
     {
         var upTo = upToToken.Stream;
         var userId = requester.UserId;
-        var filter = request.Filter;
+        var filter = request.Filter with { IgnoredUsers = await ignoredUsers.GetAsync(requester.UserId, ct) };
         long? since = request.Since?.Stream;
         if (since > upTo)
         {
-            // A token from the future (e.g. the database was reset): nothing we hold is newer than it.
+            // A token from the future (e.g. the database was reset): nothing we hold is newer than it (as Synapse bounds it).
             since = upTo;
         }
 
-        var memberships = await reads.GetUserMembershipsAsync(userId, ct);
-        var joined = new List<RoomResult>();
-        var left = new List<RoomResult>();
-        var invites = new List<(string RoomId, List<JsonElement> Stripped)>();
-
-        var changedRooms = since is { } s
-            ? await reads.GetRoomsWithEventsAsync(memberships.Where(m => m.Membership == Membership.Join).Select(m => m.RoomNid).ToList(), s, upTo, ct)
+        var memberships = await userMemberships.AtAsync(userId, upTo, ct);
+        var joinedNids = memberships.Where(m => m.Membership == Membership.Join && filter.IncludesRoom(m.RoomId)).Select(m => m.RoomNid).ToList();
+        var changedSet = since is { } s && !request.FullState
+            ? (await reads.GetRoomsWithEventsAsync(joinedNids, s, upTo, ct)).ToHashSet()
             : [];
-        var changedSet = changedRooms.ToHashSet();
 
         var accountData = await data.GetAccountDataAsync(userId, since ?? 0, upTo, ct);
-        var roomAccountData = accountData.Where(a => a.RoomId.Length > 0).GroupBy(a => a.RoomId).ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
+        var roomAccountData = accountData.Where(a => a.RoomId.Length > 0 && filter.RoomAccountData.MatchesType(a.Type) && filter.RoomAccountData.IncludesRoom(a.RoomId))
+            .GroupBy(a => a.RoomId)
+            .ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
 
+        var work = new List<RoomWork>();
+        var invites = new List<(string RoomId, List<JsonElement> State)>();
+        var knocks = new List<(string RoomId, List<JsonElement> State)>();
+        var newlyJoined = new List<string>();
+        var newlyLeft = new List<string>();
         foreach (var m in memberships)
         {
             if (!filter.IncludesRoom(m.RoomId))
@@ -113,41 +119,84 @@ public sealed class SyncService(
             {
                 case Membership.Join:
                 {
-                    var wanted = since is null || request.FullState || membershipChanged || changedSet.Contains(m.RoomNid) || roomAccountData.ContainsKey(m.RoomId);
-                    if (!wanted)
+                    var fresh = since is null || request.FullState || membershipChanged;
+                    if (fresh || changedSet.Contains(m.RoomNid) || roomAccountData.ContainsKey(m.RoomId))
                     {
-                        continue;
+                        // A newly joined room is sent like on an initial sync: latest events, full state.
+                        var timelineAfter = membershipChanged ? 0 : since!.Value;
+                        work.Add(new RoomWork(m, Joined: true, timelineAfter, upTo, fresh ? null : since, NewlyJoined: membershipChanged));
                     }
 
-                    var room = await BuildRoomAsync(userId, m, since, membershipChanged || request.FullState, upTo, filter, ct);
-                    room.AccountData.AddRange(roomAccountData.GetValueOrDefault(m.RoomId) ?? []);
-                    if (room.HasContent || since is null || request.FullState)
+                    if (since is not null && membershipChanged)
                     {
-                        joined.Add(room);
+                        newlyJoined.Add(m.RoomId);
                     }
 
                     break;
                 }
 
                 case Membership.Invite when membershipChanged:
-                    invites.Add((m.RoomId, await BuildInviteStateAsync(m, ct)));
+                {
+                    // Invites from ignored users are never sent (the membership event is the last of the stripped state).
+                    var state = await stripped.BuildAsync(m, ct);
+                    if (state.Count == 0 || !filter.IgnoredUsers.Contains(state[^1].GetProperty("sender").GetString()!))
+                    {
+                        invites.Add((m.RoomId, state));
+                    }
+
+                    break;
+                }
+
+                case Membership.Knock when membershipChanged:
+                    knocks.Add((m.RoomId, await stripped.BuildAsync(m, ct)));
                     break;
 
                 case Membership.Leave or Membership.Ban when (since is not null && membershipChanged) || (since is null && filter.IncludeLeave):
                 {
-                    var room = await BuildRoomAsync(userId, m, since, fullState: true, Math.Min(upTo, m.StreamOrdering), filter, ct);
-                    room.Summary = null;
-                    left.Add(room);
+                    var wasJoined = await userMemberships.WasJoinedBeforeAsync(m, since, ct);
+                    var leaveAt = Math.Min(upTo, m.StreamOrdering);
+                    work.Add(wasJoined is null
+                        ? new RoomWork(m, Joined: false, 0, leaveAt, null, NewlyJoined: false, OnlyMembershipEvent: true)
+                        : new RoomWork(m, Joined: false, since ?? 0, leaveAt, wasJoined.Value && since is not null ? since : null, NewlyJoined: false));
+                    if (since is not null)
+                    {
+                        newlyLeft.Add(m.RoomId);
+                    }
+
                     break;
                 }
             }
         }
 
-        var globalAccountData = accountData.Where(a => a.RoomId.Length == 0 && filter.AccountData.Matches(a.Type, userId)).ToList();
+        var built = await builder.BuildAsync(requester, work, filter, ct);
+        var joined = new List<RoomResult>();
+        var left = new List<RoomResult>();
+        for (var i = 0; i < work.Count; i++)
+        {
+            var room = built[i];
+            room.AccountData.AddRange(roomAccountData.GetValueOrDefault(room.RoomId) ?? []);
+            if (work[i].Joined)
+            {
+                if (room.HasContent || since is null || request.FullState || work[i].NewlyJoined)
+                {
+                    joined.Add(room);
+                }
+            }
+            else
+            {
+                left.Add(room);
+            }
+        }
 
-        // Other modules' sections (to-device, device lists, presence...) and per-room additions (ephemeral, unread counts).
+        var globalAccountData = accountData.Where(a => a.RoomId.Length == 0 && filter.AccountData.MatchesType(a.Type)).ToList();
+
+        // Other modules' sections (presence, to-device, device lists...) and per-room additions (typing, receipts, unread counts).
         var joinedIds = memberships.Where(m => m.Membership == Membership.Join && filter.IncludesRoom(m.RoomId)).Select(m => m.RoomId).ToList();
-        var context = new SyncContext(requester, request.Since, upToToken, filter, request.FullState, joinedIds);
+        var context = new SyncContext(requester, request.Since, upToToken, filter, request.FullState, joinedIds)
+        {
+            NewlyJoinedRoomIds = newlyJoined,
+            NewlyLeftRoomIds = newlyLeft,
+        };
         var contributions = new List<ISyncContribution>(_sections.Length);
         foreach (var section in _sections)
         {
@@ -168,21 +217,43 @@ public sealed class SyncService(
             }
         }
 
+        var joinedSet = joined.Select(r => r.RoomId).ToHashSet(StringComparer.Ordinal);
         foreach (var (roomId, list) in roomContributions)
         {
-            if (list.Any(c => c.HasContent) && joined.All(r => r.RoomId != roomId))
+            if (list.Any(c => c.HasContent) && joinedSet.Add(roomId))
             {
                 // Only ephemeral news for this room (e.g. someone is typing): an entry with an empty timeline.
                 joined.Add(new RoomResult(roomId) { PrevBatch = new PaginationToken(null, upTo).ToString() });
             }
         }
 
-        var isEmpty = joined.Count == 0 && left.Count == 0 && invites.Count == 0 && globalAccountData.Count == 0
+        var isEmpty = joined.Count == 0 && left.Count == 0 && invites.Count == 0 && knocks.Count == 0 && globalAccountData.Count == 0
             && !contributions.Any(c => c.HasContent);
+        if (!isEmpty)
+        {
+            builder.MarkSent(requester, joined.Concat(left));
+        }
 
-        var options = new ClientEventOptions(userId, requester.DeviceId, time.GetUtcNow().ToUnixTimeMilliseconds(), IncludeRoomId: false);
+        var json = await WriteAsync(requester, filter, upToToken, contributions, globalAccountData, joined, invites, knocks, left, roomContributions, ct);
+        return (json, isEmpty);
+    }
+
+    private async Task<byte[]> WriteAsync(
+        Requester requester,
+        SyncFilter filter,
+        SyncToken upToToken,
+        List<ISyncContribution> contributions,
+        List<AccountDataEntry> globalAccountData,
+        List<RoomResult> joined,
+        List<(string RoomId, List<JsonElement> State)> invites,
+        List<(string RoomId, List<JsonElement> State)> knocks,
+        List<RoomResult> left,
+        Dictionary<string, List<IRoomSyncContribution>> roomContributions,
+        CancellationToken ct)
+    {
+        var options = new ClientEventOptions(requester.UserId, requester.DeviceId, time.GetUtcNow().ToUnixTimeMilliseconds(), IncludeRoomId: false);
         var allEvents = joined.Concat(left).SelectMany(r => r.Timeline.Concat(r.State)).ToList();
-        var batch = await loader.LoadAsync(allEvents, userId, ct);
+        var events = await EventWriter.CreateAsync(loader, lookup, allEvents, options, filter, ct);
 
         var buffer = new ArrayBufferWriter<byte>(16 * 1024);
         using (var w = new Utf8JsonWriter(buffer))
@@ -195,7 +266,7 @@ public sealed class SyncService(
             }
 
             w.WritePropertyName("account_data"u8);
-            WriteAccountData(w, globalAccountData);
+            SyncResponseWriter.WriteAccountData(w, globalAccountData);
 
             w.WritePropertyName("rooms"u8);
             w.WriteStartObject();
@@ -204,28 +275,23 @@ public sealed class SyncService(
             foreach (var room in joined)
             {
                 w.WritePropertyName(room.RoomId);
-                WriteRoom(w, room, batch, options, joinedRoom: true, roomContributions.GetValueOrDefault(room.RoomId));
+                SyncResponseWriter.WriteRoom(w, room, events, joinedRoom: true, roomContributions.GetValueOrDefault(room.RoomId));
             }
 
             w.WriteEndObject();
             w.WritePropertyName("invite"u8);
             w.WriteStartObject();
-            foreach (var (roomId, stripped) in invites)
+            foreach (var (roomId, state) in invites)
             {
-                w.WritePropertyName(roomId);
-                w.WriteStartObject();
-                w.WritePropertyName("invite_state"u8);
-                w.WriteStartObject();
-                w.WritePropertyName("events"u8);
-                w.WriteStartArray();
-                foreach (var e in stripped)
-                {
-                    e.WriteTo(w);
-                }
+                SyncResponseWriter.WriteStrippedRoom(w, roomId, "invite_state"u8, state);
+            }
 
-                w.WriteEndArray();
-                w.WriteEndObject();
-                w.WriteEndObject();
+            w.WriteEndObject();
+            w.WritePropertyName("knock"u8);
+            w.WriteStartObject();
+            foreach (var (roomId, state) in knocks)
+            {
+                SyncResponseWriter.WriteStrippedRoom(w, roomId, "knock_state"u8, state);
             }
 
             w.WriteEndObject();
@@ -234,243 +300,14 @@ public sealed class SyncService(
             foreach (var room in left)
             {
                 w.WritePropertyName(room.RoomId);
-                WriteRoom(w, room, batch, options, joinedRoom: false, null);
+                SyncResponseWriter.WriteRoom(w, room, events, joinedRoom: false, null);
             }
 
-            w.WriteEndObject();
-            w.WritePropertyName("knock"u8);
-            w.WriteStartObject();
             w.WriteEndObject();
             w.WriteEndObject();
             w.WriteEndObject();
         }
 
-        return (buffer.WrittenSpan.ToArray(), isEmpty);
-    }
-
-    private async Task<RoomResult> BuildRoomAsync(string userId, UserRoomMembership m, long? since, bool fullState, long upTo, SyncFilter filter, CancellationToken ct)
-    {
-        var room = new RoomResult(m.RoomId);
-        var limit = filter.TimelineLimit;
-        var timelineAfter = since is { } s && !fullState ? s : 0;
-        if (since is not null && fullState && m.Membership == Membership.Join && m.StreamOrdering <= since)
-        {
-            // full_state on an incremental sync: the timeline still starts at since.
-            timelineAfter = since.Value;
-        }
-
-        var latest = limit == 0 ? [] : await reads.GetLatestEventsAsync(m.RoomNid, timelineAfter, upTo, limit + 1, ct);
-        room.Limited = latest.Count > limit || (limit == 0 && timelineAfter < upTo);
-        var timeline = latest.Take(limit).Reverse().ToList();
-        var current = m.Membership == Membership.Join ? Membership.Join : m.Membership;
-        timeline = (await visibility.FilterAsync(userId, current, timeline, ct))
-            .Where(e => filter.Timeline.Matches(e.Event.Type, e.Event.Sender, e.Event.Content))
-            .ToList();
-        room.Timeline.AddRange(timeline);
-
-        long? startState;
-        if (latest.Count > 0)
-        {
-            startState = latest.Take(limit).LastOrDefault()?.StateBefore ?? (await reads.GetLastEventAtAsync(m.RoomNid, upTo, ct))?.StateAfter;
-        }
-        else
-        {
-            startState = (await reads.GetLastEventAtAsync(m.RoomNid, upTo, ct))?.StateAfter;
-        }
-
-        var oldest = latest.Take(limit).LastOrDefault();
-        room.PrevBatch = new PaginationToken(null, oldest is { StreamOrdering: { } so } ? so - 1 : upTo).ToString();
-
-        if (startState is { } start)
-        {
-            var stateAtStart = await reads.GetStateAsync(start, ct);
-            IEnumerable<KeyValuePair<StateKey, string>> delta;
-            if (since is null || fullState)
-            {
-                delta = stateAtStart;
-            }
-            else if (room.Limited)
-            {
-                var sinceEvent = await reads.GetLastEventAtAsync(m.RoomNid, since.Value, ct);
-                var stateAtSince = sinceEvent?.StateAfter is { } ss ? await reads.GetStateAsync(ss, ct) : new Dictionary<StateKey, string>();
-                delta = stateAtStart.Where(kv => !stateAtSince.TryGetValue(kv.Key, out var old) || old != kv.Value);
-            }
-            else
-            {
-                delta = [];
-            }
-
-            var timelineIds = timeline.Select(e => e.EventId).ToHashSet(StringComparer.Ordinal);
-            var senders = timeline.Select(e => e.Event.Sender).Append(userId).ToHashSet(StringComparer.Ordinal);
-            var stateIds = delta
-                .Where(kv => !timelineIds.Contains(kv.Value))
-                .Where(kv => !filter.LazyLoadMembers || kv.Key.Type != EventTypes.Member || senders.Contains(kv.Key.Key))
-                .Select(kv => kv.Value)
-                .ToList();
-            var stored = await reads.GetStoredEventsAsync(stateIds, ct);
-            room.State.AddRange(stored.Where(e => filter.State.Matches(e.Event.Type, e.Event.Sender, e.Event.Content)));
-
-            if (m.Membership == Membership.Join && (since is null || fullState || stored.Any(e => e.Event.Type == EventTypes.Member) || timeline.Any(e => e.Event.Type == EventTypes.Member)))
-            {
-                room.Summary = await BuildSummaryAsync(userId, m.RoomNid, ct);
-            }
-        }
-
-        return room;
-    }
-
-    private async Task<(List<string>, int, int)> BuildSummaryAsync(string userId, long roomNid, CancellationToken ct)
-    {
-        var members = await reads.GetMembersAsync(roomNid, ct);
-        var joinedCount = members.Count(x => x.Membership == Membership.Join);
-        var invitedCount = members.Count(x => x.Membership == Membership.Invite);
-        var heroes = members
-            .Where(x => x.UserId != userId && x.Membership is Membership.Join or Membership.Invite)
-            .Select(x => x.UserId)
-            .Order(StringComparer.Ordinal)
-            .Take(5)
-            .ToList();
-        if (heroes.Count == 0)
-        {
-            heroes = members.Where(x => x.UserId != userId).Select(x => x.UserId).Order(StringComparer.Ordinal).Take(5).ToList();
-        }
-
-        return (heroes, joinedCount, invitedCount);
-    }
-
-    private async Task<List<JsonElement>> BuildInviteStateAsync(UserRoomMembership m, CancellationToken ct)
-    {
-        var result = new List<JsonElement>();
-        var invite = (await reads.GetStoredEventsAsync([m.EventId], ct)).FirstOrDefault();
-        if (invite is null)
-        {
-            return result;
-        }
-
-        // Invites from other servers carry their stripped state with them.
-        if (invite.Event.Unsigned is { } unsigned && unsigned.TryGetProperty("invite_room_state", out var carried) && carried.ValueKind == JsonValueKind.Array)
-        {
-            result.AddRange(carried.EnumerateArray().Select(e => e.Clone()));
-        }
-        else if (invite.StateAfter is { } snapshot)
-        {
-            var entries = await reads.GetStateEntriesAsync(snapshot, StrippedStateTypes.Select(t => new StateKey(t, string.Empty)).ToList(), ct);
-            foreach (var (_, pdu) in await lookup.GetEventsAsync(entries.Values, ct))
-            {
-                result.Add(Stripped(pdu));
-            }
-        }
-
-        result.Add(Stripped(invite.Event));
-        return result;
-    }
-
-    private static JsonElement Stripped(Pdu pdu)
-    {
-        var buffer = new ArrayBufferWriter<byte>(512);
-        using (var w = new Utf8JsonWriter(buffer))
-        {
-            w.WriteStartObject();
-            w.WritePropertyName("content"u8);
-            pdu.Content.WriteTo(w);
-            w.WriteString("sender"u8, pdu.Sender);
-            w.WriteString("state_key"u8, pdu.StateKey ?? string.Empty);
-            w.WriteString("type"u8, pdu.Type);
-            w.WriteEndObject();
-        }
-
-        using var doc = JsonDocument.Parse(buffer.WrittenMemory);
-        return doc.RootElement.Clone();
-    }
-
-    private static void WriteRoom(
-        Utf8JsonWriter w, RoomResult room, ClientEventBatch batch, ClientEventOptions options, bool joinedRoom, List<IRoomSyncContribution>? extra)
-    {
-        w.WriteStartObject();
-        w.WritePropertyName("timeline"u8);
-        w.WriteStartObject();
-        w.WritePropertyName("events"u8);
-        w.WriteStartArray();
-        foreach (var e in room.Timeline)
-        {
-            batch.Write(w, e, options);
-        }
-
-        w.WriteEndArray();
-        w.WriteBoolean("limited"u8, room.Limited);
-        w.WriteString("prev_batch"u8, room.PrevBatch);
-        w.WriteEndObject();
-
-        w.WritePropertyName("state"u8);
-        w.WriteStartObject();
-        w.WritePropertyName("events"u8);
-        w.WriteStartArray();
-        foreach (var e in room.State)
-        {
-            batch.Write(w, e, options);
-        }
-
-        w.WriteEndArray();
-        w.WriteEndObject();
-
-        w.WritePropertyName("account_data"u8);
-        WriteAccountData(w, room.AccountData);
-
-        if (joinedRoom)
-        {
-            w.WritePropertyName("ephemeral"u8);
-            w.WriteStartObject();
-            w.WritePropertyName("events"u8);
-            w.WriteStartArray();
-            foreach (var contribution in extra ?? [])
-            {
-                contribution.WriteEphemeralEvents(w);
-            }
-
-            w.WriteEndArray();
-            w.WriteEndObject();
-            foreach (var contribution in extra ?? [])
-            {
-                contribution.WriteRoomProperties(w);
-            }
-
-            w.WritePropertyName("summary"u8);
-            w.WriteStartObject();
-            if (room.Summary is { } summary)
-            {
-                w.WritePropertyName("m.heroes"u8);
-                w.WriteStartArray();
-                foreach (var h in summary.Heroes)
-                {
-                    w.WriteStringValue(h);
-                }
-
-                w.WriteEndArray();
-                w.WriteNumber("m.joined_member_count"u8, summary.Joined);
-                w.WriteNumber("m.invited_member_count"u8, summary.Invited);
-            }
-
-            w.WriteEndObject();
-        }
-
-        w.WriteEndObject();
-    }
-
-    private static void WriteAccountData(Utf8JsonWriter w, IReadOnlyList<AccountDataEntry> entries)
-    {
-        w.WriteStartObject();
-        w.WritePropertyName("events"u8);
-        w.WriteStartArray();
-        foreach (var entry in entries)
-        {
-            w.WriteStartObject();
-            w.WriteString("type"u8, entry.Type);
-            w.WritePropertyName("content"u8);
-            w.WriteRawValue(entry.Content, skipInputValidation: true);
-            w.WriteEndObject();
-        }
-
-        w.WriteEndArray();
-        w.WriteEndObject();
+        return buffer.WrittenSpan.ToArray();
     }
 }

@@ -10,7 +10,7 @@ namespace Homeserver.Users;
 /// <c>m.tag</c> room account data, so /sync delivers them as account data) and the ignored-users list. Every write
 /// takes a position in the global stream, stored with the item, so that /sync finds changes by position.
 /// </summary>
-public sealed class AccountDataService(IAccountDataStore store, StreamPositions streams)
+public sealed class AccountDataService(IAccountDataStore store, StreamPositions streams, IUserStreamNotifier? notifier = null)
 {
     public const string TagType = "m.tag";
     public const string IgnoredUsersType = "m.ignored_user_list";
@@ -124,8 +124,15 @@ public sealed class AccountDataService(IAccountDataStore store, StreamPositions 
     private async Task WriteAsync(string userId, string roomId, string type, string content, CancellationToken ct)
     {
         // The position is released after the write commits (or fails), so /sync never reads past a gap.
-        using var reservation = streams.Reserve();
-        await store.SetAsync(userId, roomId, type, content, reservation.First, ct);
+        long position;
+        using (var reservation = streams.Reserve())
+        {
+            position = reservation.First;
+            await store.SetAsync(userId, roomId, type, content, position, ct);
+        }
+
+        // The owner's other devices see the change at once instead of at their long-poll's timeout.
+        notifier?.Notify([userId], position);
     }
 
     private static JsonObject TagsOf(string? stored) =>

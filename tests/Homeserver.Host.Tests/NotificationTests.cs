@@ -10,8 +10,6 @@ public sealed class NotificationTests(TestServer server) : IClassFixture<TestSer
 {
     private Task<MatrixClient> NewUserAsync() => new MatrixClient(server.Client).RegisterAsync();
 
-    private INotificationCounts Counts => server.Services.GetRequiredService<INotificationCounts>();
-
     private static async Task<string> CreateRoomAsync(MatrixClient client, object? body = null) =>
         (await client.PostAsync("/_matrix/client/v3/createRoom", body ?? new { preset = "public_chat" })).EnsureOk().Json.GetProperty("room_id").GetString()!;
 
@@ -82,7 +80,7 @@ public sealed class NotificationTests(TestServer server) : IClassFixture<TestSer
         await SendAsync(bob, roomId, new { msgtype = "m.text", body = "two" });
         Unread(await RoomInSyncAsync(alice, roomId)).Should().Be((2, 0));
 
-        await Counts.ResetToEventAsync(alice.UserId!, roomId, null, first, CancellationToken.None);
+        (await alice.PostAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/receipt/m.read/{Uri.EscapeDataString(first)}", new { })).EnsureOk();
         Unread(await RoomInSyncAsync(alice, roomId)).Should().Be((1, 0));
 
         // Sending an event marks the room read up to it for the sender.
@@ -106,7 +104,7 @@ public sealed class NotificationTests(TestServer server) : IClassFixture<TestSer
         // A threaded receipt on the main timeline leaves the thread unread.
         var stored = (await alice.GetAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/messages?dir=b&limit=1")).EnsureOk().Json;
         var latest = stored.GetProperty("chunk")[0].GetProperty("event_id").GetString()!;
-        await Counts.ResetToEventAsync(alice.UserId!, roomId, "main", latest, CancellationToken.None);
+        (await alice.PostAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/receipt/m.read/{Uri.EscapeDataString(latest)}", new { thread_id = "main" })).EnsureOk();
         Unread(await RoomInSyncAsync(alice, roomId)).Should().Be((1, 0));
     }
 
@@ -135,7 +133,7 @@ public sealed class NotificationTests(TestServer server) : IClassFixture<TestSer
         var second = (await alice.GetAsync("/_matrix/client/v3/notifications?limit=1&from=" + next)).EnsureOk().Json;
         second.GetProperty("notifications")[0].GetProperty("event").GetProperty("event_id").GetString().Should().Be(plain);
 
-        await Counts.ResetToEventAsync(alice.UserId!, roomId, null, mention, CancellationToken.None);
+        (await alice.PostAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/receipt/m.read.private/{Uri.EscapeDataString(mention)}", new { })).EnsureOk();
         var afterRead = (await alice.GetAsync("/_matrix/client/v3/notifications")).EnsureOk().Json.GetProperty("notifications");
         afterRead.EnumerateArray().Should().ContainSingle("read notifications that do not highlight are forgotten");
         afterRead[0].GetProperty("read").GetBoolean().Should().BeTrue();

@@ -4,9 +4,13 @@ namespace Homeserver.Core.Streams;
 
 /// <summary>
 /// The <c>since</c>/<c>next_batch</c> token of <c>/sync</c>: positions in every stream a client follows.
-/// Persisted streams share one global position (<see cref="StreamPositions"/>); typing notifications are
-/// in memory and have their own serial. Format (frozen, versioned): <c>s1_&lt;stream&gt;_&lt;typing&gt;</c>.
-/// A typing serial from before a restart is simply treated as "everything is new" for typing.
+/// Persisted streams (room events, account data, receipts, presence, to-device, device lists...) share one
+/// global position (<see cref="StreamPositions"/>); typing notifications live in memory and have their own
+/// serial. Format (frozen, versioned): <c>s1_&lt;stream&gt;_&lt;typing&gt;</c>, both decimal.
+/// The typing serial of a process starts at its start time in Unix milliseconds, so a serial from before a
+/// restart is below every serial of the new process; the typing module then resends the typing list of every
+/// joined room instead of trusting it (see TypingService). A stream position ahead of the server's (a reset
+/// database) is bounded to the current position.
 /// </summary>
 public readonly record struct SyncToken(long Stream, long Typing)
 {

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Homeserver.Rooms.Persistence;
 using Homeserver.Sync;
+using Homeserver.Sync.Receipts;
 
 namespace Homeserver.Push.Notifications;
 
@@ -22,8 +23,14 @@ public interface INotificationCounts
 }
 
 /// <summary>Read positions (<see cref="INotificationCounts"/>) and the <c>GET /notifications</c> list.</summary>
-public sealed class NotificationCounts(INotificationStore store, IRoomReadStore reads, IPushDeliveryTrigger delivery) : INotificationCounts
+public sealed class NotificationCounts(INotificationStore store, IRoomReadStore reads, IPushDeliveryTrigger delivery) : INotificationCounts, IReceiptListener
 {
+    /// <summary>A stored read receipt (public or private) marks the notifications up to its event read: every thread for an unthreaded receipt, else its thread.</summary>
+    public Task OnReceiptAsync(Receipt receipt, long eventStreamOrdering, CancellationToken ct) =>
+        eventStreamOrdering <= 0
+            ? Task.CompletedTask
+            : ResetAsync(receipt.UserId, receipt.RoomId, receipt.ThreadId.Length == 0 ? null : receipt.ThreadId, eventStreamOrdering, ct);
+
     public async Task ResetAsync(string userId, string roomId, string? threadId, long upToStreamOrdering, CancellationToken ct)
     {
         if (await store.MarkReadAsync(new ReadPosition(userId, roomId, threadId ?? string.Empty, upToStreamOrdering), ct))

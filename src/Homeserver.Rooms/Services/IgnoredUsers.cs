@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Homeserver.Rooms.Persistence;
 
 namespace Homeserver.Rooms.Services;
@@ -20,4 +21,29 @@ public sealed class IgnoredUsers(IIgnoredUsersStore store)
     /// <summary>Loads the list and filters in one call.</summary>
     public async Task<IReadOnlyList<StoredEvent>> FilterAsync(string userId, IReadOnlyList<StoredEvent> events, CancellationToken ct) =>
         events.Count == 0 ? events : Apply(await GetAsync(userId, ct), events);
+
+    /// <summary>The keys of <c>ignored_users</c> in the account data's content (client-written, so anything malformed counts as nobody).</summary>
+    public static IReadOnlySet<string> Parse(string? content)
+    {
+        var result = new HashSet<string>(StringComparer.Ordinal);
+        if (content is null)
+        {
+            return result;
+        }
+
+        try
+        {
+            using var doc = JsonDocument.Parse(content);
+            if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("ignored_users", out var users) && users.ValueKind == JsonValueKind.Object)
+            {
+                result.UnionWith(users.EnumerateObject().Select(u => u.Name));
+            }
+        }
+        catch (JsonException)
+        {
+            // A malformed list ignores nobody.
+        }
+
+        return result;
+    }
 }

@@ -157,28 +157,6 @@ internal sealed class IgnoredUsersRepository(NpgsqlDataSource db) : IIgnoredUser
             content = await conn.ExecuteScalarAsync<string?>(new CommandDefinition(SelectIgnored, new { UserId = userId }, cancellationToken: ct));
         }
 
-        var result = new HashSet<string>(StringComparer.Ordinal);
-        if (content is null)
-        {
-            return result;
-        }
-
-        try
-        {
-            using var doc = JsonDocument.Parse(content);
-            if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("ignored_users", out var users) && users.ValueKind == JsonValueKind.Object)
-            {
-                foreach (var user in users.EnumerateObject())
-                {
-                    result.Add(user.Name);
-                }
-            }
-        }
-        catch (JsonException)
-        {
-            // Account data is the client's: a malformed list ignores nobody.
-        }
-
-        return result;
+        return Homeserver.Rooms.Services.IgnoredUsers.Parse(content);
     }
 }

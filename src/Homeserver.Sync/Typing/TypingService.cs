@@ -1,0 +1,266 @@
+using Homeserver.Core;
+using Homeserver.Sync.Presence;
+using Homeserver.Sync.Rooms;
+using Microsoft.Extensions.Logging;
+
+namespace Homeserver.Sync.Typing;
+
+/// <summary>The users typing in one room, and the typing serial of its last change.</summary>
+public sealed record RoomTyping(string RoomId, IReadOnlyList<string> UserIds, long Serial);
+
+/// <summary>
+/// Typing notifications (client-server API, "Typing Notifications"): kept in memory only, as every
+/// homeserver does, since they expire within seconds. Each change takes the next value of a serial that
+/// sync tokens carry beside the persisted stream position.
+///
+/// The serial starts at the Unix time in milliseconds when the process starts, so serials of a later
+/// process are greater than any its predecessor handed out (unless it made more than a thousand changes
+/// per second on average). A token whose typing part is below <see cref="Floor"/> (an earlier process,
+/// or changes pruned from memory) or above <see cref="Current"/> (garbage) makes the next sync resend the
+/// typing list of every joined room, including empty ones, so that no stale "is typing" survives a restart.
+/// </summary>
+public sealed partial class TypingService : IEphemeralPositions, IDisposable
+{
+    /// <summary>The longest a typing notification lasts (Synapse's cap), and the default when none is given.</summary>
+    public static readonly TimeSpan MaxTimeout = TimeSpan.FromMinutes(2);
+
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>Rooms whose typing list has been empty for this long are forgotten (raising <see cref="Floor"/>).</summary>
+    private static readonly TimeSpan PruneAfter = TimeSpan.FromMinutes(10);
+
+    private static readonly TimeSpan Tick = TimeSpan.FromSeconds(1);
+
+    private readonly object _lock = new();
+    private readonly Dictionary<string, RoomState> _rooms = new(StringComparer.Ordinal);
+    private readonly RoomAudience _audience;
+    private readonly PresenceService _presence;
+    private readonly SyncNotifier _notifier;
+    private readonly TimeProvider _time;
+    private readonly ILogger<TypingService> _logger;
+    private readonly ITimer _timer;
+    private long _serial;
+    private long _floor;
+    private bool _timerRunning;
+
+    private sealed class RoomState
+    {
+        public Dictionary<string, long> ExpiresAt { get; } = new(StringComparer.Ordinal);
+
+        public long Serial { get; set; }
+
+        public long ChangedAt { get; set; }
+    }
+
+    public TypingService(RoomAudience audience, PresenceService presence, SyncNotifier notifier, TimeProvider time, ILogger<TypingService> logger)
+    {
+        _audience = audience;
+        _presence = presence;
+        _notifier = notifier;
+        _time = time;
+        _logger = logger;
+        _serial = Math.Max(1, time.GetUtcNow().ToUnixTimeMilliseconds());
+        _floor = _serial;
+        _timer = time.CreateTimer(_ => OnTick(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>The serial of the latest change.</summary>
+    public long Current
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _serial;
+            }
+        }
+    }
+
+    /// <summary>The lowest serial this process can answer incrementally from.</summary>
+    public long Floor
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _floor;
+            }
+        }
+    }
+
+    /// <summary>
+    /// PUT /rooms/{roomId}/typing/{userId}: marks the requester as typing for <paramref name="timeout"/>, or
+    /// stops. Only for yourself, and only in rooms you are joined to.
+    /// </summary>
+    public async Task SetTypingAsync(Requester requester, string roomId, string userId, bool typing, TimeSpan timeout, CancellationToken ct)
+    {
+        if (userId != requester.UserId)
+        {
+            // As Synapse: 400 with M_FORBIDDEN.
+            throw new MatrixException(MatrixErrorCode.Forbidden, 400, "Cannot set another user's typing state");
+        }
+
+        if (!await _audience.IsJoinedAsync(roomId, userId, ct))
+        {
+            throw MatrixException.Forbidden("You are not joined to this room");
+        }
+
+        if (timeout > MaxTimeout)
+        {
+            timeout = MaxTimeout;
+        }
+
+        // Typing is activity (as Synapse).
+        _presence.BumpActive(requester);
+
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        bool changed;
+        lock (_lock)
+        {
+            if (!_rooms.TryGetValue(roomId, out var room))
+            {
+                _rooms[roomId] = room = new RoomState();
+            }
+
+            if (typing)
+            {
+                // Refreshing an existing typing entry changes nothing that clients see.
+                changed = !room.ExpiresAt.ContainsKey(userId);
+                room.ExpiresAt[userId] = now + (long)timeout.TotalMilliseconds;
+            }
+            else
+            {
+                changed = room.ExpiresAt.Remove(userId);
+            }
+
+            if (changed)
+            {
+                room.Serial = ++_serial;
+                room.ChangedAt = now;
+            }
+
+            if (room.ExpiresAt.Count > 0 && !_timerRunning)
+            {
+                _timerRunning = true;
+                _timer.Change(Tick, Tick);
+            }
+        }
+
+        if (changed)
+        {
+            _notifier.NotifyNow(await _audience.GetLocalJoinedAsync(roomId, ct));
+        }
+    }
+
+    /// <summary>
+    /// The typing lists to send for <paramref name="roomIds"/> after a token whose typing part is
+    /// <paramref name="since"/> (null for an initial sync: only rooms where someone is typing).
+    /// </summary>
+    public IReadOnlyList<RoomTyping> GetChanges(IEnumerable<string> roomIds, long? since)
+    {
+        var result = new List<RoomTyping>();
+        lock (_lock)
+        {
+            var everything = since is { } s && (s < _floor || s > _serial);
+            foreach (var roomId in roomIds)
+            {
+                if (!_rooms.TryGetValue(roomId, out var room))
+                {
+                    if (everything)
+                    {
+                        result.Add(new RoomTyping(roomId, [], _serial));
+                    }
+
+                    continue;
+                }
+
+                var include = since is null ? room.ExpiresAt.Count > 0 : everything || room.Serial > since;
+                if (include)
+                {
+                    result.Add(new RoomTyping(roomId, room.ExpiresAt.Keys.Order(StringComparer.Ordinal).ToList(), room.Serial));
+                }
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>Who is typing in one room now.</summary>
+    public IReadOnlyList<string> GetTyping(string roomId)
+    {
+        lock (_lock)
+        {
+            return _rooms.TryGetValue(roomId, out var room) ? room.ExpiresAt.Keys.Order(StringComparer.Ordinal).ToList() : [];
+        }
+    }
+
+    public void Dispose() => _timer.Dispose();
+
+    /// <summary>Expires typing entries whose timeout has passed and wakes the rooms' members.</summary>
+    private void OnTick()
+    {
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        List<string>? changedRooms = null;
+        lock (_lock)
+        {
+            var anyTyping = false;
+            List<string>? forget = null;
+            foreach (var (roomId, room) in _rooms)
+            {
+                var expired = room.ExpiresAt.Where(kv => kv.Value <= now).Select(kv => kv.Key).ToList();
+                foreach (var user in expired)
+                {
+                    room.ExpiresAt.Remove(user);
+                }
+
+                if (expired.Count > 0)
+                {
+                    room.Serial = ++_serial;
+                    room.ChangedAt = now;
+                    (changedRooms ??= []).Add(roomId);
+                }
+
+                anyTyping |= room.ExpiresAt.Count > 0;
+                if (room.ExpiresAt.Count == 0 && now - room.ChangedAt > PruneAfter.TotalMilliseconds)
+                {
+                    (forget ??= []).Add(roomId);
+                }
+            }
+
+            foreach (var roomId in forget ?? [])
+            {
+                _floor = Math.Max(_floor, _rooms[roomId].Serial);
+                _rooms.Remove(roomId);
+            }
+
+            if (!anyTyping && _timerRunning && _rooms.Count == 0)
+            {
+                _timerRunning = false;
+                _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            }
+        }
+
+        if (changedRooms is not null)
+        {
+            _ = NotifyRoomsAsync(changedRooms);
+        }
+    }
+
+    private async Task NotifyRoomsAsync(List<string> roomIds)
+    {
+        try
+        {
+            foreach (var roomId in roomIds)
+            {
+                _notifier.NotifyNow(await _audience.GetLocalJoinedAsync(roomId, CancellationToken.None));
+            }
+        }
+        catch (Exception e)
+        {
+            LogNotifyFailed(e);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not wake the members of rooms whose typing notifications expired")]
+    private partial void LogNotifyFailed(Exception e);
+}
