@@ -161,7 +161,7 @@ public sealed class RegisterUserCommandTests : IDisposable
         login.EnsureOk().Json.GetProperty("user_id").GetString().Should().Be("@carol:localhost");
         login.Json.ValueKind.Should().Be(JsonValueKind.Object);
 
-        server.Interrupt();
+        server.Terminate();
         (await server.WaitForExitAsync(TimeSpan.FromSeconds(60))).Should().Be(0);
     }
 }

@@ -57,10 +57,13 @@ internal sealed class ServerProcess : IAsyncDisposable
         return _process.ExitCode;
     }
 
-    /// <summary>Sends SIGINT, as a terminal or a process supervisor would.</summary>
-    public void Interrupt()
+    /// <summary>
+    /// Sends SIGTERM, as systemd or a container runtime does to stop a service. (Not SIGINT: a shell that starts the
+    /// test run in the background makes its children ignore SIGINT, and the server would never hear it.)
+    /// </summary>
+    public void Terminate()
     {
-        using var kill = Process.Start("kill", ["-INT", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         kill.WaitForExit();
     }
 

@@ -128,7 +128,7 @@ public sealed class StartupTests : IDisposable
         File.ReadAllText(keyFile).Should().StartWith("ed25519 a_");
         server.Stdout.Should().Contain("register-user");
 
-        server.Interrupt();
+        server.Terminate();
         (await server.WaitForExitAsync(TimeSpan.FromSeconds(60))).Should().Be(0);
         File.Exists(Path.Combine(dataDir, "postgres", "postmaster.pid")).Should().BeFalse("the private cluster is stopped with the server");
     }
