@@ -19,7 +19,7 @@ public sealed partial class KeyRing(
     HomeserverConfig config,
     ServerKeys ownKeys,
     IServerKeyStore store,
-    FederationClient client,
+    IFederationClient client,
     TimeProvider time,
     ILogger<KeyRing> logger)
 {
