@@ -284,7 +284,15 @@ public sealed class RoomService(HomeserverConfig config, IRoomStore store, RoomW
             throw MatrixException.InvalidParam($"Invalid user ID {target}");
         }
 
+        var head = await writer.GetHeadAsync(room, ct);
         var current = await GetCurrentStateEventAsync(room, new StateKey(EventTypes.Member, target), ct);
+
+        // A room we hold no state for (an invite or knock over federation): the membership is the out-of-band event.
+        if (current is null && head.ForwardExtremities.Count == 0)
+        {
+            current = await GetOutOfBandMembershipAsync(room, target, ct);
+        }
+
         var currentMembership = current?.Membership;
         switch (membership)
         {
@@ -319,7 +327,6 @@ public sealed class RoomService(HomeserverConfig config, IRoomStore store, RoomW
             }
         }
 
-        var head = await writer.GetHeadAsync(room, ct);
         if (head.ForwardExtremities.Count == 0)
         {
             // We hold no state for this room (we were only invited, or knocked): another server must do it.
