@@ -88,7 +88,7 @@ public static class RemoteKeyParser
             throw new FormatException($"the answer is not about {userId}");
         }
 
-        if (!answer.TryGetProperty("stream_id", out var sid) || !sid.TryGetInt64(out var streamId) || streamId < 0)
+        if (!answer.TryGetProperty("stream_id", out var sid) || !Integer(sid, out var streamId) || streamId < 0)
         {
             throw new FormatException("the answer has no valid stream_id");
         }
@@ -120,7 +120,7 @@ public static class RemoteKeyParser
         if (content.ValueKind != JsonValueKind.Object
             || Text(content, "user_id") is not { } userId || !MatrixId.IsValidUserId(userId) || MatrixId.ServerOf(userId) != origin
             || Text(content, "device_id") is not { Length: > 0 } deviceId
-            || !content.TryGetProperty("stream_id", out var sid) || !sid.TryGetInt64(out var streamId) || streamId < 0)
+            || !content.TryGetProperty("stream_id", out var sid) || !Integer(sid, out var streamId) || streamId < 0)
         {
             return null;
         }
@@ -135,7 +135,7 @@ public static class RemoteKeyParser
 
             foreach (var p in prev.EnumerateArray())
             {
-                if (!p.TryGetInt64(out var id))
+                if (!Integer(p, out var id))
                 {
                     return null;
                 }
@@ -262,6 +262,13 @@ public static class RemoteKeyParser
 
         obj["unsigned"] = unsigned;
         return obj;
+    }
+
+    /// <summary>An integer (a JSON number without fraction that fits 64 bits); anything else is not one (never an exception).</summary>
+    private static bool Integer(JsonElement value, out long result)
+    {
+        result = 0;
+        return value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out result);
     }
 
     private static string? Text(JsonElement obj, string name) =>
