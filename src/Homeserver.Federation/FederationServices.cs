@@ -22,6 +22,7 @@ public static class FederationServices
     {
         services.AddSingleton<IFederationDns, SystemFederationDns>();
         services.AddSingleton<FederationTransport>();
+        services.AddSingleton<IFederationHttp>(sp => sp.GetRequiredService<FederationTransport>());
         services.AddSingleton<IWellKnownFetcher, WellKnownFetcher>();
         services.AddSingleton<ServerDiscovery>();
         services.AddSingleton<FederationClient>();
