@@ -179,6 +179,27 @@ public sealed class KeyRingTests : IDisposable
     }
 
     [Fact]
+    public async Task When_the_server_cannot_be_reached_a_notary_is_asked_with_the_key_and_the_time_it_must_be_valid_until()
+    {
+        _client.Answer = (method, destination, path, body) =>
+        {
+            if (destination == "notary.example" && path == "/_matrix/key/v2/query")
+            {
+                return JsonSerializer.SerializeToElement(new JsonObject { ["server_keys"] = new JsonArray(Document()) });
+            }
+
+            throw new FederationException("connection refused");
+        };
+        var config = TestConfig.Create() with { TrustedKeyServers = [new Homeserver.Core.Configuration.TrustedKeyServer("notary.example", new Dictionary<string, string>())] };
+        var ring = new KeyRing(config, new ServerKeys(TestConfig.Us, _own, [], TimeSpan.FromDays(1)), new MemoryKeyStore(), _client, _time, NullLogger<KeyRing>.Instance);
+
+        var eventTs = Ms(Start - TimeSpan.FromHours(1));
+        (await ring.GetKeyAsync(Remote, _current.KeyId, KeyValidity.At(eventTs), CancellationToken.None)).Should().NotBeNull();
+        var query = _client.Requests.Single(r => r.Destination == "notary.example").Body!.Value;
+        query.GetProperty("server_keys").GetProperty(Remote).GetProperty(_current.KeyId).GetProperty("minimum_valid_until_ts").GetInt64().Should().Be(eventTs);
+    }
+
+    [Fact]
     public async Task Signed_json_verifies_only_with_an_acceptable_key()
     {
         var ring = Ring();

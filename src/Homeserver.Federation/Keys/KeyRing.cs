@@ -62,7 +62,9 @@ public sealed partial class KeyRing(
             return cached is not null && validity == KeyValidity.Now && cached.ExpiredTs is null ? cached : null;
         }
 
-        var fetch = _fetches.GetOrAdd(serverName, name => FetchAsync(name, CancellationToken.None));
+        // Concurrent lookups of one server share one fetch (the first one's criteria go to the notaries).
+        var minimumValidUntil = validity.AtTs ?? time.GetUtcNow().ToUnixTimeMilliseconds();
+        var fetch = _fetches.GetOrAdd(serverName, name => FetchAsync(name, keyId, minimumValidUntil, CancellationToken.None));
         try
         {
             await fetch.WaitAsync(ct);
@@ -102,7 +104,7 @@ public sealed partial class KeyRing(
         var stored = await store.GetDocumentAsync(serverName, ct);
         if (stored is null || stored.Value.ValidUntilTs < Math.Max(minimumValidUntilTs, time.GetUtcNow().ToUnixTimeMilliseconds()))
         {
-            await FetchAsync(serverName, ct);
+            await FetchAsync(serverName, null, Math.Max(minimumValidUntilTs, time.GetUtcNow().ToUnixTimeMilliseconds()), ct);
             stored = await store.GetDocumentAsync(serverName, ct);
         }
 
@@ -128,9 +130,9 @@ public sealed partial class KeyRing(
         return old is null || !UnpaddedBase64.TryDecode(old.PublicKeyBase64, out var bytes) ? null : new ServerVerifyKey(config.ServerName, keyId, bytes, old.ExpiredTs, old.ExpiredTs);
     }
 
-    private async Task FetchAsync(string serverName, CancellationToken ct)
+    private async Task FetchAsync(string serverName, string? keyId, long minimumValidUntilTs, CancellationToken ct)
     {
-        if (await TryDirectAsync(serverName, ct) || await TryNotariesAsync(serverName, ct))
+        if (await TryDirectAsync(serverName, ct) || await TryNotariesAsync(serverName, keyId, minimumValidUntilTs, ct))
         {
             _failedUntil.TryRemove(serverName, out _);
             return;
@@ -159,15 +161,26 @@ public sealed partial class KeyRing(
         }
     }
 
-    private async Task<bool> TryNotariesAsync(string serverName, CancellationToken ct)
+    /// <summary>
+    /// Asks the trusted notaries (<c>POST /_matrix/key/v2/query</c>), with <c>minimum_valid_until_ts</c> set as room
+    /// versions 5+ require ("servers MUST set the minimum_valid_until_ts property to prompt the notary server to attempt
+    /// to refresh the key if appropriate").
+    /// </summary>
+    private async Task<bool> TryNotariesAsync(string serverName, string? keyId, long minimumValidUntilTs, CancellationToken ct)
     {
         foreach (var notary in config.TrustedKeyServers)
         {
             try
             {
+                var criteria = new JsonObject();
+                if (keyId is not null)
+                {
+                    criteria[keyId] = new JsonObject { ["minimum_valid_until_ts"] = minimumValidUntilTs };
+                }
+
                 var request = JsonSerializer.SerializeToElement(new JsonObject
                 {
-                    ["server_keys"] = new JsonObject { [serverName] = new JsonObject() },
+                    ["server_keys"] = new JsonObject { [serverName] = criteria },
                 });
                 var answer = await client.PostAsync(notary.ServerName, "/_matrix/key/v2/query", request, ct, TimeSpan.FromSeconds(30));
                 if (!answer.TryGetProperty("server_keys", out var list) || list.ValueKind != JsonValueKind.Array)
