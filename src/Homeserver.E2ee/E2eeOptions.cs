@@ -19,6 +19,13 @@ public sealed class E2eeOptions
     /// <summary>Send-to-device messages per /sync answer ("100 messages is recommended as a reasonable limit").</summary>
     public int ToDeviceSyncLimit { get; init; } = 100;
 
+    /// <summary>
+    /// Give other servers our users' device display names (in <c>/user/keys/query</c>, <c>/user/devices</c> and
+    /// <c>m.device_list_update</c>). Off by default, as Synapse's <c>allow_device_name_lookup_over_federation</c>: a
+    /// device name often says more about its owner than they would tell a stranger.
+    /// </summary>
+    public bool ShareDeviceNamesOverFederation { get; init; }
+
     /// <summary>The longest a key query or claim waits for a remote server (clients may ask for less).</summary>
     public TimeSpan MaxRemoteTimeout { get; init; } = TimeSpan.FromSeconds(10);
 }

@@ -129,6 +129,13 @@ public interface IDeviceListStore
     /// <summary>Users who share a joined room with <paramref name="userId"/> now (restricted to <paramref name="among"/> when given).</summary>
     Task<IReadOnlyList<string>> GetUsersSharingRoomAsync(string userId, IReadOnlyCollection<string>? among, CancellationToken ct);
 
+    /// <summary>
+    /// The position of the user's last change seen by everyone sharing a room (not a row addressed to one user) at or
+    /// below <paramref name="upTo"/>; 0 when there is none. The version of a device list that federation hands out as
+    /// <c>stream_id</c> and cites as <c>prev_id</c>.
+    /// </summary>
+    Task<long> GetLastChangeAsync(string userId, long upTo, CancellationToken ct);
+
     /// <summary>Removes what belongs to deleted devices: their keys, inbox, and the signatures made by or on them.</summary>
     Task DeleteDeviceDataAsync(string userId, IReadOnlyCollection<string> deviceIds, CancellationToken ct);
 }

@@ -64,7 +64,7 @@ public sealed record FederationRequest(string Origin, JsonElement? Body)
             }
         }
 
-        var key = await services.GetRequiredService<KeyRing>().GetKeyAsync(auth.Origin, auth.KeyId, null, context.RequestAborted)
+        var key = await services.GetRequiredService<KeyRing>().GetKeyAsync(auth.Origin, auth.KeyId, KeyValidity.Now, context.RequestAborted)
             ?? throw new MatrixException(MatrixErrorCode.Unauthorized, 401, $"Could not find key {auth.KeyId} of {auth.Origin}");
         var uri = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? (context.Request.Path + context.Request.QueryString).ToString();
         var result = auth.Verify(context.Request.Method, uri, config.ServerName, body, key.PublicKey);

@@ -124,3 +124,38 @@ public sealed class RemoteAliasResolver(FederationClient client) : IRemoteAliasR
         }
     }
 }
+
+/// <summary>
+/// Profiles of other servers' users through <c>GET /_matrix/federation/v1/query/profile</c>
+/// (https://spec.matrix.org/v1.19/server-server-api/#get_matrixfederationv1queryprofile). A 404 from the user's server
+/// is "no such profile"; any other failure is a 502, as Synapse answers when it cannot reach the other server. Only
+/// string fields of the answer are believed.
+/// </summary>
+public sealed class RemoteProfileProvider(IFederationClient client) : Homeserver.Users.IRemoteProfileProvider
+{
+    public async Task<Homeserver.Users.Profile?> GetProfileAsync(string userId, CancellationToken ct)
+    {
+        var server = MatrixId.ServerOf(userId) ?? throw MatrixException.InvalidParam("Invalid user id");
+        JsonElement answer;
+        try
+        {
+            answer = await client.GetAsync(server, "/_matrix/federation/v1/query/profile?user_id=" + Uri.EscapeDataString(userId), ct, TimeSpan.FromSeconds(30));
+        }
+        catch (FederationException e) when (e.StatusCode == 404)
+        {
+            return null;
+        }
+        catch (FederationException e)
+        {
+            throw new MatrixException(MatrixErrorCode.Unknown, 502, "Failed to fetch profile: " + e.Message);
+        }
+
+        if (answer.ValueKind != JsonValueKind.Object)
+        {
+            throw new MatrixException(MatrixErrorCode.Unknown, 502, "Failed to fetch profile: the user's server answered nonsense");
+        }
+
+        static string? Text(JsonElement obj, string name) => obj.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+        return new Homeserver.Users.Profile(Text(answer, "displayname"), Text(answer, "avatar_url"));
+    }
+}

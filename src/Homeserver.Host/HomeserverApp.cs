@@ -4,6 +4,7 @@ using Homeserver.ClientApi;
 using Homeserver.Core.Configuration;
 using Homeserver.Crypto;
 using Homeserver.Federation;
+using Homeserver.Federation.E2ee;
 using Homeserver.Http;
 using Homeserver.Storage;
 using Homeserver.Storage.Sync;
@@ -109,7 +110,12 @@ public static class HomeserverApp
         services.AddFederation();
         // Registered before the E2EE notifier, which stays the one a single IDeviceListNotifier resolves to.
         services.AddSingleton<Homeserver.Core.IDeviceListNotifier, PusherDeviceCleanup>();
-        services.AddE2ee(new Homeserver.E2ee.E2eeOptions { RequireSelfSignedKeys = config.RequireSelfSignedDeviceKeys });
+        services.AddE2ee(new Homeserver.E2ee.E2eeOptions
+        {
+            RequireSelfSignedKeys = config.RequireSelfSignedDeviceKeys,
+            ShareDeviceNamesOverFederation = config.AllowDeviceNameLookupOverFederation,
+        });
+        services.AddSingleton<Homeserver.Users.IAccountDeactivationListener, DeactivatedUserRooms>();
         services.AddSingleton(new UnstableFeatures());
         services.AddPushModule(config);
         services.AddMediaModule(config);
@@ -143,6 +149,7 @@ public static class HomeserverApp
         app.MapFederationEndpoints();
         app.MapFederationQueryEndpoints();
         app.MapFederationDirectoryEndpoints();
+        app.MapFederationUserKeysEndpoints();
         return app;
     }
 

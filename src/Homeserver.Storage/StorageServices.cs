@@ -32,6 +32,7 @@ public static class StorageServices
         services.AddSingleton<ISyncDataStore, SyncDataRepository>();
         services.AddSingleton<IServerKeyStore, ServerKeyRepository>();
         services.AddSingleton<IFederationSenderStore, FederationSenderRepository>();
+        services.AddSingleton<IRemoteDeviceListStore, RemoteDeviceListRepository>();
         return services;
     }
 }

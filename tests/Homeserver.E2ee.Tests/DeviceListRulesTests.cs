@@ -35,6 +35,8 @@ public sealed class DeviceListRulesTests
         public Task<IReadOnlyList<string>> GetUsersSharingRoomAsync(string userId, IReadOnlyCollection<string>? among, CancellationToken ct) =>
             Task.FromResult<IReadOnlyList<string>>(SharingWithMe.Where(u => among is null || among.Contains(u)).ToList());
 
+        public Task<long> GetLastChangeAsync(string userId, long upTo, CancellationToken ct) => Task.FromResult(0L);
+
         public Task DeleteDeviceDataAsync(string userId, IReadOnlyCollection<string> deviceIds, CancellationToken ct) => Task.CompletedTask;
     }
 

@@ -78,6 +78,8 @@ public sealed class RemoteKeyQueryTests
 
         public Task<IReadOnlyList<string>> GetUsersSharingRoomAsync(string userId, IReadOnlyCollection<string>? among, CancellationToken ct) => Task.FromResult<IReadOnlyList<string>>([]);
 
+        public Task<long> GetLastChangeAsync(string userId, long upTo, CancellationToken ct) => Task.FromResult(0L);
+
         public Task DeleteDeviceDataAsync(string userId, IReadOnlyCollection<string> deviceIds, CancellationToken ct) => Task.CompletedTask;
     }
 

@@ -26,6 +26,14 @@ public sealed class FakeRemoteServer : IAsyncLifetime
 
     public string ServerName => $"localhost:{Port}";
 
+    private int _userDevicesRequests;
+
+    /// <summary>The answer to <c>GET /_matrix/federation/v1/user/devices/{userId}</c> (null: 404).</summary>
+    public Func<string, JsonNode?>? UserDevices { get; set; }
+
+    /// <summary>How many times another server asked for a device list.</summary>
+    public int UserDevicesRequests => Volatile.Read(ref _userDevicesRequests);
+
     public async Task InitializeAsync()
     {
         var certificates = TestCertificates.Instance;
@@ -35,6 +43,11 @@ public sealed class FakeRemoteServer : IAsyncLifetime
         _app = builder.Build();
         _app.MapGet("/_matrix/key/v2/server", () => Results.Text(KeyDocument().ToJsonString(), "application/json"));
         _app.MapGet("/_matrix/key/v2/server/{keyId}", () => Results.Text(KeyDocument().ToJsonString(), "application/json"));
+        _app.MapGet("/_matrix/federation/v1/user/devices/{userId}", (string userId) =>
+        {
+            Interlocked.Increment(ref _userDevicesRequests);
+            return UserDevices?.Invoke(userId) is { } answer ? Results.Text(answer.ToJsonString(), "application/json") : Results.NotFound();
+        });
         await _app.StartAsync();
     }
 

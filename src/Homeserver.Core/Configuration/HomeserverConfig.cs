@@ -84,6 +84,12 @@ public sealed record HomeserverConfig
     /// </summary>
     public bool RequireSelfSignedDeviceKeys { get; init; } = true;
 
+    /// <summary>
+    /// Give other servers our users' device display names (key queries, device lists). Off by default, as Synapse's
+    /// option of the same name: a device name often says more than its owner would tell a stranger.
+    /// </summary>
+    public bool AllowDeviceNameLookupOverFederation { get; init; }
+
     /// <summary>Where config-relative paths were resolved from (the config file's folder).</summary>
     public required string ConfigDirectory { get; init; }
 }

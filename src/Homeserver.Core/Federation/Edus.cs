@@ -19,4 +19,11 @@ public interface IEduSender
 {
     /// <summary>Queues an EDU for each destination (our own server name is ignored). Delivery is best effort, in order per destination.</summary>
     void Send(IEnumerable<string> destinations, string eduType, JsonElement content);
+
+    /// <summary>
+    /// Stores an EDU for each destination before returning, to be delivered at least once even across our restart or
+    /// the destination's outage (send-to-device messages and device list updates, which end-to-end encryption cannot
+    /// lose). Delivered in order per destination, before the best-effort EDUs queued after it.
+    /// </summary>
+    Task SendPersistentAsync(IEnumerable<string> destinations, string eduType, JsonElement content, CancellationToken ct);
 }

@@ -29,7 +29,7 @@ public static class ServerKeyDocument
             throw new FormatException($"key document is not for {expectedServer}");
         }
 
-        if (!doc.TryGetProperty("valid_until_ts", out var vut) || !vut.TryGetInt64(out var validUntil))
+        if (!doc.TryGetProperty("valid_until_ts", out var vut) || vut.ValueKind != JsonValueKind.Number || !vut.TryGetInt64(out var validUntil))
         {
             throw new FormatException("key document has no valid_until_ts");
         }
@@ -49,7 +49,7 @@ public static class ServerKeyDocument
         {
             foreach (var k in old.EnumerateObject())
             {
-                var expired = k.Value.ValueKind == JsonValueKind.Object && k.Value.TryGetProperty("expired_ts", out var e) && e.TryGetInt64(out var ets) ? ets : 0;
+                var expired = k.Value.ValueKind == JsonValueKind.Object && k.Value.TryGetProperty("expired_ts", out var e) && e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out var ets) ? ets : 0;
                 keys.Add(new ServerVerifyKey(expectedServer, k.Name, ReadKey(k.Value), expired, expired));
             }
         }

@@ -241,7 +241,10 @@ public sealed class CrossSigningService(
                 position = reservation.First;
             }
 
-            var update = accepted.Any(s => s.TargetUserId == userId) ? new DeviceListUpdate(userId, selfDevices, false, selfDevices.Count == 0, position) : null;
+            // Signatures on the user's own devices change those devices (m.device_list_update); signatures on the master
+            // key change the cross-signing keys (m.signing_key_update). One upload may do both.
+            var masterSigned = accepted.Any(s => s.TargetUserId == userId && !selfDevices.Contains(s.TargetKeyId));
+            var update = accepted.Any(s => s.TargetUserId == userId) ? new DeviceListUpdate(userId, selfDevices, false, masterSigned, position) : null;
             await deviceLists.PublishAsync(position, changes, update);
         }
 

@@ -115,6 +115,15 @@ public sealed partial class DeviceListService(
         }
     }
 
+    /// <summary>
+    /// The current version of a user's device list for other servers: the position of its last public change that is
+    /// persisted without gaps (so a snapshot read afterwards includes every change up to it). 0 when it never changed.
+    /// </summary>
+    public Task<long> GetVersionAsync(string userId, CancellationToken ct) => store.GetLastChangeAsync(userId, streams.Current, ct);
+
+    /// <summary>The version of a user's device list just before the change at <paramref name="position"/> (what <c>prev_id</c> cites).</summary>
+    public Task<long> GetVersionBeforeAsync(string userId, long position, CancellationToken ct) => store.GetLastChangeAsync(userId, position - 1, ct);
+
     /// <summary>The device list changes a viewer must hear about for the stream range (<paramref name="after"/>, <paramref name="upTo"/>].</summary>
     public async Task<DeviceListUpdates> GetChangesAsync(string viewerUserId, long after, long upTo, CancellationToken ct)
     {

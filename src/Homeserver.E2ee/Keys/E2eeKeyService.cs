@@ -171,7 +171,55 @@ public sealed partial class E2eeKeyService(
         if (local.Count > 0)
         {
             var signatures = await crossSigning.GetSignaturesAsync(local.Keys, NoViewer, ct);
-            await AddLocalKeysAsync(null, local, signatures, result, ct);
+            await AddLocalKeysAsync(null, local, signatures, result, ct, options.ShareDeviceNamesOverFederation);
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// <c>GET /_matrix/federation/v1/user/devices/{userId}</c>, for federation to call: a local user's devices that
+    /// have keys (with their display names when <see cref="E2eeOptions.ShareDeviceNamesOverFederation"/>), the master
+    /// and self-signing keys, and the device list's version (<c>stream_id</c>, read before the devices, so the answer
+    /// includes every change up to it and later <c>m.device_list_update</c> EDUs can be applied on top of it).
+    /// </summary>
+    public async Task<JsonObject> GetDevicesForServerAsync(string userId, CancellationToken ct)
+    {
+        if (MatrixId.ServerOf(userId) != config.ServerName)
+        {
+            throw MatrixException.InvalidParam("User is not hosted on this homeserver");
+        }
+
+        var version = await deviceLists.GetVersionAsync(userId, ct);
+        var wanted = new Dictionary<string, List<string>>(StringComparer.Ordinal) { [userId] = [] };
+        var keysOf = new JsonObject { ["device_keys"] = new JsonObject(), ["master_keys"] = new JsonObject(), ["self_signing_keys"] = new JsonObject() };
+        var signatures = await crossSigning.GetSignaturesAsync(wanted.Keys, NoViewer, ct);
+        await AddLocalKeysAsync(null, wanted, signatures, keysOf, ct, options.ShareDeviceNamesOverFederation);
+
+        var devices = new JsonArray();
+        foreach (var (deviceId, value) in keysOf["device_keys"]![userId]!.AsObject().OrderBy(d => d.Key, StringComparer.Ordinal))
+        {
+            var keys = value!.DeepClone().AsObject();
+            var name = keys["unsigned"]?["device_display_name"]?.GetValue<string>();
+            keys.Remove("unsigned");
+            var device = new JsonObject { ["device_id"] = deviceId, ["keys"] = keys };
+            if (name is not null)
+            {
+                device["device_display_name"] = name;
+            }
+
+            devices.Add(device);
+        }
+
+        var result = new JsonObject { ["user_id"] = userId, ["stream_id"] = version, ["devices"] = devices };
+        if (keysOf["master_keys"]?[userId] is JsonNode master)
+        {
+            result["master_key"] = master.DeepClone();
+        }
+
+        if (keysOf["self_signing_keys"]?[userId] is JsonNode selfSigning)
+        {
+            result["self_signing_key"] = selfSigning.DeepClone();
         }
 
         return result;
@@ -220,7 +268,9 @@ public sealed partial class E2eeKeyService(
     }
 
     /// <param name="viewer">The requesting user (who alone sees their own user-signing key); null for another server.</param>
-    private async Task AddLocalKeysAsync(string? viewer, Dictionary<string, List<string>> wanted, IReadOnlyList<StoredSignature> signatures, JsonObject result, CancellationToken ct)
+    /// <param name="includeDisplayNames">Device display names in <c>unsigned</c> (always for clients; by configuration for other servers).</param>
+    private async Task AddLocalKeysAsync(
+        string? viewer, Dictionary<string, List<string>> wanted, IReadOnlyList<StoredSignature> signatures, JsonObject result, CancellationToken ct, bool includeDisplayNames = true)
     {
         var deviceKeys = result["device_keys"]!.AsObject();
         foreach (var user in wanted.Keys)
@@ -243,7 +293,7 @@ public sealed partial class E2eeKeyService(
             }
 
             var unsigned = new JsonObject();
-            if (device.DisplayName is not null)
+            if (device.DisplayName is not null && includeDisplayNames)
             {
                 unsigned["device_display_name"] = device.DisplayName;
             }
@@ -333,6 +383,12 @@ public sealed partial class E2eeKeyService(
 
                     result[section]![userId] = obj;
                 }
+            }
+
+            // A partial answer (some users from a cache, the server unreachable for the others) names its failure.
+            if (answer["failures"] is JsonObject failures && failures[server] is JsonObject failure)
+            {
+                result["failures"]![server] = failure.DeepClone();
             }
         }
     }

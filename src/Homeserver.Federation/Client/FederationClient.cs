@@ -8,6 +8,30 @@ using Microsoft.Extensions.Logging;
 namespace Homeserver.Federation.Client;
 
 /// <summary>
+/// Signed JSON requests to other homeservers, as the key ring, the sender and the E2EE queries use them (an interface so
+/// that their rules can be tested without a network).
+/// </summary>
+public interface IFederationClient
+{
+    string ServerName { get; }
+
+    /// <summary>Whether a request to <paramref name="destination"/> may be made (not ourselves, allowed by the whitelist).</summary>
+    bool MayContact(string destination);
+
+    /// <summary>Sends a signed JSON request and returns the JSON answer; failures and non-2xx answers throw a <see cref="FederationException"/>.</summary>
+    Task<JsonElement> SendAsync(HttpMethod method, string destination, string pathAndQuery, JsonElement? body, CancellationToken ct, TimeSpan? timeout = null);
+
+    Task<JsonElement> GetAsync(string destination, string pathAndQuery, CancellationToken ct, TimeSpan? timeout = null) =>
+        SendAsync(HttpMethod.Get, destination, pathAndQuery, null, ct, timeout);
+
+    Task<JsonElement> PutAsync(string destination, string pathAndQuery, JsonElement body, CancellationToken ct, TimeSpan? timeout = null) =>
+        SendAsync(HttpMethod.Put, destination, pathAndQuery, body, ct, timeout);
+
+    Task<JsonElement> PostAsync(string destination, string pathAndQuery, JsonElement body, CancellationToken ct, TimeSpan? timeout = null) =>
+        SendAsync(HttpMethod.Post, destination, pathAndQuery, body, ct, timeout);
+}
+
+/// <summary>
 /// Signed requests to other homeservers (server-server API, "Request Authentication"): every request carries
 /// an <c>X-Matrix</c> Authorization header signed with our key over method, URI, origin, destination and body.
 /// Refuses destinations outside <c>federation_domain_whitelist</c> and ourselves.
@@ -17,7 +41,7 @@ public sealed partial class FederationClient(
     ServerKeys keys,
     ServerDiscovery discovery,
     FederationTransport transport,
-    ILogger<FederationClient> logger)
+    ILogger<FederationClient> logger) : IFederationClient
 {
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(60);
 

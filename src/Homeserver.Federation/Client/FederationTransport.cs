@@ -7,13 +7,20 @@ using Homeserver.Core.Configuration;
 
 namespace Homeserver.Federation.Client;
 
+/// <summary>HTTPS to other servers' addresses as discovery found them (an interface so that callers can be tested without a network).</summary>
+public interface IFederationHttp
+{
+    /// <summary>Sends a request whose URI names the TLS host; the connection goes to <paramref name="targets"/>.</summary>
+    Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, IReadOnlyList<DnsEndPoint> targets, CancellationToken ct);
+}
+
 /// <summary>
 /// The HTTP machinery under every outbound server-to-server request: connects to the targets that
 /// <see cref="ServerDiscovery"/> found (trying every address, refusing blacklisted ones after resolution),
 /// and verifies TLS for the name discovery says (system roots plus <c>federation_custom_ca_list</c>; no
 /// verification only when <c>federation_verify_certificates</c> is false, for test setups).
 /// </summary>
-public sealed class FederationTransport : IDisposable
+public sealed class FederationTransport : IFederationHttp, IDisposable
 {
     internal static readonly HttpRequestOptionsKey<IReadOnlyList<DnsEndPoint>> TargetsKey = new("homeserver.federation.targets");
 

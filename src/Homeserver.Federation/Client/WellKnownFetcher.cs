@@ -8,7 +8,7 @@ namespace Homeserver.Federation.Client;
 /// up to 5 redirects, and says how long to cache the answer (Cache-Control max-age capped at 48 h,
 /// default 24 h; failures for 1 h), as the server-server API recommends.
 /// </summary>
-public sealed class WellKnownFetcher(FederationTransport transport) : IWellKnownFetcher
+public sealed class WellKnownFetcher(IFederationHttp transport) : IWellKnownFetcher
 {
     private static readonly TimeSpan DefaultCache = TimeSpan.FromHours(24);
     private static readonly TimeSpan MaxCache = TimeSpan.FromHours(48);

@@ -65,7 +65,7 @@ public sealed class PduVerifier(KeyRing keys)
         var mode = CanonicalJson.ModeFor(version);
         foreach (var server in signers)
         {
-            if (!await keys.VerifyJsonAsync(redacted.RootElement, server, version.EnforceKeyValidity ? pdu.OriginServerTs : null, ct, mode))
+            if (!await keys.VerifyJsonAsync(redacted.RootElement, server, KeyValidity.ForEvent(version, pdu.OriginServerTs), ct, mode))
             {
                 return new Result(null, $"missing or invalid signature of {server}");
             }

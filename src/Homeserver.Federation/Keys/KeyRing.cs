@@ -19,7 +19,7 @@ public sealed partial class KeyRing(
     HomeserverConfig config,
     ServerKeys ownKeys,
     IServerKeyStore store,
-    FederationClient client,
+    IFederationClient client,
     TimeProvider time,
     ILogger<KeyRing> logger)
 {
@@ -30,10 +30,10 @@ public sealed partial class KeyRing(
     private readonly ConcurrentDictionary<string, DateTimeOffset> _failedUntil = new(StringComparer.Ordinal);
 
     /// <summary>
-    /// The key <paramref name="keyId"/> of <paramref name="serverName"/>, valid at <paramref name="atTs"/> when given
-    /// (fetching a fresher document if the known one expired); null if it cannot be found.
+    /// The key <paramref name="keyId"/> of <paramref name="serverName"/> if it meets <paramref name="validity"/>
+    /// (fetching a fresher document if the known one does not); null if no acceptable key can be found.
     /// </summary>
-    public async Task<ServerVerifyKey?> GetKeyAsync(string serverName, string keyId, long? atTs, CancellationToken ct)
+    public async Task<ServerVerifyKey?> GetKeyAsync(string serverName, string keyId, KeyValidity validity, CancellationToken ct)
     {
         if (serverName == config.ServerName)
         {
@@ -41,7 +41,7 @@ public sealed partial class KeyRing(
         }
 
         var cacheKey = serverName + "\n" + keyId;
-        if (_keys.TryGetValue(cacheKey, out var cached) && Acceptable(cached, atTs))
+        if (_keys.TryGetValue(cacheKey, out var cached) && Acceptable(cached, validity))
         {
             return cached;
         }
@@ -51,17 +51,20 @@ public sealed partial class KeyRing(
             _keys[serverName + "\n" + k.KeyId] = k;
         }
 
-        if (_keys.TryGetValue(cacheKey, out cached) && Acceptable(cached, atTs))
+        if (_keys.TryGetValue(cacheKey, out cached) && Acceptable(cached, validity))
         {
             return cached;
         }
 
         if (_failedUntil.TryGetValue(serverName, out var until) && until > time.GetUtcNow())
         {
-            return cached is not null && atTs is null ? cached : null;
+            // The server cannot be asked right now: a request may still be signed with the key it last published.
+            return cached is not null && validity == KeyValidity.Now && cached.ExpiredTs is null ? cached : null;
         }
 
-        var fetch = _fetches.GetOrAdd(serverName, name => FetchAsync(name, CancellationToken.None));
+        // Concurrent lookups of one server share one fetch (the first one's criteria go to the notaries).
+        var minimumValidUntil = validity.AtTs ?? time.GetUtcNow().ToUnixTimeMilliseconds();
+        var fetch = _fetches.GetOrAdd(serverName, name => FetchAsync(name, keyId, minimumValidUntil, CancellationToken.None));
         try
         {
             await fetch.WaitAsync(ct);
@@ -71,11 +74,11 @@ public sealed partial class KeyRing(
             _fetches.TryRemove(new KeyValuePair<string, Task>(serverName, fetch));
         }
 
-        return _keys.TryGetValue(cacheKey, out var fetched) && Acceptable(fetched, atTs) ? fetched : null;
+        return _keys.TryGetValue(cacheKey, out var fetched) && Acceptable(fetched, validity) ? fetched : null;
     }
 
     /// <summary>Verifies a JSON object's signature by a server (any of its keys that signed it must verify; one must).</summary>
-    public async Task<bool> VerifyJsonAsync(JsonElement obj, string serverName, long? atTs, CancellationToken ct, CanonicalJsonMode mode = CanonicalJsonMode.Legacy)
+    public async Task<bool> VerifyJsonAsync(JsonElement obj, string serverName, KeyValidity validity, CancellationToken ct, CanonicalJsonMode mode = CanonicalJsonMode.Legacy)
     {
         var keyIds = JsonSigning.GetSignatureKeyIds(obj, serverName).Where(k => k.StartsWith("ed25519:", StringComparison.Ordinal)).ToList();
         if (keyIds.Count == 0)
@@ -85,7 +88,7 @@ public sealed partial class KeyRing(
 
         foreach (var keyId in keyIds)
         {
-            var key = await GetKeyAsync(serverName, keyId, atTs, ct);
+            var key = await GetKeyAsync(serverName, keyId, validity, ct);
             if (key is not null)
             {
                 return JsonSigning.Verify(obj, serverName, keyId, key.PublicKey, mode) == SignatureVerification.Valid;
@@ -101,7 +104,7 @@ public sealed partial class KeyRing(
         var stored = await store.GetDocumentAsync(serverName, ct);
         if (stored is null || stored.Value.ValidUntilTs < Math.Max(minimumValidUntilTs, time.GetUtcNow().ToUnixTimeMilliseconds()))
         {
-            await FetchAsync(serverName, ct);
+            await FetchAsync(serverName, null, Math.Max(minimumValidUntilTs, time.GetUtcNow().ToUnixTimeMilliseconds()), ct);
             stored = await store.GetDocumentAsync(serverName, ct);
         }
 
@@ -114,8 +117,7 @@ public sealed partial class KeyRing(
         return doc.RootElement.Clone();
     }
 
-    private bool Acceptable(ServerVerifyKey key, long? atTs) =>
-        atTs is { } ts ? key.ValidAt(ts) : key.ExpiredTs is null && key.ValidUntilTs > time.GetUtcNow().ToUnixTimeMilliseconds();
+    private bool Acceptable(ServerVerifyKey key, KeyValidity validity) => KeyValidityRules.Accepts(key, validity, time.GetUtcNow().ToUnixTimeMilliseconds());
 
     private ServerVerifyKey? OwnKey(string keyId)
     {
@@ -128,9 +130,9 @@ public sealed partial class KeyRing(
         return old is null || !UnpaddedBase64.TryDecode(old.PublicKeyBase64, out var bytes) ? null : new ServerVerifyKey(config.ServerName, keyId, bytes, old.ExpiredTs, old.ExpiredTs);
     }
 
-    private async Task FetchAsync(string serverName, CancellationToken ct)
+    private async Task FetchAsync(string serverName, string? keyId, long minimumValidUntilTs, CancellationToken ct)
     {
-        if (await TryDirectAsync(serverName, ct) || await TryNotariesAsync(serverName, ct))
+        if (await TryDirectAsync(serverName, ct) || await TryNotariesAsync(serverName, keyId, minimumValidUntilTs, ct))
         {
             _failedUntil.TryRemove(serverName, out _);
             return;
@@ -159,15 +161,26 @@ public sealed partial class KeyRing(
         }
     }
 
-    private async Task<bool> TryNotariesAsync(string serverName, CancellationToken ct)
+    /// <summary>
+    /// Asks the trusted notaries (<c>POST /_matrix/key/v2/query</c>), with <c>minimum_valid_until_ts</c> set as room
+    /// versions 5+ require ("servers MUST set the minimum_valid_until_ts property to prompt the notary server to attempt
+    /// to refresh the key if appropriate").
+    /// </summary>
+    private async Task<bool> TryNotariesAsync(string serverName, string? keyId, long minimumValidUntilTs, CancellationToken ct)
     {
         foreach (var notary in config.TrustedKeyServers)
         {
             try
             {
+                var criteria = new JsonObject();
+                if (keyId is not null)
+                {
+                    criteria[keyId] = new JsonObject { ["minimum_valid_until_ts"] = minimumValidUntilTs };
+                }
+
                 var request = JsonSerializer.SerializeToElement(new JsonObject
                 {
-                    ["server_keys"] = new JsonObject { [serverName] = new JsonObject() },
+                    ["server_keys"] = new JsonObject { [serverName] = criteria },
                 });
                 var answer = await client.PostAsync(notary.ServerName, "/_matrix/key/v2/query", request, ct, TimeSpan.FromSeconds(30));
                 if (!answer.TryGetProperty("server_keys", out var list) || list.ValueKind != JsonValueKind.Array)
@@ -218,9 +231,10 @@ public sealed partial class KeyRing(
 
     private async Task AcceptAsync(string serverName, JsonElement doc, CancellationToken ct)
     {
-        var keys = ServerKeyDocument.Verify(doc, serverName);
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var keys = KeyValidityRules.AsKept(ServerKeyDocument.Verify(doc, serverName), now);
         var validUntil = doc.GetProperty("valid_until_ts").GetInt64();
-        await store.StoreAsync(serverName, keys, doc.GetRawText(), validUntil, time.GetUtcNow().ToUnixTimeMilliseconds(), ct);
+        await store.StoreAsync(serverName, keys, doc.GetRawText(), validUntil, now, ct);
         foreach (var k in keys)
         {
             _keys.AddOrUpdate(serverName + "\n" + k.KeyId, k, (_, old) => old.PublicKey.AsSpan().SequenceEqual(k.PublicKey) && old.ValidUntilTs > k.ValidUntilTs ? old : k);

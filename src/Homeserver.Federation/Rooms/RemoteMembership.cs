@@ -130,7 +130,7 @@ public sealed partial class RemoteMembership(
 
         // The invitee's server must have signed it (over the redacted form, like every event signature).
         using var redacted = JsonDocument.Parse(Homeserver.Crypto.Redaction.Redact(pdu.Json, room.Version));
-        if (!await keys.VerifyJsonAsync(redacted.RootElement, destination, null, ct, Homeserver.Crypto.CanonicalJson.ModeFor(room.Version)))
+        if (!await keys.VerifyJsonAsync(redacted.RootElement, destination, Homeserver.Federation.Keys.KeyValidity.ForEvent(room.Version, pdu.OriginServerTs), ct, Homeserver.Crypto.CanonicalJson.ModeFor(room.Version)))
         {
             throw new MatrixException(MatrixErrorCode.Unknown, 502, "The invitee's server did not sign the invite");
         }

@@ -24,12 +24,14 @@ namespace Homeserver.Federation.Sending;
 /// What a destination still needs is derived from the events table (everything after the stream position it last
 /// acknowledged), so nothing is lost across our restart or its outage: when it comes back, it gets what it missed.
 /// A failing destination is retried with exponential backoff and jitter (Polly, within an attempt) and then marked
-/// down with a persisted, growing retry interval (up to a day). EDUs are held in memory and are best effort.
+/// down with a persisted, growing retry interval (up to a day). Most EDUs are held in memory and are best effort;
+/// those end-to-end encryption cannot lose (send-to-device, device lists) are stored first
+/// (<see cref="SendPersistentAsync"/>), go out before the in-memory ones and are deleted once acknowledged.
 /// </summary>
 public sealed partial class FederationSender(
     HomeserverConfig config,
     IFederationSenderStore store,
-    FederationClient client,
+    IFederationClient client,
     StreamPositions streams,
     TimeProvider time,
     ILogger<FederationSender> logger) : BackgroundService, IRoomEventListener, IEduSender
@@ -39,8 +41,11 @@ public sealed partial class FederationSender(
     private static readonly TimeSpan FirstRetry = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan MaxRetry = TimeSpan.FromDays(1);
 
+    /// <summary>Persisted EDUs older than this are dropped: a destination gone for a week rebuilds its state when it comes back.</summary>
+    public static readonly TimeSpan PersistentEduLifetime = TimeSpan.FromDays(7);
+
     private readonly ConcurrentDictionary<string, Destination> _destinations = new(StringComparer.Ordinal);
-    private readonly ResiliencePipeline _attempt = new ResiliencePipelineBuilder()
+    private readonly ResiliencePipeline _attempt = new ResiliencePipelineBuilder { TimeProvider = time }
         .AddRetry(new RetryStrategyOptions
         {
             ShouldHandle = new PredicateBuilder().Handle<FederationException>(e => e.StatusCode is null or >= 500 or 429),
@@ -73,7 +78,30 @@ public sealed partial class FederationSender(
             LogStartFailed(e);
         }
 
-        await Task.Delay(Timeout.Infinite, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+        using var timer = new PeriodicTimer(TimeSpan.FromHours(1), time);
+        try
+        {
+            do
+            {
+                try
+                {
+                    var dropped = await store.DeleteEdusBeforeAsync((time.GetUtcNow() - PersistentEduLifetime).ToUnixTimeMilliseconds(), stoppingToken);
+                    if (dropped > 0)
+                    {
+                        LogEdusExpired(dropped, PersistentEduLifetime);
+                    }
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    LogCleanupFailed(e);
+                }
+            }
+            while (await timer.WaitForNextTickAsync(stoppingToken));
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Shutting down.
+        }
     }
 
     public void OnPersisted(RoomRecord room, IReadOnlyList<PersistedEvent> events, RoomHead head)
@@ -123,6 +151,21 @@ public sealed partial class FederationSender(
         }
     }
 
+    public async Task SendPersistentAsync(IEnumerable<string> destinations, string eduType, JsonElement content, CancellationToken ct)
+    {
+        var targets = destinations.Distinct().Where(d => d != config.ServerName && client.MayContact(d)).ToList();
+        if (targets.Count == 0)
+        {
+            return;
+        }
+
+        await store.AddEdusAsync(targets, eduType, content.GetRawText(), time.GetUtcNow().ToUnixTimeMilliseconds(), ct);
+        foreach (var destination in targets)
+        {
+            Wake(destination, null);
+        }
+    }
+
     /// <summary>Makes sure the destination's worker runs. <paramref name="startAfter"/> seeds a destination seen for the first time.</summary>
     private void Wake(string destinationName, long? startAfter)
     {
@@ -162,13 +205,20 @@ public sealed partial class FederationSender(
                 }
 
                 var pdus = await store.GetPendingPdusAsync(destination.Name, config.ServerName, state.LastSentStream, streams.Current, MaxPdusPerTransaction, _stopping);
+                var stored = await store.GetPendingEdusAsync(destination.Name, MaxEdusPerTransaction, _stopping);
+                var storedEdus = new List<JsonObject>(stored.Count);
+                foreach (var e in stored)
+                {
+                    storedEdus.Add(new JsonObject { ["edu_type"] = e.EduType, ["content"] = JsonNode.Parse(e.ContentJson) });
+                }
+
                 var edus = new List<JsonObject>();
-                while (edus.Count < MaxEdusPerTransaction && destination.Edus.TryDequeue(out var edu))
+                while (storedEdus.Count + edus.Count < MaxEdusPerTransaction && destination.Edus.TryDequeue(out var edu))
                 {
                     edus.Add(edu);
                 }
 
-                if (pdus.Count == 0 && edus.Count == 0)
+                if (pdus.Count == 0 && storedEdus.Count == 0 && edus.Count == 0)
                 {
                     if (!destination.Pending)
                     {
@@ -180,7 +230,12 @@ public sealed partial class FederationSender(
 
                 try
                 {
-                    await _attempt.ExecuteAsync(async ct => await SendTransactionAsync(destination.Name, pdus, edus, ct), _stopping);
+                    await _attempt.ExecuteAsync(async ct => await SendTransactionAsync(destination.Name, pdus, [.. storedEdus, .. edus], ct), _stopping);
+                    if (stored.Count > 0)
+                    {
+                        await store.DeleteEdusAsync(destination.Name, stored[^1].EduId, _stopping);
+                    }
+
                     state = state with
                     {
                         LastSentStream = pdus.Count > 0 ? pdus[^1].StreamOrdering : state.LastSentStream,
@@ -304,4 +359,10 @@ public sealed partial class FederationSender(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Federation sender could not start its catch-up")]
     private partial void LogStartFailed(Exception e);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Dropped {Count} stored EDUs older than {Lifetime}: their destinations never took them")]
+    private partial void LogEdusExpired(int count, TimeSpan lifetime);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not drop expired stored EDUs")]
+    private partial void LogCleanupFailed(Exception e);
 }

@@ -24,6 +24,7 @@ internal static partial class ConfigLoader
         "federation_verify_certificates", "ip_range_blacklist", "tls_certificate_path", "tls_private_key_path",
         "default_room_version", "password_hashing", "logging", "allow_public_rooms_without_auth",
         "allow_public_rooms_over_federation", "serve_server_wellknown", "e2e_require_self_signed_device_keys",
+        "allow_device_name_lookup_over_federation",
         "refreshable_access_token_lifetime", "refresh_token_lifetime", "login_via_existing_session", "enable_set_displayname",
         "enable_set_avatar_url", "enable_3pid_changes", "user_directory", "turn_uris", "turn_shared_secret", "turn_username",
         "turn_password", "turn_user_lifetime", "turn_allow_guests", "rc_registration_token_validity",
@@ -208,6 +209,7 @@ internal static partial class ConfigLoader
             AllowPublicRoomsOverFederation = r.Bool("allow_public_rooms_over_federation", false),
             ServeServerWellKnown = r.String("serve_server_wellknown"),
             RequireSelfSignedDeviceKeys = r.Bool("e2e_require_self_signed_device_keys", true),
+            AllowDeviceNameLookupOverFederation = r.Bool("allow_device_name_lookup_over_federation", false),
         };
 
         if (config.KeyRefreshInterval < TimeSpan.FromMinutes(1))

@@ -285,7 +285,15 @@ public sealed partial class RoomService(
             throw MatrixException.InvalidParam($"Invalid user ID {target}");
         }
 
+        var head = await writer.GetHeadAsync(room, ct);
         var current = await GetCurrentStateEventAsync(room, new StateKey(EventTypes.Member, target), ct);
+
+        // A room we hold no state for (an invite or knock over federation): the membership is the out-of-band event.
+        if (current is null && head.ForwardExtremities.Count == 0)
+        {
+            current = await GetOutOfBandMembershipAsync(room, target, ct);
+        }
+
         var currentMembership = current?.Membership;
         switch (membership)
         {
@@ -320,7 +328,6 @@ public sealed partial class RoomService(
             }
         }
 
-        var head = await writer.GetHeadAsync(room, ct);
         if (head.ForwardExtremities.Count == 0)
         {
             // We hold no state for this room (we were only invited, or knocked): another server must do it.

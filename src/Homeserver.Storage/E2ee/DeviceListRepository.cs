@@ -48,6 +48,11 @@ internal sealed class DeviceListRepository(NpgsqlDataSource db) : IDeviceListSto
         WHERE a.user_id = @UserId AND a.membership = 'join' AND b.membership = 'join' AND b.user_id = ANY(@Among)
         """;
 
+    private const string SelectLastChange = """
+        SELECT COALESCE(max(stream_id), 0) FROM e2e_device_list_changes
+        WHERE user_id = @UserId AND notify_user_id IS NULL AND stream_id <= @UpTo
+        """;
+
     private const string DeleteSignaturesOnDevices =
         "DELETE FROM e2e_cross_signing_signatures WHERE target_user_id = @UserId AND target_key_id = ANY(@DeviceIds)";
 
@@ -111,6 +116,12 @@ internal sealed class DeviceListRepository(NpgsqlDataSource db) : IDeviceListSto
         return (await conn.QueryAsync<string>(command)).ToList();
     }
 
+    public async Task<long> GetLastChangeAsync(string userId, long upTo, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.ExecuteScalarAsync<long>(new CommandDefinition(SelectLastChange, new { UserId = userId, UpTo = upTo }, cancellationToken: ct));
+    }
+
     public async Task DeleteDeviceDataAsync(string userId, IReadOnlyCollection<string> deviceIds, CancellationToken ct)
     {
         var args = new { UserId = userId, DeviceIds = deviceIds.ToArray(), DeviceKeyIds = deviceIds.Select(d => "ed25519:" + d).ToArray() };
@@ -122,5 +133,4 @@ internal sealed class DeviceListRepository(NpgsqlDataSource db) : IDeviceListSto
 
         await tx.CommitAsync(ct);
     }
-
 }

@@ -4,7 +4,10 @@ using Npgsql;
 
 namespace Homeserver.Storage.Federation;
 
-/// <summary>The <c>federation_destinations</c> table, and the outbound queue derived from <c>events</c> and <c>room_memberships</c>.</summary>
+/// <summary>
+/// The <c>federation_destinations</c> and <c>federation_outbound_edus</c> tables, and the outbound queue derived from
+/// <c>events</c> and <c>room_memberships</c>.
+/// </summary>
 internal sealed class FederationSenderRepository(NpgsqlDataSource db) : IFederationSenderStore
 {
     private const string SelectActive = """
@@ -12,7 +15,23 @@ internal sealed class FederationSenderRepository(NpgsqlDataSource db) : IFederat
         FROM room_memberships remote
         JOIN room_memberships local ON local.room_nid = remote.room_nid AND local.user_server = @Us AND local.membership = 'join'
         WHERE remote.membership = 'join' AND remote.user_server <> @Us
+        UNION
+        SELECT DISTINCT destination FROM federation_outbound_edus
         """;
+
+    private const string InsertEdus = """
+        INSERT INTO federation_outbound_edus (destination, edu_type, content, created_ts)
+        SELECT d, @EduType, @Content, @NowTs FROM unnest(@Destinations::text[]) WITH ORDINALITY AS t (d, n) ORDER BY n
+        """;
+
+    private const string SelectEdus = """
+        SELECT edu_id AS EduId, edu_type AS EduType, content AS ContentJson
+        FROM federation_outbound_edus WHERE destination = @Destination ORDER BY edu_id LIMIT @Limit
+        """;
+
+    private const string DeleteEdus = "DELETE FROM federation_outbound_edus WHERE destination = @Destination AND edu_id <= @UpTo";
+
+    private const string DeleteOldEdus = "DELETE FROM federation_outbound_edus WHERE created_ts < @Before";
 
     private const string SelectDestination = """
         SELECT destination AS Destination, last_sent_stream AS LastSentStream, retry_last_ts AS RetryLastTs, retry_interval_ms AS RetryIntervalMs
@@ -65,5 +84,35 @@ internal sealed class FederationSenderRepository(NpgsqlDataSource db) : IFederat
         await using var conn = await db.OpenConnectionAsync(ct);
         return (await conn.QueryAsync<OutboundPdu>(new CommandDefinition(
             SelectPending, new { Destination = destination, Us = ourServer, After = afterStream, UpTo = upToStream, Limit = limit }, cancellationToken: ct))).ToList();
+    }
+
+    public async Task AddEdusAsync(IReadOnlyCollection<string> destinations, string eduType, string contentJson, long nowTs, CancellationToken ct)
+    {
+        if (destinations.Count == 0)
+        {
+            return;
+        }
+
+        await using var conn = await db.OpenConnectionAsync(ct);
+        await conn.ExecuteAsync(new CommandDefinition(
+            InsertEdus, new { Destinations = destinations.ToArray(), EduType = eduType, Content = contentJson, NowTs = nowTs }, cancellationToken: ct));
+    }
+
+    public async Task<IReadOnlyList<OutboundEdu>> GetPendingEdusAsync(string destination, int limit, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return (await conn.QueryAsync<OutboundEdu>(new CommandDefinition(SelectEdus, new { Destination = destination, Limit = limit }, cancellationToken: ct))).ToList();
+    }
+
+    public async Task DeleteEdusAsync(string destination, long upToEduId, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        await conn.ExecuteAsync(new CommandDefinition(DeleteEdus, new { Destination = destination, UpTo = upToEduId }, cancellationToken: ct));
+    }
+
+    public async Task<int> DeleteEdusBeforeAsync(long beforeTs, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.ExecuteAsync(new CommandDefinition(DeleteOldEdus, new { Before = beforeTs }, cancellationToken: ct));
     }
 }

@@ -1,0 +1,104 @@
+using System.Text.Json;
+using Homeserver.Core.Configuration;
+using Homeserver.Core.Federation;
+using Homeserver.E2ee;
+using Homeserver.E2ee.CrossSigning;
+using Homeserver.E2ee.DeviceLists;
+using Microsoft.Extensions.Logging;
+
+namespace Homeserver.Federation.E2ee;
+
+/// <summary>
+/// Other servers' news about their users' devices (server-server API "Device Management"):
+/// <c>m.device_list_update</c> and <c>m.signing_key_update</c> EDUs. Believed only from the user's own server and only
+/// about users who share a room with one of ours (as Synapse: nobody else may care, and we would not hear of later
+/// changes). Each one updates the cache of remote device lists (an update that does not follow the cached version
+/// marks it stale, to be fetched again) and becomes a device list change, so that our users sharing a room with the
+/// remote user see them in <c>/sync</c> <c>device_lists.changed</c> and <c>/keys/changes</c>.
+/// </summary>
+public sealed partial class RemoteDeviceLists(
+    IRemoteDeviceListStore cache,
+    ICrossSigningStore crossSigning,
+    DeviceListService deviceLists,
+    HomeserverConfig config,
+    E2eeOptions options,
+    TimeProvider time,
+    ILogger<RemoteDeviceLists> logger)
+{
+    /// <summary>An <c>m.device_list_update</c> EDU from <paramref name="origin"/>.</summary>
+    public async Task OnDeviceListUpdateAsync(string origin, JsonElement content, CancellationToken ct)
+    {
+        if (origin == config.ServerName || RemoteKeyParser.DeviceListUpdate(content, origin, options.RequireSelfSignedKeys) is not { } edu)
+        {
+            LogRefused("m.device_list_update", origin);
+            return;
+        }
+
+        if (!await IsTrackedAsync(edu.UserId, ct))
+        {
+            LogNotTracked("m.device_list_update", edu.UserId);
+            return;
+        }
+
+        // Keys that do not verify are not believed: the list goes stale and is fetched (and verified) again.
+        var outcome = await cache.ApplyUpdateAsync(
+            edu.UserId,
+            edu.StreamId,
+            edu.KeysRejected ? [] : edu.PrevIds,
+            new CachedRemoteDevice(edu.DeviceId, edu.KeyJson, edu.DisplayName),
+            edu.Deleted,
+            time.GetUtcNow().ToUnixTimeMilliseconds(),
+            ct);
+        LogDeviceListUpdate(edu.UserId, edu.DeviceId, edu.StreamId, outcome);
+        await deviceLists.DevicesChangedAsync(edu.UserId, [edu.DeviceId], ct);
+    }
+
+    /// <summary>An <c>m.signing_key_update</c> EDU from <paramref name="origin"/>.</summary>
+    public async Task OnSigningKeyUpdateAsync(string origin, JsonElement content, CancellationToken ct)
+    {
+        if (origin == config.ServerName || RemoteKeyParser.SigningKeyUpdateUser(content, origin) is not { } userId)
+        {
+            LogRefused("m.signing_key_update", origin);
+            return;
+        }
+
+        if (!await IsTrackedAsync(userId, ct))
+        {
+            LogNotTracked("m.signing_key_update", userId);
+            return;
+        }
+
+        JsonElement? Field(string name) => content.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Object ? v : null;
+        var master = Field("master_key");
+        var selfSigning = Field("self_signing_key");
+        CachedCrossSigningKey? knownMaster = null;
+        if (master is null && selfSigning is not null)
+        {
+            var stored = (await crossSigning.GetKeysAsync([userId], ct)).FirstOrDefault(k => k.KeyType == CrossSigningKeyTypes.Master);
+            knownMaster = stored is null ? null : new CachedCrossSigningKey(stored.KeyType, stored.PublicKey, stored.KeyJson);
+        }
+
+        var keys = RemoteKeyParser.CrossSigningKeys(master, selfSigning, userId, knownMaster);
+        var expected = (master is null ? 0 : 1) + (selfSigning is null ? 0 : 1);
+        if (keys.Count != expected || expected == 0)
+        {
+            LogRefused("m.signing_key_update", origin);
+            return;
+        }
+
+        await cache.UpdateCrossSigningKeysAsync(userId, keys, ct);
+        await deviceLists.DevicesChangedAsync(userId, [], ct);
+    }
+
+    private async Task<bool> IsTrackedAsync(string userId, CancellationToken ct) =>
+        (await cache.GetUsersSharingRoomWithLocalUsersAsync([userId], config.ServerName, ct)).Count > 0;
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Refused an {EduType} EDU from {Origin}: malformed, not verifiable, or about another server's user")]
+    private partial void LogRefused(string eduType, string origin);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Ignored an {EduType} EDU about {UserId}, who shares no room with our users")]
+    private partial void LogNotTracked(string eduType, string userId);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Device list update of {UserId}/{DeviceId} at {StreamId}: {Outcome}")]
+    private partial void LogDeviceListUpdate(string userId, string deviceId, long streamId, RemoteDeviceUpdateOutcome outcome);
+}
