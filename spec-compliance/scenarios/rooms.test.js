@@ -1,8 +1,8 @@
 // Rooms as Element uses them: two users create a room, invite, join and chat; the timeline is paginated back
 // through 500 messages with the SDK's createMessagesRequest; messages are edited (m.replace), reacted to
 // (m.annotation), answered in a thread (m.thread) and redacted; the room is upgraded and the tombstone is followed.
-// The clients do not run the SDK's sync loop: it needs push rules, which another module serves; every read here
-// goes through the endpoint the SDK uses for it.
+// The clients do not run the SDK's sync loop here (sync.test.js and media-push.test.js do): every read goes through
+// the endpoint the SDK uses for it, so that each answer is checked on its own.
 // Spec: https://spec.matrix.org/v1.19/client-server-api/#rooms and the modules of each feature.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
