@@ -40,6 +40,8 @@ public static class SyncServices
 
         services.AddSingleton<ReceiptService>();
         services.AddSingleton<IRoomSyncSection, ReceiptSyncSection>();
+        services.AddSingleton<IReceiptListener, ReceiptEduSender>();
+        services.AddSingleton<IEduHandler, ReceiptEduHandler>();
 
         services.AddSingleton<SlidingSyncConnections>();
         services.AddSingleton<SlidingRoomLists>();
