@@ -57,6 +57,7 @@ public static class SyncServices
         services.AddSingleton<PresenceService>();
         services.AddSingleton<IRoomEventListener>(sp => sp.GetRequiredService<PresenceService>());
         services.AddSingleton<ISyncSection, PresenceSyncSection>();
+        services.AddSingleton<IEduHandler, PresenceEduHandler>();
         return services;
     }
 }
