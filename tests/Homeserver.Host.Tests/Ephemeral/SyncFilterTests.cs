@@ -18,7 +18,7 @@ public sealed class SyncFilterTests(TestServer server) : IClassFixture<TestServe
         await conn.OpenAsync();
         await using var cmd = new NpgsqlCommand("INSERT INTO user_filters (user_id, filter_id, filter_json) VALUES ($1, $2, $3)", conn);
         cmd.Parameters.AddWithValue(userId);
-        cmd.Parameters.AddWithValue(filterId);
+        cmd.Parameters.AddWithValue(long.Parse(filterId, System.Globalization.CultureInfo.InvariantCulture));
         cmd.Parameters.AddWithValue(json);
         await cmd.ExecuteNonQueryAsync();
     }
