@@ -1,3 +1,4 @@
+using Homeserver.Core.Federation;
 using Homeserver.Core.Streams;
 using Homeserver.Rooms.Writing;
 using Homeserver.Sync.Legacy;
@@ -11,7 +12,10 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Homeserver.Sync;
 
-/// <summary>Registers sync, sliding sync, their wake-ups, and the ephemeral streams (typing, receipts, presence) with their sections and extensions.</summary>
+/// <summary>
+/// Registers sync, sliding sync, their wake-ups, and the ephemeral streams (typing, receipts, presence) with their
+/// sections, extensions and federation EDU handlers and senders (the <see cref="IEduSender"/> comes from the federation module).
+/// </summary>
 public static class SyncServices
 {
     public static IServiceCollection AddSync(this IServiceCollection services)
@@ -32,9 +36,12 @@ public static class SyncServices
         services.AddSingleton<TypingService>();
         services.AddSingleton<IEphemeralPositions>(sp => sp.GetRequiredService<TypingService>());
         services.AddSingleton<IRoomSyncSection, TypingSyncSection>();
+        services.AddSingleton<IEduHandler, TypingEduHandler>();
 
         services.AddSingleton<ReceiptService>();
         services.AddSingleton<IRoomSyncSection, ReceiptSyncSection>();
+        services.AddSingleton<IReceiptListener, ReceiptEduSender>();
+        services.AddSingleton<IEduHandler, ReceiptEduHandler>();
 
         services.AddSingleton<SlidingSyncConnections>();
         services.AddSingleton<SlidingRoomLists>();
@@ -50,6 +57,7 @@ public static class SyncServices
         services.AddSingleton<PresenceService>();
         services.AddSingleton<IRoomEventListener>(sp => sp.GetRequiredService<PresenceService>());
         services.AddSingleton<ISyncSection, PresenceSyncSection>();
+        services.AddSingleton<IEduHandler, PresenceEduHandler>();
         return services;
     }
 }

@@ -79,4 +79,27 @@ public sealed class PresenceRulesTests
         var offline = UserPresence.Default(Alice);
         PresenceRules.HandleTimeout(offline, new Dictionary<string, DevicePresence>(), new HashSet<string>(), 100 * Minute, Timings).Should().BeSameAs(offline);
     }
+
+    [Fact]
+    public void A_remote_user_whose_server_is_silent_for_thirty_minutes_becomes_offline()
+    {
+        var heard = Online(0, lastSync: 10 * Minute) with { UserId = "@bob:other.org" };
+        PresenceRules.HandleRemoteTimeout(heard, 40 * Minute, Timings).Should().BeSameAs(heard);
+        var silent = PresenceRules.HandleRemoteTimeout(heard, 40 * Minute + 1, Timings);
+        silent.State.Should().Be(PresenceStates.Offline);
+        silent.CurrentlyActive.Should().BeFalse();
+
+        var offline = heard with { State = PresenceStates.Offline };
+        PresenceRules.HandleRemoteTimeout(offline, 100 * Minute, Timings).Should().BeSameAs(offline);
+    }
+
+    [Fact]
+    public void An_unchanged_local_state_is_repeated_to_other_servers_every_twenty_five_minutes_unless_offline()
+    {
+        var online = Online(0, 0);
+        PresenceRules.NeedsFederationPing(online, lastSentTs: 0, now: 25 * Minute - 1, Timings).Should().BeFalse();
+        PresenceRules.NeedsFederationPing(online, lastSentTs: 0, now: 25 * Minute, Timings).Should().BeTrue();
+        PresenceRules.NeedsFederationPing(online with { State = PresenceStates.Unavailable }, 0, 30 * Minute, Timings).Should().BeTrue();
+        PresenceRules.NeedsFederationPing(online with { State = PresenceStates.Offline }, 0, 30 * Minute, Timings).Should().BeFalse();
+    }
 }

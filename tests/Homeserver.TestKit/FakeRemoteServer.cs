@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net.Http.Headers;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
@@ -41,6 +42,7 @@ public sealed class FakeRemoteServer : IAsyncLifetime
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k => k.ListenLocalhost(Port, o => o.UseHttps(X509Certificate2.CreateFromPemFile(certificates.CertificatePath, certificates.KeyPath))));
         _app = builder.Build();
+        _app.MapPut("/_matrix/federation/v1/send/{txnId}", RecordTransactionAsync);
         _app.MapGet("/_matrix/key/v2/server", () => Results.Text(KeyDocument().ToJsonString(), "application/json"));
         _app.MapGet("/_matrix/key/v2/server/{keyId}", () => Results.Text(KeyDocument().ToJsonString(), "application/json"));
         _app.MapGet("/_matrix/federation/v1/user/devices/{userId}", (string userId) =>
@@ -115,4 +117,24 @@ public sealed class FakeRemoteServer : IAsyncLifetime
     }
 
     public static string EventId(JsonObject ev, RoomVersion version) => EventHashing.GetEventId(JsonSerializer.SerializeToElement(ev), version);
+
+    private readonly ConcurrentQueue<JsonElement> _transactions = new();
+
+    /// <summary>The transactions other servers sent here (<c>PUT /_matrix/federation/v1/send/{txnId}</c>), in arrival order.</summary>
+    public IReadOnlyList<JsonElement> ReceivedTransactions => [.. _transactions];
+
+    /// <summary>The contents of the EDUs of one type that other servers sent here, in arrival order.</summary>
+    public IReadOnlyList<JsonElement> ReceivedEdus(string eduType) =>
+        [.. ReceivedTransactions
+            .SelectMany(t => t.TryGetProperty("edus", out var edus) ? edus.EnumerateArray() : Enumerable.Empty<JsonElement>())
+            .Where(e => e.TryGetProperty("edu_type", out var type) && type.GetString() == eduType)
+            .Select(e => e.GetProperty("content"))];
+
+    /// <summary>Records a transaction and acknowledges it (its PDUs are not looked at).</summary>
+    private async Task<IResult> RecordTransactionAsync(HttpRequest request)
+    {
+        using var body = await JsonDocument.ParseAsync(request.Body);
+        _transactions.Enqueue(body.RootElement.Clone());
+        return Results.Text("""{"pdus":{}}""", "application/json");
+    }
 }

@@ -4,7 +4,10 @@ using Npgsql;
 
 namespace Homeserver.Storage.Sync;
 
-/// <summary>The <c>presence</c> table (see migration 0003), and who shares a room with whom (from <c>room_memberships</c>).</summary>
+/// <summary>
+/// The <c>presence</c> table (see migration 0006; it holds other servers' users too, whose <c>last_user_sync_ts</c> is
+/// when their server last told us), and who shares a room with whom (from <c>room_memberships</c>).
+/// </summary>
 internal sealed class PresenceRepository(NpgsqlDataSource db) : IPresenceStore
 {
     private const string Columns = """
@@ -38,6 +41,17 @@ internal sealed class PresenceRepository(NpgsqlDataSource db) : IPresenceStore
         WHERE mine.user_id = @UserId AND mine.membership = 'join' AND other.membership = 'join' AND other.user_id = ANY(@Candidates)
         """;
 
+    private const string SelectSharingWithServer = """
+        SELECT DISTINCT them.user_id
+        FROM room_memberships them
+        WHERE them.user_id = ANY(@Users) AND them.membership = 'join'
+          AND EXISTS (SELECT 1 FROM room_memberships us WHERE us.user_server = @Server AND us.membership = 'join' AND us.room_nid = them.room_nid)
+        """;
+
+    // The server part of a user ID is everything after the first colon (as room_memberships.user_server).
+    private const string SelectActiveRemote = $"""
+        SELECT {Columns} FROM presence WHERE state <> 'offline' AND substring(user_id from position(':' in user_id) + 1) <> @Server
+        """;
 
     public async Task<IReadOnlyList<UserPresence>> GetAsync(IReadOnlyCollection<string> userIds, CancellationToken ct)
     {
@@ -84,5 +98,23 @@ internal sealed class PresenceRepository(NpgsqlDataSource db) : IPresenceStore
         await using var conn = await db.OpenConnectionAsync(ct);
         var args = new { UserId = userId, Candidates = candidates.ToArray() };
         return (await conn.QueryAsync<string>(new CommandDefinition(SelectSharingAmong, args, cancellationToken: ct))).ToList();
+    }
+
+    public async Task<IReadOnlyCollection<string>> FilterUsersSharingRoomWithServerAsync(IReadOnlyCollection<string> userIds, string server, CancellationToken ct)
+    {
+        if (userIds.Count == 0)
+        {
+            return [];
+        }
+
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var args = new { Users = userIds.ToArray(), Server = server };
+        return (await conn.QueryAsync<string>(new CommandDefinition(SelectSharingWithServer, args, cancellationToken: ct))).ToList();
+    }
+
+    public async Task<IReadOnlyList<UserPresence>> GetActiveRemoteAsync(string ourServer, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return (await conn.QueryAsync<UserPresence>(new CommandDefinition(SelectActiveRemote, new { Server = ourServer }, cancellationToken: ct))).ToList();
     }
 }

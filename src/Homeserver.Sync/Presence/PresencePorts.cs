@@ -1,6 +1,6 @@
 namespace Homeserver.Sync.Presence;
 
-/// <summary>Persisted presence (implemented by Homeserver.Storage, table <c>presence</c>) and who may see it.</summary>
+/// <summary>Persisted presence of our users and other servers' (implemented by Homeserver.Storage, table <c>presence</c>) and who may see it.</summary>
 public interface IPresenceStore
 {
     /// <summary>The persisted presence of these users (users without a row are absent).</summary>
@@ -17,4 +17,10 @@ public interface IPresenceStore
 
     /// <summary>Those of <paramref name="candidates"/> who are joined to a room <paramref name="userId"/> is joined to.</summary>
     Task<IReadOnlyCollection<string>> FilterUsersSharingRoomAsync(string userId, IReadOnlyCollection<string> candidates, CancellationToken ct);
+
+    /// <summary>Those of <paramref name="userIds"/> who are joined to a room where a user of <paramref name="server"/> is joined.</summary>
+    Task<IReadOnlyCollection<string>> FilterUsersSharingRoomWithServerAsync(IReadOnlyCollection<string> userIds, string server, CancellationToken ct);
+
+    /// <summary>The persisted presence, other than offline, of users of servers other than <paramref name="ourServer"/>.</summary>
+    Task<IReadOnlyList<UserPresence>> GetActiveRemoteAsync(string ourServer, CancellationToken ct);
 }

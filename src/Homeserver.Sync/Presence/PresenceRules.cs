@@ -18,7 +18,11 @@ public static class PresenceStates
     };
 }
 
-/// <summary>A user's presence as other users see it. <see cref="StreamId"/> is the stream position it was last persisted at.</summary>
+/// <summary>
+/// A user's presence as other users see it. <see cref="StreamId"/> is the stream position it was last persisted at.
+/// For another server's user, <see cref="LastUserSyncTs"/> is when their server last told us about them (Synapse's
+/// <c>last_federation_update_ts</c>): we never see them sync.
+/// </summary>
 public sealed record UserPresence(
     string UserId,
     string State,
@@ -45,6 +49,12 @@ public sealed record PresenceTimings
 
     /// <summary>A user active within this long is "currently active"; last-active bumps within it are not announced.</summary>
     public TimeSpan LastActiveGranularity { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>A local user who is not offline has their presence sent to other servers at least this often (Synapse's <c>FEDERATION_PING_INTERVAL</c>).</summary>
+    public TimeSpan FederationPingInterval { get; init; } = TimeSpan.FromMinutes(25);
+
+    /// <summary>A remote user whose server has said nothing for this long becomes offline here (Synapse's <c>FEDERATION_TIMEOUT</c>).</summary>
+    public TimeSpan FederationTimeout { get; init; } = TimeSpan.FromMinutes(30);
 }
 
 /// <summary>
@@ -124,6 +134,22 @@ public static class PresenceRules
 
         return WithCurrentlyActive(next, now, timings);
     }
+
+    /// <summary>
+    /// Another server's user whose server has been silent for <see cref="PresenceTimings.FederationTimeout"/> becomes
+    /// offline (Synapse's guard against forgetful servers); otherwise the state is returned unchanged.
+    /// </summary>
+    public static UserPresence HandleRemoteTimeout(UserPresence state, long now, PresenceTimings timings) =>
+        state.State != PresenceStates.Offline && now - state.LastUserSyncTs > (long)timings.FederationTimeout.TotalMilliseconds
+            ? state with { State = PresenceStates.Offline, CurrentlyActive = false }
+            : state;
+
+    /// <summary>
+    /// Whether an unchanged local state should be sent to other servers again, so that they do not time it out:
+    /// not offline, and last sent at least <see cref="PresenceTimings.FederationPingInterval"/> ago.
+    /// </summary>
+    public static bool NeedsFederationPing(UserPresence state, long lastSentTs, long now, PresenceTimings timings) =>
+        state.State != PresenceStates.Offline && now - lastSentTs >= (long)timings.FederationPingInterval.TotalMilliseconds;
 
     /// <summary>Sets <c>currently_active</c>: online and active within the granularity.</summary>
     public static UserPresence WithCurrentlyActive(UserPresence state, long now, PresenceTimings timings)

@@ -1,9 +1,12 @@
 using System.Text.Json;
 using Homeserver.Core;
 using Homeserver.Core.Configuration;
+using Homeserver.Core.Federation;
 using Homeserver.Core.Streams;
+using Homeserver.Rooms;
 using Homeserver.Rooms.Persistence;
 using Homeserver.Rooms.Writing;
+using Homeserver.Sync.Rooms;
 using Microsoft.Extensions.Logging;
 
 namespace Homeserver.Sync.Presence;
@@ -15,6 +18,13 @@ namespace Homeserver.Sync.Presence;
 /// online (or unavailable, per <c>set_presence</c>); activity (sending events, receipts, typing) bumps
 /// <c>last_active</c>; one timer for the whole server applies the idle and offline timeouts.
 /// Only users who share a room with someone see their presence.
+///
+/// Across servers (server-server API, "Presence"), as Synapse does: every announced change of a local user goes to
+/// the other servers that share a room with them as an <c>m.presence</c> EDU, and so does an unchanged state that is
+/// not offline every <see cref="PresenceTimings.FederationPingInterval"/>, so that they do not time it out. When a
+/// user joins a room, the joiner's presence goes to the room's other servers and, to a server new to the room, the
+/// presence of our users there. Other servers' users (from <see cref="PresenceEduHandler"/>) are kept like ours, in
+/// the same table and stream, and become offline after <see cref="PresenceTimings.FederationTimeout"/> of silence.
 /// </summary>
 public sealed partial class PresenceService : IRoomEventListener, IDisposable
 {
@@ -28,15 +38,24 @@ public sealed partial class PresenceService : IRoomEventListener, IDisposable
     private readonly IPresenceStore _store;
     private readonly StreamPositions _streams;
     private readonly SyncNotifier _notifier;
+    private readonly RoomAudience _audience;
+    private readonly IEduSender _edus;
     private readonly TimeProvider _time;
     private readonly ILogger<PresenceService> _logger;
     private readonly string _serverName;
     private readonly ITimer _timer;
+    private int _remoteLoaded;
 
-    /// <summary>A user's combined state (null until loaded), their devices, and how many syncs each device has open.</summary>
+    /// <summary>
+    /// A user's combined state (null until loaded), their devices, and how many syncs each device has open. Other
+    /// servers' users have no devices; they are kept here while not offline, for their timeout.
+    /// </summary>
     private sealed class Entry
     {
         public UserPresence? Current { get; set; }
+
+        /// <summary>When a local user's state was last sent to other servers (0: not by this process).</summary>
+        public long LastFederatedTs { get; set; }
 
         public Dictionary<string, DevicePresence> Devices { get; } = new(StringComparer.Ordinal);
 
@@ -44,12 +63,14 @@ public sealed partial class PresenceService : IRoomEventListener, IDisposable
     }
 
     public PresenceService(
-        IPresenceStore store, StreamPositions streams, SyncNotifier notifier, TimeProvider time, HomeserverConfig config, ILogger<PresenceService> logger,
-        PresenceTimings? timings = null)
+        IPresenceStore store, StreamPositions streams, SyncNotifier notifier, RoomAudience audience, IEduSender edus, TimeProvider time, HomeserverConfig config,
+        ILogger<PresenceService> logger, PresenceTimings? timings = null)
     {
         _store = store;
         _streams = streams;
         _notifier = notifier;
+        _audience = audience;
+        _edus = edus;
         _time = time;
         _logger = logger;
         _serverName = config.ServerName;
@@ -195,13 +216,29 @@ public sealed partial class PresenceService : IRoomEventListener, IDisposable
         });
     }
 
-    /// <summary>Sending an event counts as activity (the writer's listener; returns at once).</summary>
+    /// <summary>
+    /// Sending an event counts as activity; a join makes presence known across servers (the writer's listener;
+    /// returns at once).
+    /// </summary>
     public void OnPersisted(RoomRecord room, IReadOnlyList<PersistedEvent> events, RoomHead head)
     {
         HashSet<string>? senders = null;
+        List<string>? joined = null;
         foreach (var e in events)
         {
-            if (MatrixId.ServerOf(e.Event.Sender) == _serverName && e.Event.Type != "m.room.member" && !e.SoftFailed)
+            if (e.SoftFailed)
+            {
+                continue;
+            }
+
+            if (e.Event.Type == EventTypes.Member)
+            {
+                if (e.Event.StateKey is { } target && e.StreamOrdering is not null && IsJoin(e.Event))
+                {
+                    (joined ??= []).Add(target);
+                }
+            }
+            else if (MatrixId.ServerOf(e.Event.Sender) == _serverName)
             {
                 (senders ??= new HashSet<string>(StringComparer.Ordinal)).Add(e.Event.Sender);
             }
@@ -210,6 +247,11 @@ public sealed partial class PresenceService : IRoomEventListener, IDisposable
         foreach (var sender in senders ?? [])
         {
             BumpUser(sender);
+        }
+
+        if (joined is not null)
+        {
+            _ = SendOnJoinAsync(room.RoomId, joined);
         }
     }
 
@@ -346,10 +388,16 @@ public sealed partial class PresenceService : IRoomEventListener, IDisposable
             {
                 entry.Current ??= loaded!;
                 previous = entry.Current;
-                next = PresenceRules.WithCurrentlyActive(change(entry, previous, now), now, Timings);
+                next = change(entry, previous, now);
+
+                // Ours are "currently active" by our clock; other servers' users as their server says.
+                if (MatrixId.ServerOf(userId) == _serverName)
+                {
+                    next = PresenceRules.WithCurrentlyActive(next, now, Timings);
+                }
             }
 
-            return await CommitAsync(entry, previous, next, ct);
+            return await CommitAsync(entry, previous, next, now, ct);
         }
         finally
         {
@@ -357,14 +405,25 @@ public sealed partial class PresenceService : IRoomEventListener, IDisposable
         }
     }
 
-    /// <summary>Persists and announces the change when worth it; returns its stream position (0 when kept in memory only).</summary>
-    private async Task<long> CommitAsync(Entry entry, UserPresence previous, UserPresence next, CancellationToken ct)
+    /// <summary>
+    /// Persists and announces the change when worth it, to our users and (for a local user) to the other servers;
+    /// returns its stream position (0 when kept in memory only).
+    /// </summary>
+    private async Task<long> CommitAsync(Entry entry, UserPresence previous, UserPresence next, long now, CancellationToken ct)
     {
+        var local = MatrixId.ServerOf(next.UserId) == _serverName;
         if (!PresenceRules.ShouldNotify(previous, next, Timings))
         {
             lock (_lock)
             {
                 entry.Current = next with { StreamId = previous.StreamId };
+                ForgetIfRemoteAndOffline(entry, next, local);
+            }
+
+            if (local && PresenceRules.NeedsFederationPing(next, entry.LastFederatedTs, now, Timings))
+            {
+                entry.LastFederatedTs = now;
+                Federate([next], OtherServersOf(await _store.GetUsersSharingRoomAsync(next.UserId, ct)), now);
             }
 
             return 0;
@@ -381,19 +440,39 @@ public sealed partial class PresenceService : IRoomEventListener, IDisposable
         lock (_lock)
         {
             entry.Current = next;
+            ForgetIfRemoteAndOffline(entry, next, local);
         }
 
-        var audience = new HashSet<string>(await _store.GetUsersSharingRoomAsync(next.UserId, ct), StringComparer.Ordinal) { next.UserId };
+        var sharing = await _store.GetUsersSharingRoomAsync(next.UserId, ct);
+        var audience = new HashSet<string>(sharing, StringComparer.Ordinal) { next.UserId };
         _notifier.Notify(audience.Where(u => MatrixId.ServerOf(u) == _serverName).ToList(), position);
+        if (local)
+        {
+            entry.LastFederatedTs = now;
+            Federate([next], OtherServersOf(sharing), now);
+        }
+
         return position;
     }
 
     private async Task OnTickAsync()
     {
+        if (Interlocked.Exchange(ref _remoteLoaded, 1) == 0)
+        {
+            await LoadRemoteAsync();
+        }
+
         List<string> candidates;
+        List<string> silentRemotes;
+        var tickTs = _time.GetUtcNow().ToUnixTimeMilliseconds();
         lock (_lock)
         {
-            candidates = _users.Where(kv => kv.Value.Current is { } c && (c.State != PresenceStates.Offline || kv.Value.Devices.Count > 0 || c.CurrentlyActive))
+            candidates = _users.Where(kv => MatrixId.ServerOf(kv.Key) == _serverName
+                    && kv.Value.Current is { } c && (c.State != PresenceStates.Offline || kv.Value.Devices.Count > 0 || c.CurrentlyActive))
+                .Select(kv => kv.Key)
+                .ToList();
+            silentRemotes = _users.Where(kv => MatrixId.ServerOf(kv.Key) != _serverName
+                    && kv.Value.Current is { } c && !ReferenceEquals(PresenceRules.HandleRemoteTimeout(c, tickTs, Timings), c))
                 .Select(kv => kv.Key)
                 .ToList();
         }
@@ -402,6 +481,11 @@ public sealed partial class PresenceService : IRoomEventListener, IDisposable
         {
             await UpdateSafeAsync(userId, (entry, prev, now) =>
                 PresenceRules.HandleTimeout(prev, entry.Devices, entry.Syncing.Keys.ToHashSet(StringComparer.Ordinal), now, Timings));
+        }
+
+        foreach (var userId in silentRemotes)
+        {
+            await UpdateSafeAsync(userId, (_, prev, now) => PresenceRules.HandleRemoteTimeout(prev, now, Timings));
         }
     }
 

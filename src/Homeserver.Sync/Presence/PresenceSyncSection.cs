@@ -54,11 +54,11 @@ public sealed class PresenceSyncSection(PresenceService presence, IPresenceStore
                 }
             }
 
-            // Members of rooms just joined: their presence is new to the requester.
+            // Members of rooms just joined, of any server: their presence is new to the requester.
             var newcomers = new HashSet<string>(StringComparer.Ordinal);
             foreach (var roomId in context.NewlyJoinedRoomIds)
             {
-                newcomers.UnionWith(await audience.GetLocalJoinedAsync(roomId, ct));
+                newcomers.UnionWith(await audience.GetJoinedAsync(roomId, ct));
             }
 
             newcomers.ExceptWith(events.Keys);

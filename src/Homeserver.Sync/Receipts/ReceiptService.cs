@@ -4,6 +4,7 @@ using Homeserver.Core.Streams;
 using Homeserver.Rooms;
 using Homeserver.Rooms.Persistence;
 using Homeserver.Rooms.Services;
+using Homeserver.Sync.Federation;
 using Homeserver.Sync.Presence;
 using Homeserver.Sync.Rooms;
 
@@ -13,6 +14,8 @@ namespace Homeserver.Sync.Receipts;
 /// Read receipts and the fully-read marker (client-server API, "Receipts" and "Read markers").
 /// Receipts are persisted at a position of the global stream (reserved around the write and released after
 /// commit) and wake the room's joined members; a private receipt wakes only its owner, who alone sees it.
+/// Receipts of other servers' users (<see cref="StoreRemoteReceiptAsync"/>) are stored the same way, so sync shows them,
+/// but the listeners (notification counts, federation) only hear of our own users' receipts.
 /// </summary>
 public sealed class ReceiptService(
     RoomService rooms,
@@ -103,6 +106,43 @@ public sealed class ReceiptService(
             var stored = await GetVisibleEventAsync(requester, roomId, readPrivate, ct);
             await StoreReceiptAsync(requester.UserId, roomId, ReceiptTypes.ReadPrivate, string.Empty, stored, ct);
         }
+    }
+
+    /// <summary>
+    /// Stores a public receipt of another server's user from an <c>m.receipt</c> EDU that <see cref="ReceiptEduHandler"/>
+    /// has checked (the user belongs to the origin and is joined). Of the receipt's events, the latest one we hold in
+    /// that room counts (as Synapse's "graph to linear"); a thread ID must be <c>main</c> or an event of the room.
+    /// Returns whether it was stored (false for unknown events and receipts that do not move forward).
+    /// </summary>
+    public async Task<bool> StoreRemoteReceiptAsync(ReceiptEdu edu, CancellationToken ct)
+    {
+        var known = await reader.GetStoredAsync(edu.ThreadId is { } t && t != ReceiptTypes.MainThread ? [.. edu.EventIds, t] : edu.EventIds, ct);
+        var target = known
+            .Where(e => e.Event.RoomId == edu.RoomId && e.StreamOrdering is not null && edu.EventIds.Contains(e.EventId, StringComparer.Ordinal))
+            .MaxBy(e => e.StreamOrdering);
+        if (target is null)
+        {
+            return false;
+        }
+
+        if (edu.ThreadId is { } thread && thread != ReceiptTypes.MainThread && !known.Any(e => e.EventId == thread && e.Event.RoomId == edu.RoomId))
+        {
+            return false;
+        }
+
+        long position;
+        using (var reservation = streams.Reserve())
+        {
+            position = reservation.First;
+            var receipt = new Receipt(edu.RoomId, edu.ReceiptType, edu.UserId, edu.ThreadId ?? string.Empty, target.EventId, edu.Ts, position);
+            if (!await store.UpsertAsync(receipt, target.StreamOrdering!.Value, ct))
+            {
+                return false;
+            }
+        }
+
+        notifier.Notify(await audience.GetLocalJoinedAsync(edu.RoomId, ct), position);
+        return true;
     }
 
     private async Task<StoredEvent> GetVisibleEventAsync(Requester requester, string roomId, string eventId, CancellationToken ct)

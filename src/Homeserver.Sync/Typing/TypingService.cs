@@ -1,4 +1,6 @@
 using Homeserver.Core;
+using Homeserver.Core.Federation;
+using Homeserver.Sync.Federation;
 using Homeserver.Sync.Presence;
 using Homeserver.Sync.Rooms;
 using Microsoft.Extensions.Logging;
@@ -18,6 +20,12 @@ public sealed record RoomTyping(string RoomId, IReadOnlyList<string> UserIds, lo
 /// per second on average). A token whose typing part is below <see cref="Floor"/> (an earlier process,
 /// or changes pruned from memory) or above <see cref="Current"/> (garbage) makes the next sync resend the
 /// typing list of every joined room, including empty ones, so that no stale "is typing" survives a restart.
+///
+/// Across servers (server-server API, "Typing Notifications"), as Synapse does: a local user's start and stop go to
+/// every other server with joined members in the room as <c>m.typing</c> EDUs, repeated every
+/// <see cref="FederationPingInterval"/> while the user keeps typing, and a stop is sent when the timeout ends it.
+/// A remote user's typing (accepted by <see cref="TypingEduHandler"/>) lasts <see cref="FederationTimeout"/> unless
+/// their server repeats it.
 /// </summary>
 public sealed partial class TypingService : IEphemeralPositions, IDisposable
 {
@@ -25,6 +33,12 @@ public sealed partial class TypingService : IEphemeralPositions, IDisposable
     public static readonly TimeSpan MaxTimeout = TimeSpan.FromMinutes(2);
 
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a remote user's typing lasts unless their server repeats it (Synapse's typing <c>FEDERATION_TIMEOUT</c>).</summary>
+    public static readonly TimeSpan FederationTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>How often a local user's continuing typing is repeated to other servers (Synapse's <c>FEDERATION_PING_INTERVAL</c>).</summary>
+    public static readonly TimeSpan FederationPingInterval = TimeSpan.FromSeconds(40);
 
     /// <summary>Rooms whose typing list has been empty for this long are forgotten (raising <see cref="Floor"/>).</summary>
     private static readonly TimeSpan PruneAfter = TimeSpan.FromMinutes(10);
@@ -36,6 +50,7 @@ public sealed partial class TypingService : IEphemeralPositions, IDisposable
     private readonly RoomAudience _audience;
     private readonly PresenceService _presence;
     private readonly SyncNotifier _notifier;
+    private readonly IEduSender _edus;
     private readonly TimeProvider _time;
     private readonly ILogger<TypingService> _logger;
     private readonly ITimer _timer;
@@ -47,16 +62,21 @@ public sealed partial class TypingService : IEphemeralPositions, IDisposable
     {
         public Dictionary<string, long> ExpiresAt { get; } = new(StringComparer.Ordinal);
 
+        /// <summary>When each typing local user's state was last sent to the other servers.</summary>
+        public Dictionary<string, long> LastSent { get; } = new(StringComparer.Ordinal);
+
         public long Serial { get; set; }
 
         public long ChangedAt { get; set; }
     }
 
-    public TypingService(RoomAudience audience, PresenceService presence, SyncNotifier notifier, TimeProvider time, ILogger<TypingService> logger)
+    public TypingService(
+        RoomAudience audience, PresenceService presence, SyncNotifier notifier, IEduSender edus, TimeProvider time, ILogger<TypingService> logger)
     {
         _audience = audience;
         _presence = presence;
         _notifier = notifier;
+        _edus = edus;
         _time = time;
         _logger = logger;
         _serial = Math.Max(1, time.GetUtcNow().ToUnixTimeMilliseconds());
@@ -124,31 +144,82 @@ public sealed partial class TypingService : IEphemeralPositions, IDisposable
 
             if (typing)
             {
-                // Refreshing an existing typing entry changes nothing that clients see.
+                // Refreshing an existing typing entry changes nothing that clients see (nor other servers).
                 changed = !room.ExpiresAt.ContainsKey(userId);
                 room.ExpiresAt[userId] = now + (long)timeout.TotalMilliseconds;
+                if (changed)
+                {
+                    room.LastSent[userId] = now;
+                }
             }
             else
             {
                 changed = room.ExpiresAt.Remove(userId);
+                room.LastSent.Remove(userId);
             }
 
-            if (changed)
-            {
-                room.Serial = ++_serial;
-                room.ChangedAt = now;
-            }
-
-            if (room.ExpiresAt.Count > 0 && !_timerRunning)
-            {
-                _timerRunning = true;
-                _timer.Change(Tick, Tick);
-            }
+            Changed(room, changed, now);
         }
 
         if (changed)
         {
             _notifier.NotifyNow(await _audience.GetLocalJoinedAsync(roomId, ct));
+            await SendAsync([new TypingEdu(roomId, userId, typing)], ct);
+        }
+    }
+
+    /// <summary>
+    /// Applies an <c>m.typing</c> EDU that <see cref="TypingEduHandler"/> has checked: the user belongs to the origin and
+    /// is joined to the room. Typing lasts <see cref="FederationTimeout"/> unless repeated.
+    /// </summary>
+    public async Task SetRemoteTypingAsync(TypingEdu edu, CancellationToken ct)
+    {
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        bool changed;
+        lock (_lock)
+        {
+            if (!_rooms.TryGetValue(edu.RoomId, out var room))
+            {
+                if (!edu.Typing)
+                {
+                    return;
+                }
+
+                _rooms[edu.RoomId] = room = new RoomState();
+            }
+
+            if (edu.Typing)
+            {
+                changed = !room.ExpiresAt.ContainsKey(edu.UserId);
+                room.ExpiresAt[edu.UserId] = now + (long)FederationTimeout.TotalMilliseconds;
+            }
+            else
+            {
+                changed = room.ExpiresAt.Remove(edu.UserId);
+            }
+
+            Changed(room, changed, now);
+        }
+
+        if (changed)
+        {
+            _notifier.NotifyNow(await _audience.GetLocalJoinedAsync(edu.RoomId, ct));
+        }
+    }
+
+    /// <summary>Under the lock: takes the next serial for a changed room, and makes sure the timer runs while anyone types.</summary>
+    private void Changed(RoomState room, bool changed, long now)
+    {
+        if (changed)
+        {
+            room.Serial = ++_serial;
+            room.ChangedAt = now;
+        }
+
+        if (room.ExpiresAt.Count > 0 && !_timerRunning)
+        {
+            _timerRunning = true;
+            _timer.Change(Tick, Tick);
         }
     }
 
@@ -201,6 +272,7 @@ public sealed partial class TypingService : IEphemeralPositions, IDisposable
     {
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         List<string>? changedRooms = null;
+        List<TypingEdu>? toSend = null;
         lock (_lock)
         {
             var anyTyping = false;
@@ -211,6 +283,21 @@ public sealed partial class TypingService : IEphemeralPositions, IDisposable
                 foreach (var user in expired)
                 {
                     room.ExpiresAt.Remove(user);
+                    if (room.LastSent.Remove(user))
+                    {
+                        // A local user's typing ran out: the other servers hear that it stopped.
+                        (toSend ??= []).Add(new TypingEdu(roomId, user, false));
+                    }
+                }
+
+                foreach (var (user, sent) in room.LastSent.ToList())
+                {
+                    if (now - sent >= (long)FederationPingInterval.TotalMilliseconds)
+                    {
+                        // Still typing: repeat it before the other servers time it out.
+                        room.LastSent[user] = now;
+                        (toSend ??= []).Add(new TypingEdu(roomId, user, true));
+                    }
                 }
 
                 if (expired.Count > 0)
@@ -244,6 +331,31 @@ public sealed partial class TypingService : IEphemeralPositions, IDisposable
         {
             _ = NotifyRoomsAsync(changedRooms);
         }
+
+        if (toSend is not null)
+        {
+            _ = SendAsync(toSend, CancellationToken.None);
+        }
+    }
+
+    /// <summary>Queues <c>m.typing</c> EDUs of local users for the other servers in their rooms (best effort: failures are logged).</summary>
+    private async Task SendAsync(IReadOnlyList<TypingEdu> edus, CancellationToken ct)
+    {
+        foreach (var edu in edus)
+        {
+            try
+            {
+                var servers = await _audience.GetRemoteServersAsync(edu.RoomId, ct);
+                if (servers.Count > 0)
+                {
+                    _edus.Send(servers, EphemeralEdus.Typing, EphemeralEdus.BuildTyping(edu.RoomId, edu.UserId, edu.Typing));
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                LogSendFailed(e, edu.RoomId);
+            }
+        }
     }
 
     private async Task NotifyRoomsAsync(List<string> roomIds)
@@ -263,4 +375,7 @@ public sealed partial class TypingService : IEphemeralPositions, IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not wake the members of rooms whose typing notifications expired")]
     private partial void LogNotifyFailed(Exception e);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not send a typing notification of room {RoomId} to other servers")]
+    private partial void LogSendFailed(Exception e, string roomId);
 }
