@@ -176,6 +176,10 @@ public sealed class EphemeralFederationTests
 
         public void Send(IEnumerable<string> destinations, string eduType, JsonElement content) => _sent.Enqueue(([.. destinations], eduType, content));
 
+        /// <summary>Typing, receipts and presence are best effort: a stored send here would be a mistake the test sees.</summary>
+        public Task SendPersistentAsync(IEnumerable<string> destinations, string eduType, JsonElement content, CancellationToken ct) =>
+            throw new InvalidOperationException($"{eduType} must not be sent as a stored EDU");
+
         /// <summary>Lets the fire-and-forget sends of a timer tick finish (they only await completed fakes).</summary>
         public Task SettledAsync() => Task.Delay(50);
     }
