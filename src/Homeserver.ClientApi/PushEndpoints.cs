@@ -48,7 +48,9 @@ public static class PushEndpoints
         var parts = PathAfterPushRules(http);
         if (parts is null || parts.Count == 0)
         {
-            throw TrailingSlash();
+            // Synapse has no route for /pushrules without its slash: 404 M_UNRECOGNIZED, where the deeper
+            // collection paths without their slash are a 400.
+            throw MatrixException.Unrecognized("Unrecognized request: the push rules are at /pushrules/", 404);
         }
 
         var set = await rules.GetAsync(auth.UserId, ct);

@@ -22,6 +22,13 @@ public static class RoomEndpoints
             SetState(http, auth, rooms, roomId, eventType, string.Empty, ct));
         v3.MapPut("/rooms/{roomId}/state/{eventType}/{stateKey}", SetState);
         v3.MapPut("/rooms/{roomId}/redact/{eventId}/{txnId}", Redact);
+
+        // The forms without a transaction ID from before r0 that Synapse still serves (and SyTest uses): each request
+        // is a new event, with no idempotency.
+        v3.MapPost("/rooms/{roomId}/send/{eventType}", (HttpContext http, Authed auth, RoomService rooms, string roomId, string eventType, CancellationToken ct) =>
+            Send(http, auth, rooms, roomId, eventType, null, ct));
+        v3.MapPost("/rooms/{roomId}/redact/{eventId}", (HttpContext http, Authed auth, RoomService rooms, string roomId, string eventId, CancellationToken ct) =>
+            Redact(http, auth, rooms, roomId, eventId, null, ct));
         return app;
     }
 
@@ -75,11 +82,11 @@ public static class RoomEndpoints
     /// PUT /_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId} — send a message event; idempotent per device and transaction ID.
     /// https://spec.matrix.org/v1.19/client-server-api/#put_matrixclientv3roomsroomidsendeventtypetxnid
     /// </summary>
-    private static async Task<IResult> Send(HttpContext http, Authed auth, RoomService rooms, string roomId, string eventType, string txnId, CancellationToken ct)
+    private static async Task<IResult> Send(HttpContext http, Authed auth, RoomService rooms, string roomId, string eventType, string? txnId, CancellationToken ct)
     {
         var content = await JsonBody.ReadObjectAsync(http, maxBytes: 65536);
         var room = await RequireRoomAsync(rooms, roomId, ct);
-        var result = await rooms.SendAsync(auth.Requester, room, RouteValues.Decode(eventType), null, ToObject(content), RouteValues.Decode(txnId), ct);
+        var result = await rooms.SendAsync(auth.Requester, room, RouteValues.Decode(eventType), null, ToObject(content), txnId is null ? null : RouteValues.Decode(txnId), ct);
         return JsonResults.Node(new JsonObject { ["event_id"] = result.EventId });
     }
 
@@ -110,11 +117,11 @@ public static class RoomEndpoints
     /// PUT /_matrix/client/v3/rooms/{roomId}/redact/{eventId}/{txnId} — redact an event.
     /// https://spec.matrix.org/v1.19/client-server-api/#put_matrixclientv3roomsroomidredacteventidtxnid
     /// </summary>
-    private static async Task<IResult> Redact(HttpContext http, Authed auth, RoomService rooms, string roomId, string eventId, string txnId, CancellationToken ct)
+    private static async Task<IResult> Redact(HttpContext http, Authed auth, RoomService rooms, string roomId, string eventId, string? txnId, CancellationToken ct)
     {
         var body = await JsonBody.ReadObjectAsync(http, emptyIsEmptyObject: true);
         var room = await RequireRoomAsync(rooms, roomId, ct);
-        var result = await rooms.RedactAsync(auth.Requester, room, RouteValues.Decode(eventId), body.OptionalString("reason"), RouteValues.Decode(txnId), ct);
+        var result = await rooms.RedactAsync(auth.Requester, room, RouteValues.Decode(eventId), body.OptionalString("reason"), txnId is null ? null : RouteValues.Decode(txnId), ct);
         return JsonResults.Node(new JsonObject { ["event_id"] = result.EventId });
     }
 

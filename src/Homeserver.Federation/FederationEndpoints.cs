@@ -127,13 +127,15 @@ public static partial class FederationEndpoints
     /// </summary>
     private static async Task<IResult> GetState(HttpContext http, FederationRequest request, FederationRoomReader reader, string roomId, CancellationToken ct)
     {
-        var room = await reader.RequireRoomAsync(Decode(roomId), ct);
-        await reader.RequireServerInRoomAsync(room, request.Origin, ct);
+        // The parameters are checked before the room, as Synapse does: a request without event_id is a 400 whatever the room.
         var eventId = http.Request.Query["event_id"].ToString();
         if (eventId.Length == 0)
         {
             throw MatrixException.MissingParam("Missing event_id");
         }
+
+        var room = await reader.RequireRoomAsync(Decode(roomId), ct);
+        await reader.RequireServerInRoomAsync(room, request.Origin, ct);
 
         var (state, chain) = await reader.GetStateAtAsync(room, eventId, ct);
         return JsonResults.Node(new JsonObject { ["pdus"] = Events(state), ["auth_chain"] = Events(chain) });
@@ -145,13 +147,15 @@ public static partial class FederationEndpoints
     /// </summary>
     private static async Task<IResult> GetStateIds(HttpContext http, FederationRequest request, FederationRoomReader reader, string roomId, CancellationToken ct)
     {
-        var room = await reader.RequireRoomAsync(Decode(roomId), ct);
-        await reader.RequireServerInRoomAsync(room, request.Origin, ct);
+        // The parameters are checked before the room, as Synapse does: a request without event_id is a 400 whatever the room.
         var eventId = http.Request.Query["event_id"].ToString();
         if (eventId.Length == 0)
         {
             throw MatrixException.MissingParam("Missing event_id");
         }
+
+        var room = await reader.RequireRoomAsync(Decode(roomId), ct);
+        await reader.RequireServerInRoomAsync(room, request.Origin, ct);
 
         var (state, chain) = await reader.GetStateAtAsync(room, eventId, ct);
         return JsonResults.Node(new JsonObject { ["pdu_ids"] = Ids(state), ["auth_chain_ids"] = Ids(chain) });

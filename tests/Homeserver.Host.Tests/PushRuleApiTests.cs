@@ -95,7 +95,7 @@ public sealed class PushRuleApiTests(TestServer server) : IClassFixture<TestServ
     }
 
     [Theory]
-    [InlineData("", HttpStatusCode.BadRequest)]
+    [InlineData("", HttpStatusCode.NotFound)]
     [InlineData("/global", HttpStatusCode.BadRequest)]
     [InlineData("/global/room", HttpStatusCode.BadRequest)]
     [InlineData("/not_a_scope/", HttpStatusCode.BadRequest)]

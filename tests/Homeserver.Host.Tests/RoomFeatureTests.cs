@@ -87,6 +87,39 @@ public sealed class RoomFeatureTests(TestServer server) : IClassFixture<TestServ
         (await alice.GetAsync($"/_matrix/client/v1/room_summary/{Esc(closed)}")).EnsureOk().Json.GetProperty("membership").GetString().Should().Be("join");
     }
 
+    [Fact]
+    public async Task Sending_and_redacting_without_a_transaction_id_makes_a_new_event_each_time()
+    {
+        var alice = await server.NewUserAsync();
+        var roomId = await alice.CreateRoomAsync();
+        var first = (await alice.PostAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/send/m.room.message", new { msgtype = "m.text", body = "legacy" })).EnsureOk()
+            .Json.GetProperty("event_id").GetString()!;
+        var second = (await alice.PostAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/send/m.room.message", new { msgtype = "m.text", body = "legacy" })).EnsureOk()
+            .Json.GetProperty("event_id").GetString()!;
+        second.Should().NotBe(first);
+
+        var redaction = (await alice.PostAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/redact/{Esc(first)}", new { reason = "oops" })).EnsureOk()
+            .Json.GetProperty("event_id").GetString()!;
+        redaction.Should().NotBe(first);
+        var redacted = (await alice.GetAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/event/{Esc(first)}")).EnsureOk().Json;
+        redacted.GetProperty("content").EnumerateObject().Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task An_upgraded_room_takes_the_private_chat_defaults_for_state_the_old_room_lacks()
+    {
+        var alice = await server.NewUserAsync();
+        var oldRoom = await alice.CreateRoomAsync(new { preset = "public_chat" });
+        (await alice.GetAsync($"/_matrix/client/v3/rooms/{Esc(oldRoom)}/state/m.room.guest_access")).Status.Should().Be(HttpStatusCode.NotFound);
+
+        var newRoom = (await alice.PostAsync($"/_matrix/client/v3/rooms/{Esc(oldRoom)}/upgrade", new { new_version = "2" })).EnsureOk()
+            .Json.GetProperty("replacement_room").GetString()!;
+        (await alice.GetAsync($"/_matrix/client/v3/rooms/{Esc(newRoom)}/state/m.room.guest_access")).EnsureOk()
+            .Json.GetProperty("guest_access").GetString().Should().Be("can_join");
+        (await alice.GetAsync($"/_matrix/client/v3/rooms/{Esc(newRoom)}/state/m.room.join_rules")).EnsureOk()
+            .Json.GetProperty("join_rule").GetString().Should().Be("public", "copied state wins over the preset");
+    }
+
     [Theory]
     [InlineData("10", "11")]
     [InlineData("11", "12")]

@@ -60,8 +60,9 @@ public sealed partial class RoomReader(
 
         var page = await reads.PaginateAsync(room.RoomNid, from, to, backwards, limit, ct);
 
-        // A short page means the start (or end) of the timeline was reached: no further token, as the spec says.
-        PaginationToken? end = page.Count == limit ? page[^1].Token : null;
+        // As Synapse: every page with events carries a token to continue from; only an empty page (the start or end
+        // of the timeline was reached) has none. Clients and SyTest stop at the page without "end".
+        PaginationToken? end = page.Count > 0 ? page[^1].Token : null;
         var visible = await visibility.FilterAsync(userId, current, page, ct);
         if (ignoredUsers is not null)
         {

@@ -246,7 +246,7 @@ public sealed partial class RoomService(
     /// Sends a redaction of <paramref name="targetEventId"/>. Only the event's sender or someone with the room's
     /// <c>redact</c> power may redact it (as Synapse checks before sending), and only within the same room.
     /// </summary>
-    public async Task<SendResult> RedactAsync(Requester requester, RoomRecord room, string targetEventId, string? reason, string txnId, CancellationToken ct)
+    public async Task<SendResult> RedactAsync(Requester requester, RoomRecord room, string targetEventId, string? reason, string? txnId, CancellationToken ct)
     {
         var target = (await writer.GetEventsAsync([targetEventId], ct)).GetValueOrDefault(targetEventId);
         if (target is not null && target.RoomId != room.RoomId)
@@ -269,7 +269,7 @@ public sealed partial class RoomService(
             content["reason"] = reason;
         }
 
-        var txn = new TransactionRef(requester.UserId, requester.DeviceId, txnId);
+        var txn = txnId is null ? null : new TransactionRef(requester.UserId, requester.DeviceId, txnId);
         return await writer.SendAsync(room, new EventDraft(EventTypes.Redaction, null, content, requester.UserId, targetEventId), txn, ct);
     }
 

@@ -26,6 +26,14 @@ public sealed class RoomUpgrader(RoomService rooms, RoomWriter writer, RoomDirec
 {
     public const string Tombstone = "m.room.tombstone";
 
+    /// <summary>The private_chat preset's events, for the copied types the old room does not have.</summary>
+    private static readonly Dictionary<string, KeyValuePair<string, string>> PresetDefaults = new(StringComparer.Ordinal)
+    {
+        [EventTypes.JoinRules] = new("join_rule", "invite"),
+        ["m.room.history_visibility"] = new("history_visibility", "shared"),
+        ["m.room.guest_access"] = new("guest_access", "can_join"),
+    };
+
     private static readonly string[] CopiedTypes =
     [
         EventTypes.JoinRules, "m.room.name", "m.room.topic", "m.room.avatar", "m.room.history_visibility", "m.room.guest_access",
@@ -161,6 +169,12 @@ public sealed class RoomUpgrader(RoomService rooms, RoomWriter writer, RoomDirec
             if (state.TryGetValue(new StateKey(type, string.Empty), out var e) && e.Content.ValueKind == JsonValueKind.Object)
             {
                 drafts.Add(new EventDraft(type, string.Empty, JsonNode.Parse(e.Content.GetRawText())!.AsObject(), upgrader));
+            }
+            else if (PresetDefaults.TryGetValue(type, out var preset))
+            {
+                // As Synapse, which builds the new room with the private_chat preset under the copied state: what the
+                // old room lacks comes from the preset (an old public room without m.room.guest_access gets can_join).
+                drafts.Add(new EventDraft(type, string.Empty, new JsonObject { [preset.Key] = preset.Value }, upgrader));
             }
         }
 
