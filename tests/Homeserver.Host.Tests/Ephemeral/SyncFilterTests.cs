@@ -1,7 +1,6 @@
 using System.Net;
 using System.Text.Json;
 using Homeserver.TestKit;
-using Npgsql;
 using static Homeserver.Host.Tests.Ephemeral.SyncClient;
 
 namespace Homeserver.Host.Tests.Ephemeral;
@@ -11,16 +10,11 @@ public sealed class SyncFilterTests(TestServer server) : IClassFixture<TestServe
 {
     private Task<MatrixClient> NewUserAsync() => new MatrixClient(server.Client).RegisterAsync();
 
-    /// <summary>Stores a filter as the accounts module's POST /user/{userId}/filter does (table user_filters).</summary>
-    private async Task StoreFilterAsync(string userId, string filterId, string json)
+    /// <summary>Uploads a filter with <c>POST /user/{userId}/filter</c> and returns its ID.</summary>
+    private static async Task<string> UploadFilterAsync(MatrixClient client, string json)
     {
-        await using var conn = new NpgsqlConnection(server.Database.ConnectionString);
-        await conn.OpenAsync();
-        await using var cmd = new NpgsqlCommand("INSERT INTO user_filters (user_id, filter_id, filter_json) VALUES ($1, $2, $3)", conn);
-        cmd.Parameters.AddWithValue(userId);
-        cmd.Parameters.AddWithValue(filterId);
-        cmd.Parameters.AddWithValue(json);
-        await cmd.ExecuteNonQueryAsync();
+        var response = await client.SendAsync(HttpMethod.Post, $"/_matrix/client/v3/user/{Esc(client.UserId!)}/filter", null, json);
+        return response.EnsureOk().Json.GetProperty("filter_id").GetString()!;
     }
 
     [Fact]
@@ -30,9 +24,9 @@ public sealed class SyncFilterTests(TestServer server) : IClassFixture<TestServe
         var roomId = await alice.CreateRoomAsync();
         await alice.SendTextAsync(roomId, "one");
         await alice.SendTextAsync(roomId, "two");
-        await StoreFilterAsync(alice.UserId!, "7", """{"room":{"timeline":{"limit":1}}}""");
+        var filterId = await UploadFilterAsync(alice, """{"room":{"timeline":{"limit":1}}}""");
 
-        var sync = await alice.SyncAsync(filter: "7");
+        var sync = await alice.SyncAsync(filter: filterId);
         sync.Timeline(roomId).Should().ContainSingle().Which.Body().Should().Be("two");
         sync.JoinedRoom(roomId)!.Value.GetProperty("timeline").GetProperty("limited").GetBoolean().Should().BeTrue();
     }
@@ -42,8 +36,8 @@ public sealed class SyncFilterTests(TestServer server) : IClassFixture<TestServe
     {
         var alice = await NewUserAsync();
         var bob = await NewUserAsync();
-        await StoreFilterAsync(bob.UserId!, "1", "{}");
-        foreach (var id in new[] { "1", "404" })
+        var bobs = await UploadFilterAsync(bob, "{}");
+        foreach (var id in new[] { bobs, "404" })
         {
             var response = await alice.GetAsync("/_matrix/client/v3/sync?filter=" + id);
             response.Status.Should().Be(HttpStatusCode.BadRequest);
