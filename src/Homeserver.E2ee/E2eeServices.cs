@@ -7,6 +7,7 @@ using Homeserver.E2ee.Keys;
 using Homeserver.E2ee.Sync;
 using Homeserver.E2ee.ToDevice;
 using Homeserver.Sync;
+using Homeserver.Sync.SlidingSync;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Homeserver.E2ee;
@@ -25,6 +26,8 @@ public static class E2eeServices
         services.AddSingleton<KeyBackupService>();
         services.AddSingleton<DehydratedDeviceService>();
         services.AddSingleton<ISyncSection, E2eeSyncSection>();
+        services.AddSingleton<ISlidingSyncExtension, ToDeviceExtension>();
+        services.AddSingleton<ISlidingSyncExtension, E2eeExtension>();
         return services;
     }
 }

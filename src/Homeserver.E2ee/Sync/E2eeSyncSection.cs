@@ -41,45 +41,61 @@ public sealed class E2eeSyncSection(ToDeviceService toDevice, DeviceListService 
             writer.WriteStartArray();
             foreach (var m in messages)
             {
-                writer.WriteStartObject();
-                writer.WritePropertyName("content"u8);
-                writer.WriteRawValue(m.ContentJson, skipInputValidation: true);
-                writer.WriteString("sender"u8, m.Sender);
-                writer.WriteString("type"u8, m.Type);
-                writer.WriteEndObject();
+                WriteToDeviceEvent(writer, m);
             }
 
             writer.WriteEndArray();
             writer.WriteEndObject();
-
-            writer.WritePropertyName("device_lists"u8);
-            writer.WriteStartObject();
-            WriteStrings(writer, "changed"u8, lists.Changed);
-            WriteStrings(writer, "left"u8, lists.Left);
-            writer.WriteEndObject();
-
-            writer.WritePropertyName("device_one_time_keys_count"u8);
-            writer.WriteStartObject();
-            foreach (var (algorithm, count) in counts)
-            {
-                writer.WriteNumber(algorithm, count);
-            }
-
-            writer.WriteEndObject();
-            WriteStrings(writer, "device_unused_fallback_key_types"u8, fallback);
-            WriteStrings(writer, "org.matrix.msc2732.device_unused_fallback_key_types"u8, fallback);
+            WriteDeviceLists(writer, lists);
+            WriteKeyCounts(writer, counts, fallback);
         }
+    }
 
-        private static void WriteStrings(Utf8JsonWriter writer, ReadOnlySpan<byte> name, IReadOnlyList<string> values)
+    /// <summary>One to-device event as clients receive it: <c>content</c>, <c>sender</c>, <c>type</c> (also used by sliding sync).</summary>
+    internal static void WriteToDeviceEvent(Utf8JsonWriter writer, PendingToDevice message)
+    {
+        writer.WriteStartObject();
+        writer.WritePropertyName("content"u8);
+        writer.WriteRawValue(message.ContentJson, skipInputValidation: true);
+        writer.WriteString("sender"u8, message.Sender);
+        writer.WriteString("type"u8, message.Type);
+        writer.WriteEndObject();
+    }
+
+    /// <summary>The <c>device_lists</c> property: <c>{"changed": [...], "left": [...]}</c>.</summary>
+    internal static void WriteDeviceLists(Utf8JsonWriter writer, DeviceListUpdates lists)
+    {
+        writer.WritePropertyName("device_lists"u8);
+        writer.WriteStartObject();
+        WriteStrings(writer, "changed"u8, lists.Changed);
+        WriteStrings(writer, "left"u8, lists.Left);
+        writer.WriteEndObject();
+    }
+
+    /// <summary>The <c>device_one_time_keys_count</c> and <c>device_unused_fallback_key_types</c> properties (the latter also under its MSC2732 name).</summary>
+    internal static void WriteKeyCounts(Utf8JsonWriter writer, IReadOnlyDictionary<string, int> counts, IReadOnlyList<string> fallback)
+    {
+        writer.WritePropertyName("device_one_time_keys_count"u8);
+        writer.WriteStartObject();
+        foreach (var (algorithm, count) in counts)
         {
-            writer.WritePropertyName(name);
-            writer.WriteStartArray();
-            foreach (var v in values)
-            {
-                writer.WriteStringValue(v);
-            }
-
-            writer.WriteEndArray();
+            writer.WriteNumber(algorithm, count);
         }
+
+        writer.WriteEndObject();
+        WriteStrings(writer, "device_unused_fallback_key_types"u8, fallback);
+        WriteStrings(writer, "org.matrix.msc2732.device_unused_fallback_key_types"u8, fallback);
+    }
+
+    private static void WriteStrings(Utf8JsonWriter writer, ReadOnlySpan<byte> name, IReadOnlyList<string> values)
+    {
+        writer.WritePropertyName(name);
+        writer.WriteStartArray();
+        foreach (var v in values)
+        {
+            writer.WriteStringValue(v);
+        }
+
+        writer.WriteEndArray();
     }
 }

@@ -9,6 +9,9 @@ using Microsoft.Extensions.Logging;
 
 namespace Homeserver.E2ee.ToDevice;
 
+/// <summary>Messages for the sliding sync <c>to_device</c> extension, and the position that acknowledges them.</summary>
+public sealed record ToDeviceBatch(IReadOnlyList<PendingToDevice> Events, long NextBatch);
+
 /// <summary>Messages for a dehydrated device, and the token to continue from (absent when there is nothing more).</summary>
 public sealed record DehydratedDeviceEvents(IReadOnlyList<PendingToDevice> Events, string? NextBatch);
 
@@ -188,6 +191,37 @@ public sealed partial class ToDeviceService(
     /// </summary>
     public Task<IReadOnlyList<PendingToDevice>> TakeForSyncAsync(string userId, string deviceId, long? since, long upTo, CancellationToken ct) =>
         store.TakeForSyncAsync(userId, deviceId, since, upTo, options.ToDeviceSyncLimit, ct);
+
+    /// <summary>
+    /// For the sliding sync <c>to_device</c> extension (MSC3885): <paramref name="since"/> (the <c>next_batch</c> of an
+    /// earlier answer, a stream position) acknowledges every message at or below it, which are deleted; then up to
+    /// <paramref name="limit"/> messages above it and at most <paramref name="upTo"/>, oldest first. The next batch is
+    /// <paramref name="upTo"/> when they are all, else the position of the last one given.
+    /// <para>
+    /// Acknowledging by position rather than by answer (as <see cref="TakeForSyncAsync"/> does for /sync) keeps a retried
+    /// request safe even when the stream has not moved between two answers: a <c>since</c> only ever covers messages
+    /// its answer (or an earlier one) gave out. A <paramref name="since"/> above <paramref name="upTo"/> (a token from
+    /// a reset database) acknowledges nothing and delivers from the start.
+    /// </para>
+    /// </summary>
+    public async Task<ToDeviceBatch> TakeForSlidingSyncAsync(string userId, string deviceId, long? since, int limit, long upTo, CancellationToken ct)
+    {
+        var after = since is { } s && s <= upTo ? s : 0;
+        if (after > 0)
+        {
+            await store.DeleteUpToAsync(userId, deviceId, after, ct);
+        }
+
+        var limited = Math.Clamp(limit, 0, options.ToDeviceSyncLimit);
+        var events = upTo > after ? await store.GetAfterAsync(userId, deviceId, after, upTo, limited + 1, ct) : [];
+        if (events.Count <= limited)
+        {
+            return new ToDeviceBatch(events, Math.Max(upTo, after));
+        }
+
+        var page = events.Take(limited).ToList();
+        return new ToDeviceBatch(page, page.Count > 0 ? page[^1].StreamId : after);
+    }
 
     /// <summary>
     /// The messages waiting for a dehydrated device (MSC3814), after the token <paramref name="from"/> (<c>d&lt;position&gt;</c>);
