@@ -8,7 +8,7 @@
 //      wire the messages are m.room.encrypted.
 //   3. alice's room keys reach the server-side backup; a new login of alice (new device, new Rust crypto) first
 //      fails to decrypt the history, then loads the backup key from secret storage and restores the backup, and
-//      the history decrypts.
+//      the history decrypts; it then imports the cross-signing keys from secret storage and signs itself.
 //   4. bob logs in a second device; alice's client learns it through /sync device_lists and its keys query.
 // Spec: https://spec.matrix.org/v1.19/client-server-api/#end-to-end-encryption
 import assert from "node:assert/strict";
@@ -364,6 +364,26 @@ describe("E2EE between real clients: cross-signing, encrypted room, key backup, 
             assert.equal(event.getClearContent()?.body, text);
             assert.equal(event.getSender(), sender);
         }
+
+        // As Element's "verify with your recovery key": the new device imports the cross-signing keys from secret
+        // storage and signs itself; the server then serves its keys with the self-signing key's signature.
+        const uia = [];
+        await crypto.bootstrapCrossSigning({ authUploadDeviceSigningKeys: passwordAuth(alice.userId, DEFAULT_PASSWORD, uia) });
+        assert.deepEqual(uia, [], "importing existing keys from secret storage uploads no cross-signing keys");
+        const { json: keys } = await request("POST", "/_matrix/client/v3/keys/query", {
+            accessToken: alice.response.access_token,
+            body: { device_keys: { [alice.userId]: [response.device_id] } },
+        });
+        const sskId = Object.keys(keys.self_signing_keys?.[alice.userId]?.keys ?? {})[0];
+        assert.ok(sskId, `alice's self-signing key is served: ${JSON.stringify(keys)}`);
+        const served = keys.device_keys?.[alice.userId]?.[response.device_id];
+        assert.ok(served?.signatures?.[alice.userId]?.[sskId], `the new device's keys carry the self-signing signature: ${JSON.stringify(served)}`);
+        // The client learns it back from the server: the signature upload puts alice in device_lists.changed of her
+        // own /sync, and the re-queried keys carry the signature.
+        await eventually(
+            async () => (await crypto.getDeviceVerificationStatus(alice.userId, response.device_id))?.crossSigningVerified,
+            "alice's new device to see itself cross-signed",
+        );
     });
 
     test("bob's new device reaches alice's client through device_lists", async () => {
