@@ -45,6 +45,7 @@ public static partial class FederationEndpoints
             SendLeaveAsync(request, handler, roomId, eventId, v1Shape: true, ct));
         v1.MapPut("/send_knock/{roomId}/{eventId}", SendKnock);
         v2.MapPut("/invite/{roomId}/{eventId}", InviteV2);
+        v1.MapPut("/invite/{roomId}/{eventId}", InviteV1);
         return app;
     }
 
@@ -284,6 +285,31 @@ public static partial class FederationEndpoints
     {
         var signed = await handler.InviteAsync(request.Origin, Decode(roomId), Decode(eventId), request.RequireBody(), ct);
         return JsonResults.Node(new JsonObject { ["event"] = JsonNode.Parse(signed.Json.GetRawText()) });
+    }
+
+    /// <summary>
+    /// PUT /_matrix/federation/v1/invite/{roomId}/{eventId} — the deprecated first version, still sent by older servers
+    /// (and SyTest): the body is the event itself (its stripped state in unsigned.invite_room_state), the room is of
+    /// version 1 or 2 (whose events the same rules check), and the answer is [200, {"event": ...}].
+    /// https://spec.matrix.org/v1.19/server-server-api/#put_matrixfederationv1inviteroomideventid
+    /// </summary>
+    private static async Task<IResult> InviteV1(FederationRequest request, FederationMembershipHandler handler, string roomId, string eventId, CancellationToken ct)
+    {
+        var body = request.RequireBody();
+        if (body.ValueKind != JsonValueKind.Object)
+        {
+            throw MatrixException.BadJson("The invite must be an event object");
+        }
+
+        var wrapped = new JsonObject { ["event"] = JsonNode.Parse(body.GetRawText()), ["room_version"] = "1" };
+        if (body.TryGetProperty("unsigned", out var unsigned) && unsigned.ValueKind == JsonValueKind.Object
+            && unsigned.TryGetProperty("invite_room_state", out var stripped) && stripped.ValueKind == JsonValueKind.Array)
+        {
+            wrapped["invite_room_state"] = JsonNode.Parse(stripped.GetRawText());
+        }
+
+        var signed = await handler.InviteAsync(request.Origin, Decode(roomId), Decode(eventId), JsonSerializer.SerializeToElement(wrapped), ct);
+        return JsonResults.Node(new JsonArray(200, new JsonObject { ["event"] = JsonNode.Parse(signed.Json.GetRawText()) }));
     }
 
     private static IResult Transaction(HomeserverConfig config, TimeProvider time, IEnumerable<Pdu> pdus) => JsonResults.Node(new JsonObject

@@ -171,4 +171,46 @@ public sealed class FederationSafetyTests(FederationSafetyFixture fixture) : ICl
         var response = await Server.Client.SendAsync(request);
         ((int)response.StatusCode).Should().Be(401);
     }
+
+    [Fact]
+    public async Task An_invite_through_the_deprecated_v1_api_is_co_signed_answered_as_v1_and_shown_with_its_stripped_state()
+    {
+        var bob = await new MatrixClient(Server.Client).RegisterAsync();
+        var roomId = $"!v1invite{Guid.NewGuid():N}:{Remote.ServerName}";
+        var eventId = $"${Guid.NewGuid():N}:{Remote.ServerName}";
+        var sender = $"@mallory:{Remote.ServerName}";
+        var invite = Remote.SignEvent(new JsonObject
+        {
+            ["event_id"] = eventId,
+            ["room_id"] = roomId,
+            ["type"] = "m.room.member",
+            ["state_key"] = bob.UserId,
+            ["sender"] = sender,
+            ["content"] = new JsonObject { ["membership"] = "invite" },
+            ["depth"] = 5,
+            ["prev_events"] = new JsonArray(),
+            ["auth_events"] = new JsonArray(),
+        }, RoomVersion.V1);
+        invite["unsigned"] = new JsonObject
+        {
+            ["invite_room_state"] = new JsonArray(new JsonObject
+            {
+                ["type"] = "m.room.name", ["state_key"] = "", ["sender"] = sender, ["content"] = new JsonObject { ["name"] = "Old style" },
+            }),
+        };
+
+        var (status, answer) = await Remote.SendAsync(Server.Client, Server.ServerName, HttpMethod.Put, $"/_matrix/federation/v1/invite/{Esc(roomId)}/{Esc(eventId)}", invite);
+        status.Should().Be(200, answer.ToString());
+        answer.ValueKind.Should().Be(JsonValueKind.Array);
+        answer[0].GetInt32().Should().Be(200);
+        answer[1].GetProperty("event").GetProperty("signatures").TryGetProperty(Server.ServerName, out _).Should().BeTrue("we co-sign the invite");
+
+        var sync = (await bob.GetAsync("/_matrix/client/v3/sync")).EnsureOk().Json;
+        sync.GetProperty("rooms").GetProperty("invite").GetProperty(roomId).GetProperty("invite_state").GetProperty("events").EnumerateArray()
+            .Should().Contain(e => e.GetProperty("type").GetString() == "m.room.name");
+
+        // The same invite through v1 with a body that is not an event is refused, not a 500.
+        var (badStatus, _) = await Remote.SendAsync(Server.Client, Server.ServerName, HttpMethod.Put, $"/_matrix/federation/v1/invite/{Esc(roomId)}/{Esc(eventId)}", new JsonArray(1, 2));
+        badStatus.Should().Be(400);
+    }
 }
