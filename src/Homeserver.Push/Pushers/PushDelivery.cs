@@ -125,9 +125,11 @@ public sealed partial class PushDelivery : IDisposable
             var now = _time.GetUtcNow();
             foreach (var state in _states.Values)
             {
-                if (state.NextAttempt > now && state.NextAttempt - now < wait)
+                // A retry that fell due while this round ran (a slow round on a busy machine) is taken at once,
+                // not a minute later.
+                if (state.NextAttempt != DateTimeOffset.MinValue && state.NextAttempt - now < wait)
                 {
-                    wait = state.NextAttempt - now;
+                    wait = state.NextAttempt <= now ? TimeSpan.Zero : state.NextAttempt - now;
                 }
             }
 
@@ -144,8 +146,16 @@ public sealed partial class PushDelivery : IDisposable
             now = _time.GetUtcNow();
             if (_states.Values.Any(s => s.NextAttempt != DateTimeOffset.MinValue && s.NextAttempt <= now))
             {
-                _queue.Poke((await _pushers.GetAllAsync(ct)).Where(p => _states.TryGetValue(p.Id, out var s) && s.NextAttempt != DateTimeOffset.MinValue && s.NextAttempt <= now)
+                var all = await _pushers.GetAllAsync(ct);
+                _queue.Poke(all.Where(p => _states.TryGetValue(p.Id, out var s) && s.NextAttempt != DateTimeOffset.MinValue && s.NextAttempt <= now)
                     .Select(p => p.UserId).Distinct(StringComparer.Ordinal).ToList());
+
+                // The retry state of a pusher removed since is dropped, so that it is never due again.
+                var existing = all.Select(p => p.Id).ToHashSet();
+                foreach (var id in _states.Keys.Where(id => !existing.Contains(id)).ToList())
+                {
+                    _states.TryRemove(id, out _);
+                }
             }
         }
     }
