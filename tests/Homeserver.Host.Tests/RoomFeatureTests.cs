@@ -105,6 +105,22 @@ public sealed class RoomFeatureTests(TestServer server) : IClassFixture<TestServ
         redacted.GetProperty("content").EnumerateObject().Should().BeEmpty();
     }
 
+    [Theory]
+    [InlineData("""{"msgtype": "m.text", "body": 1.1}""")]
+    [InlineData("""{"msgtype": "m.text", "body": 9007199254740992}""")]
+    [InlineData("""{"msgtype": "m.text", "body": -9007199254740992}""")]
+    public async Task Content_that_is_not_canonical_json_is_refused_with_M_BAD_JSON_and_others_sends_are_unharmed(string content)
+    {
+        var alice = await server.NewUserAsync();
+        var roomId = await alice.CreateRoomAsync();
+        var bad = await alice.PutAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/send/m.room.message/{Guid.NewGuid():N}", JsonDocument.Parse(content).RootElement);
+        bad.Status.Should().Be(HttpStatusCode.BadRequest);
+        bad.ErrCode.Should().Be("M_BAD_JSON");
+        var state = await alice.PutAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/state/m.room.topic", JsonDocument.Parse(content.Replace("body", "topic", StringComparison.Ordinal)).RootElement);
+        state.Status.Should().Be(HttpStatusCode.BadRequest);
+        (await alice.PutAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/send/m.room.message/{Guid.NewGuid():N}", new { msgtype = "m.text", body = "fine" })).EnsureOk();
+    }
+
     [Fact]
     public async Task An_upgraded_room_takes_the_private_chat_defaults_for_state_the_old_room_lacks()
     {

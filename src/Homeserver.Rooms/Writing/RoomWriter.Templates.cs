@@ -33,8 +33,10 @@ public sealed partial class RoomWriter
     /// and checked on the room's queue, <paramref name="approve"/> returns it signed by the other server, and that
     /// version is stored. Nothing is stored if approval fails.
     /// </summary>
-    public Task<SendResult> SendWithApprovalAsync(RoomRecord room, EventDraft draft, Func<Pdu, Task<Pdu>> approve, CancellationToken ct) =>
-        RunOnQueueAsync(room, async head =>
+    public Task<SendResult> SendWithApprovalAsync(RoomRecord room, EventDraft draft, Func<Pdu, Task<Pdu>> approve, CancellationToken ct)
+    {
+        CheckContent(room.Version, [draft]);
+        return RunOnQueueAsync(room, async head =>
         {
             var state = new Dictionary<StateKey, string>(head.State);
             var extremities = head.ForwardExtremities.ToList();
@@ -57,4 +59,5 @@ public sealed partial class RoomWriter
             Notify(room, [new PersistedEvent(approved, result.StreamOrderings[0], false)], result.Head);
             return (result.Head, new SendResult(approved.EventId, result.StreamOrderings[0], approved));
         }, ct);
+    }
 }

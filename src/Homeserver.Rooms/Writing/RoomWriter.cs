@@ -66,6 +66,8 @@ public sealed partial class RoomWriter(
             throw new ArgumentException("the first initial event of a room must be m.room.create", nameof(drafts));
         }
 
+        CheckContent(version, drafts);
+
         Pdu? prebuiltCreate = null;
         var roomId = roomIdBeforeV12;
         if (version.RoomIdIsCreateEventHash)
@@ -87,8 +89,26 @@ public sealed partial class RoomWriter(
     /// <summary>The room's head as the writer sees it (loaded if needed). Do not hold on to it: it is replaced on every write.</summary>
     public Task<RoomHead> GetHeadAsync(RoomRecord room, CancellationToken ct) => Queue(room).GetHeadAsync(ct);
 
+    /// <summary>
+    /// Content a client wrote must be encodable as the room version's canonical JSON (no floats, integers within
+    /// ±(2^53 - 1) for strict versions): checked before it joins a batch, so that one bad event is a 400 for its sender
+    /// and never fails the other events committed with it.
+    /// </summary>
+    private static void CheckContent(RoomVersion version, IReadOnlyList<EventDraft> drafts)
+    {
+        var mode = Homeserver.Crypto.CanonicalJson.ModeFor(version);
+        foreach (var draft in drafts)
+        {
+            if (!Homeserver.Crypto.CanonicalJson.IsValid(System.Text.Json.JsonSerializer.SerializeToElement(draft.Content), mode, out var problem))
+            {
+                throw MatrixException.BadJson("Event content is not valid canonical JSON: " + problem);
+            }
+        }
+    }
+
     private async Task<IReadOnlyList<SendResult>> SubmitAsync(RoomRecord room, IReadOnlyList<EventDraft> drafts, TransactionRef? txn, bool atomic, CancellationToken ct)
     {
+        CheckContent(room.Version, drafts);
         var request = new WriteRequest(drafts, txn, atomic);
         Queue(room).Enqueue(request);
         using (ct.Register(() => request.Completion.TrySetCanceled(ct)))
