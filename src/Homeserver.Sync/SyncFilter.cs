@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Homeserver.Core;
+using Homeserver.Rooms.Client;
 
 namespace Homeserver.Sync;
 
@@ -239,7 +240,7 @@ public sealed record EventFilter
 
     public bool IncludesRoom(string roomId) => (Rooms is null || Rooms.Contains(roomId)) && !NotRooms.Contains(roomId);
 
-    public bool MatchesType(string type) => !NotTypes.Any(t => Glob(t, type)) && (Types is null || Types.Any(t => Glob(t, type)));
+    public bool MatchesType(string type) => !NotTypes.Any(t => RoomEventFilter.Glob(t, type)) && (Types is null || Types.Any(t => RoomEventFilter.Glob(t, type)));
 
     public bool MatchesSender(string sender) => !NotSenders.Contains(sender) && (Senders is null || Senders.Contains(sender));
 
@@ -260,34 +261,5 @@ public sealed record EventFilter
         }
 
         return true;
-    }
-
-    /// <summary>Filter types allow '*' as a wildcard for any run of characters.</summary>
-    internal static bool Glob(string pattern, string value)
-    {
-        if (!pattern.Contains('*'))
-        {
-            return pattern == value;
-        }
-
-        var parts = pattern.Split('*');
-        if (!value.StartsWith(parts[0], StringComparison.Ordinal))
-        {
-            return false;
-        }
-
-        var index = parts[0].Length;
-        for (var i = 1; i < parts.Length - 1; i++)
-        {
-            var found = value.IndexOf(parts[i], index, StringComparison.Ordinal);
-            if (found < 0)
-            {
-                return false;
-            }
-
-            index = found + parts[i].Length;
-        }
-
-        return value.Length - index >= parts[^1].Length && value.EndsWith(parts[^1], StringComparison.Ordinal);
     }
 }

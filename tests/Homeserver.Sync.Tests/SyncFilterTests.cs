@@ -99,7 +99,7 @@ public sealed class SyncFilterTests
     [InlineData("a*a", "aa", true)]
     public void Types_match_with_star_globs(string pattern, string type, bool matches)
     {
-        EventFilter.Glob(pattern, type).Should().Be(matches);
+        Homeserver.Rooms.Client.RoomEventFilter.Glob(pattern, type).Should().Be(matches);
     }
 
     [Theory]

@@ -108,7 +108,7 @@ public sealed record RoomEventFilter
     public IReadOnlyList<StoredEvent> Apply(IReadOnlyList<StoredEvent> events) => ReferenceEquals(this, All) ? events : events.Where(e => Matches(e.Event)).ToList();
 
     /// <summary>'*' matches any run of characters (the spec's wildcard in type filters).</summary>
-    internal static bool Glob(string pattern, string value)
+    public static bool Glob(string pattern, string value)
     {
         if (!pattern.Contains('*'))
         {
