@@ -20,7 +20,7 @@ internal static class PushModule
     {
         services.AddPushStorage();
         services.AddSingleton<PushRuleService>();
-        services.AddSingleton(_ => new PushGatewayClient(new OutboundAddressFilter(config.IpRangeBlacklist)));
+        services.AddSingleton(_ => new PushGatewayClient(new OutboundAddressFilter(config.IpRangeBlacklist, trust: new TlsTrust(config.OutboundHttpCustomCaList))));
         services.AddSingleton<PushDeliveryQueue>();
         services.AddSingleton<IPushDeliveryTrigger>(sp => sp.GetRequiredService<PushDeliveryQueue>());
         services.AddSingleton<PushDelivery>();

@@ -36,7 +36,7 @@ public sealed partial class UrlPreviewer : IDisposable
         _store = store;
         _time = time;
         _logger = logger;
-        var filter = new OutboundAddressFilter(_config.UrlPreviewIpRangeBlacklist, _config.UrlPreviewIpRangeWhitelist);
+        var filter = new OutboundAddressFilter(_config.UrlPreviewIpRangeBlacklist, _config.UrlPreviewIpRangeWhitelist, new TlsTrust(config.OutboundHttpCustomCaList));
         _http = new HttpClient(filter.CreateHandler(TimeSpan.FromSeconds(10))) { Timeout = Timeout.InfiniteTimeSpan };
         _http.DefaultRequestHeaders.UserAgent.ParseAdd("Mozilla/5.0 (compatible; Homeserver URL preview)");
     }

@@ -140,6 +140,7 @@ public sealed class ConfigLoaderTests : IDisposable
         { "rc_message: {per_second: -1}", "rc_message:per_second" },
         { "password_hashing: {iterations: 0}", "password_hashing:iterations" },
         { "federation_custom_ca_list: [/nonexistent/ca.pem]", "federation_custom_ca_list" },
+        { "outbound_http_custom_ca_list: [/nonexistent/ca.pem]", "outbound_http_custom_ca_list" },
         { "refreshable_access_token_lifetime: soon", "refreshable_access_token_lifetime" },
         { "refreshable_access_token_lifetime: 10ms", "refreshable_access_token_lifetime" },
         { "login_via_existing_session: {enabled: maybe}", "login_via_existing_session:enabled" },

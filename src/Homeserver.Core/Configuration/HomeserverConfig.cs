@@ -57,6 +57,9 @@ public sealed record HomeserverConfig
 
     public bool FederationVerifyCertificates { get; init; } = true;
 
+    /// <summary>Extra CA certificates (PEM files) trusted by the other outbound HTTPS clients: push gateways, URL previews.</summary>
+    public IReadOnlyList<string> OutboundHttpCustomCaList { get; init; } = [];
+
     /// <summary>Outbound requests to these CIDR ranges are refused (SSRF protection); empty in test setups.</summary>
     public IReadOnlyList<string> IpRangeBlacklist { get; init; } = [];
 

@@ -15,9 +15,11 @@ public sealed class OutboundAddressFilter
 {
     private readonly IPNetwork[] _denied;
     private readonly IPNetwork[] _allowed;
+    private readonly TlsTrust _trust;
 
-    public OutboundAddressFilter(IEnumerable<string> denied, IEnumerable<string>? allowed = null)
+    public OutboundAddressFilter(IEnumerable<string> denied, IEnumerable<string>? allowed = null, TlsTrust? trust = null)
     {
+        _trust = trust ?? TlsTrust.SystemDefault;
         _denied = denied.Select(IPNetwork.Parse).ToArray();
         _allowed = (allowed ?? []).Select(IPNetwork.Parse).ToArray();
     }
@@ -45,7 +47,7 @@ public sealed class OutboundAddressFilter
         return true;
     }
 
-    /// <summary>A handler whose every connection is checked; no proxy, no cookies, bounded redirects.</summary>
+    /// <summary>A handler whose every connection is checked; no proxy, no cookies, bounded redirects, TLS trust as configured.</summary>
     public SocketsHttpHandler CreateHandler(TimeSpan connectTimeout, int maxRedirects = 5) => new()
     {
         UseProxy = false,
@@ -56,6 +58,7 @@ public sealed class OutboundAddressFilter
         PooledConnectionLifetime = TimeSpan.FromMinutes(5),
         AutomaticDecompression = DecompressionMethods.None,
         ConnectCallback = ConnectAsync,
+        SslOptions = _trust.ClientOptions(),
     };
 
     private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken ct)

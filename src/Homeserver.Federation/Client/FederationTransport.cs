@@ -1,9 +1,8 @@
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Security;
 using System.Net.Sockets;
-using System.Security.Cryptography.X509Certificates;
 using Homeserver.Core.Configuration;
+using Homeserver.Core.Net;
 
 namespace Homeserver.Federation.Client;
 
@@ -25,18 +24,11 @@ public sealed class FederationTransport : IFederationHttp, IDisposable
     internal static readonly HttpRequestOptionsKey<IReadOnlyList<DnsEndPoint>> TargetsKey = new("homeserver.federation.targets");
 
     private readonly HttpClient _client;
-    private readonly X509Certificate2Collection _customRoots = [];
     private readonly IReadOnlyList<IPNetwork> _blacklist;
-    private readonly bool _verify;
 
     public FederationTransport(HomeserverConfig config)
     {
-        _verify = config.FederationVerifyCertificates;
-        foreach (var path in config.FederationCustomCaList)
-        {
-            _customRoots.ImportFromPemFile(path);
-        }
-
+        var trust = new TlsTrust(config.FederationCustomCaList, config.FederationVerifyCertificates);
         _blacklist = config.IpRangeBlacklist.Select(r => IPNetwork.Parse(r)).ToList();
         var handler = new SocketsHttpHandler
         {
@@ -45,7 +37,7 @@ public sealed class FederationTransport : IFederationHttp, IDisposable
             ConnectTimeout = TimeSpan.FromSeconds(20),
             AllowAutoRedirect = false,
             MaxConnectionsPerServer = 16,
-            SslOptions = new SslClientAuthenticationOptions { RemoteCertificateValidationCallback = ValidateCertificate },
+            SslOptions = trust.ClientOptions(),
         };
         _client = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
     }
@@ -119,31 +111,6 @@ public sealed class FederationTransport : IFederationHttp, IDisposable
         }
 
         return false;
-    }
-
-    private bool ValidateCertificate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
-    {
-        if (!_verify || errors == SslPolicyErrors.None)
-        {
-            return true;
-        }
-
-        // A name mismatch or missing certificate is never acceptable; an unknown root may be one of our custom CAs.
-        if (certificate is null || _customRoots.Count == 0 || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != 0)
-        {
-            return false;
-        }
-
-        using var custom = new X509Chain();
-        custom.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        custom.ChainPolicy.CustomTrustStore.AddRange(_customRoots);
-        custom.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        if (chain is not null)
-        {
-            custom.ChainPolicy.ExtraStore.AddRange(chain.ChainPolicy.ExtraStore);
-        }
-
-        return custom.Build(certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
     }
 
     /// <summary>A JSON body as peers expect it: exactly <c>application/json</c> (no charset) and a Content-Length.</summary>

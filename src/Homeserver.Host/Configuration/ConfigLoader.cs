@@ -20,7 +20,7 @@ internal static partial class ConfigLoader
         "server_name", "public_baseurl", "data_directory", "listeners", "database", "signing_key_path", "old_signing_keys",
         "key_refresh_interval", "trusted_key_servers", "enable_registration", "registration_shared_secret",
         "registration_requires_token", "allow_guest_access", "media_store_path", "max_upload_size", "rc_enabled", "rc_message",
-        "rc_registration", "rc_login", "rc_joins", "federation_domain_whitelist", "federation_custom_ca_list",
+        "rc_registration", "rc_login", "rc_joins", "federation_domain_whitelist", "federation_custom_ca_list", "outbound_http_custom_ca_list",
         "federation_verify_certificates", "ip_range_blacklist", "tls_certificate_path", "tls_private_key_path",
         "default_room_version", "password_hashing", "logging", "allow_public_rooms_without_auth",
         "allow_public_rooms_over_federation", "serve_server_wellknown", "e2e_require_self_signed_device_keys",
@@ -140,14 +140,8 @@ internal static partial class ConfigLoader
             }
         }
 
-        var caList = (r.StringList("federation_custom_ca_list") ?? []).Select(p => ResolvePath(p, configDir)).ToList();
-        foreach (var ca in caList)
-        {
-            if (!File.Exists(ca))
-            {
-                throw new ConfigException("federation_custom_ca_list", $"file {ca} does not exist");
-            }
-        }
+        var caList = ReadCaList(r, "federation_custom_ca_list", configDir);
+        var outboundCaList = ReadCaList(r, "outbound_http_custom_ca_list", configDir);
 
         var blacklist = r.StringList("ip_range_blacklist") ?? DefaultIpRangeBlacklist.ToList();
         foreach (var range in blacklist)
@@ -195,6 +189,7 @@ internal static partial class ConfigLoader
             FederationDomainWhitelist = whitelist,
             FederationCustomCaList = caList,
             FederationVerifyCertificates = r.Bool("federation_verify_certificates", true),
+            OutboundHttpCustomCaList = outboundCaList,
             IpRangeBlacklist = blacklist,
             TlsCertificatePath = tlsCert,
             TlsPrivateKeyPath = tlsKey,
@@ -437,6 +432,21 @@ internal static partial class ConfigLoader
     }
 
     private static string ResolvePath(string path, string baseDir) => Path.GetFullPath(Path.Combine(baseDir, path));
+
+    /// <summary>A list of CA certificate files (PEM), resolved against the config's folder; each must exist.</summary>
+    private static List<string> ReadCaList(ConfigReader r, string key, string configDir)
+    {
+        var list = (r.StringList(key) ?? []).Select(p => ResolvePath(p, configDir)).ToList();
+        foreach (var ca in list)
+        {
+            if (!File.Exists(ca))
+            {
+                throw new ConfigException(key, $"file {ca} does not exist");
+            }
+        }
+
+        return list;
+    }
 
     private static string SafeFileName(string serverName) => serverName.Replace(':', '_').Replace('[', '_').Replace(']', '_');
 }
