@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using Homeserver.Core;
 using Homeserver.Http;
@@ -67,8 +68,29 @@ public static class MembershipEndpoints
             return JsonResults.Node(new JsonObject { ["room_id"] = joined.RoomId, ["event_id"] = eventId });
         }
 
-        var result = await rooms.SetMembershipAsync(auth.Requester, room, auth.UserId, Membership.Join, body.OptionalString("reason"), null, ct);
+        var result = await rooms.SetMembershipAsync(auth.Requester, room, auth.UserId, Membership.Join, body.OptionalString("reason"), ExtraJoinContent(body), ct);
         return JsonResults.Node(new JsonObject { ["room_id"] = room.RoomId, ["event_id"] = result.EventId });
+    }
+
+    /// <summary>
+    /// The join body's other keys, which go into the membership content as Synapse puts them (the spec names only
+    /// <c>reason</c> and <c>third_party_signed</c>, which are not content; <c>membership</c> is always ours).
+    /// </summary>
+    private static JsonObject? ExtraJoinContent(JsonElement body)
+    {
+        JsonObject? extra = null;
+        foreach (var property in body.EnumerateObject())
+        {
+            if (property.Name is "reason" or "third_party_signed" or "membership")
+            {
+                continue;
+            }
+
+            extra ??= [];
+            extra[property.Name] = JsonNode.Parse(property.Value.GetRawText());
+        }
+
+        return extra;
     }
 
     /// <summary>The servers a client suggests joining through (<c>via</c>, and the older <c>server_name</c>).</summary>

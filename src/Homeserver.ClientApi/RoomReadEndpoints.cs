@@ -23,8 +23,8 @@ public static class RoomReadEndpoints
     {
         var v3 = app.V3();
         v3.MapGet("/rooms/{roomId}/state", GetState);
-        v3.MapGet("/rooms/{roomId}/state/{eventType}", (Authed auth, RoomService rooms, RoomReader reader, string roomId, string eventType, CancellationToken ct) =>
-            GetStateEvent(auth, rooms, reader, roomId, eventType, string.Empty, ct));
+        v3.MapGet("/rooms/{roomId}/state/{eventType}", (HttpContext http, Authed auth, RoomService rooms, RoomReader reader, TimeProvider time, string roomId, string eventType, CancellationToken ct) =>
+            GetStateEvent(http, auth, rooms, reader, time, roomId, eventType, string.Empty, ct));
         v3.MapGet("/rooms/{roomId}/state/{eventType}/{stateKey}", GetStateEvent);
         v3.MapGet("/rooms/{roomId}/members", GetMembers);
         v3.MapGet("/rooms/{roomId}/joined_members", GetJoinedMembers);
@@ -47,17 +47,32 @@ public static class RoomReadEndpoints
     }
 
     /// <summary>
-    /// GET /_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey} — the content of one state event.
+    /// GET /_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey} — the content of one state event, or with
+    /// <c>format=event</c> the whole event in the client format.
     /// https://spec.matrix.org/v1.19/client-server-api/#get_matrixclientv3roomsroomidstateeventtypestatekey
     /// </summary>
-    private static async Task<IResult> GetStateEvent(Authed auth, RoomService rooms, RoomReader reader, string roomId, string eventType, string stateKey, CancellationToken ct)
+    private static async Task<IResult> GetStateEvent(
+        HttpContext http, Authed auth, RoomService rooms, RoomReader reader, TimeProvider time, string roomId, string eventType, string stateKey, CancellationToken ct)
     {
+        var format = http.Request.Query["format"].ToString();
+        if (format is not ("" or "content" or "event"))
+        {
+            throw MatrixException.InvalidParam("format must be 'content' or 'event'");
+        }
+
         var room = await RoomEndpoints.RequireRoomAsync(rooms, roomId, ct);
         var state = await reader.GetVisibleStateAsync(auth.UserId, room, ct);
         var key = new StateKey(RouteValues.Decode(eventType), RouteValues.Decode(stateKey));
         if (!state.TryGetValue(key, out var id))
         {
             throw MatrixException.NotFound("Event not found");
+        }
+
+        if (format == "event")
+        {
+            var stored = await reader.GetEventAsync(auth.UserId, room, id, ct);
+            var batch = await reader.LoadForClientAsync([stored], auth.UserId, ct);
+            return JsonResults.Raw(batch.ToJson(stored, Options(auth, time)));
         }
 
         var ev = (await rooms.GetEventsAsync([id], ct))[id];
@@ -93,16 +108,12 @@ public static class RoomReadEndpoints
         var joined = new JsonObject();
         foreach (var member in members.Values.Where(m => m.Membership == Membership.Join).OrderBy(m => m.StateKey, StringComparer.Ordinal))
         {
-            var profile = new JsonObject();
-            if (member.Content.TryGetProperty("displayname", out var d) && d.ValueKind == JsonValueKind.String)
+            // Both keys are always there, null when unset, as Synapse answers (clients and SyTest read them).
+            var profile = new JsonObject
             {
-                profile["display_name"] = d.GetString();
-            }
-
-            if (member.Content.TryGetProperty("avatar_url", out var a) && a.ValueKind == JsonValueKind.String)
-            {
-                profile["avatar_url"] = a.GetString();
-            }
+                ["display_name"] = member.Content.TryGetProperty("displayname", out var d) && d.ValueKind == JsonValueKind.String ? d.GetString() : null,
+                ["avatar_url"] = member.Content.TryGetProperty("avatar_url", out var a) && a.ValueKind == JsonValueKind.String ? a.GetString() : null,
+            };
 
             joined[member.StateKey!] = profile;
         }

@@ -141,6 +141,72 @@ public sealed class RoomTests(TestServer server) : IClassFixture<TestServer>
     }
 
     [Fact]
+    public async Task State_reads_give_the_whole_event_with_format_event_and_profiles_with_both_keys()
+    {
+        var alice = await NewUserAsync();
+        var roomId = await CreateRoomAsync(alice);
+        var escaped = Uri.EscapeDataString(roomId);
+
+        var member = (await alice.GetAsync($"/_matrix/client/v3/rooms/{escaped}/state/m.room.member/{Uri.EscapeDataString(alice.UserId!)}?format=event")).EnsureOk().Json;
+        member.GetProperty("sender").GetString().Should().Be(alice.UserId);
+        member.GetProperty("state_key").GetString().Should().Be(alice.UserId);
+        member.GetProperty("room_id").GetString().Should().Be(roomId);
+        member.GetProperty("event_id").GetString().Should().StartWith("$");
+        member.GetProperty("content").GetProperty("membership").GetString().Should().Be("join");
+        var contentOnly = (await alice.GetAsync($"/_matrix/client/v3/rooms/{escaped}/state/m.room.member/{Uri.EscapeDataString(alice.UserId!)}?format=content")).EnsureOk().Json;
+        contentOnly.GetProperty("membership").GetString().Should().Be("join");
+        contentOnly.TryGetProperty("sender", out _).Should().BeFalse();
+        var bad = await alice.GetAsync($"/_matrix/client/v3/rooms/{escaped}/state/m.room.create?format=xml");
+        bad.Status.Should().Be(HttpStatusCode.BadRequest);
+        bad.ErrCode.Should().Be("M_INVALID_PARAM");
+
+        // No avatar was set: the key is there, null, as Synapse answers.
+        var profile = (await alice.GetAsync($"/_matrix/client/v3/rooms/{escaped}/joined_members")).EnsureOk().Json.GetProperty("joined").GetProperty(alice.UserId!);
+        profile.GetProperty("avatar_url").ValueKind.Should().Be(JsonValueKind.Null);
+        profile.TryGetProperty("display_name", out _).Should().BeTrue();
+    }
+
+    [Fact]
+    public async Task Setting_the_same_state_twice_gives_the_existing_event()
+    {
+        var alice = await NewUserAsync();
+        var bob = await NewUserAsync();
+        var escaped = Uri.EscapeDataString(await CreateRoomAsync(alice, new { preset = "public_chat" }));
+        (await bob.PostAsync($"/_matrix/client/v3/rooms/{escaped}/join", new { })).EnsureOk();
+
+        var first = (await alice.PutAsync($"/_matrix/client/v3/rooms/{escaped}/state/m.room.topic", new { topic = "same" })).EnsureOk().Json.GetProperty("event_id").GetString();
+        var again = (await alice.PutAsync($"/_matrix/client/v3/rooms/{escaped}/state/m.room.topic", new { topic = "same" })).EnsureOk().Json.GetProperty("event_id").GetString();
+        again.Should().Be(first, "an identical state event from the same sender is not sent again");
+
+        var changed = (await alice.PutAsync($"/_matrix/client/v3/rooms/{escaped}/state/m.room.topic", new { topic = "different" })).EnsureOk().Json.GetProperty("event_id").GetString();
+        changed.Should().NotBe(first);
+
+        // Another sender setting the same content is a new event (it records who set it).
+        var levels = (await alice.GetAsync($"/_matrix/client/v3/rooms/{escaped}/state/m.room.power_levels")).EnsureOk().Json;
+        var users = JsonSerializer.Deserialize<Dictionary<string, int>>(levels.GetProperty("users").GetRawText())!;
+        users[bob.UserId!] = 100;
+        (await alice.PutAsync($"/_matrix/client/v3/rooms/{escaped}/state/m.room.power_levels", new { users })).EnsureOk();
+        var byBob = (await bob.PutAsync($"/_matrix/client/v3/rooms/{escaped}/state/m.room.topic", new { topic = "different" })).EnsureOk().Json.GetProperty("event_id").GetString();
+        byBob.Should().NotBe(changed);
+    }
+
+    [Fact]
+    public async Task A_join_body_adds_its_keys_to_the_membership_content()
+    {
+        var alice = await NewUserAsync();
+        var bob = await NewUserAsync();
+        var roomId = await CreateRoomAsync(alice, new { preset = "public_chat" });
+        var escaped = Uri.EscapeDataString(roomId);
+
+        (await bob.PostAsync($"/_matrix/client/v3/join/{escaped}", new { foo = "bar", reason = "hello", membership = "ban" })).EnsureOk();
+
+        var content = (await alice.GetAsync($"/_matrix/client/v3/rooms/{escaped}/state/m.room.member/{Uri.EscapeDataString(bob.UserId!)}")).EnsureOk().Json;
+        content.GetProperty("foo").GetString().Should().Be("bar");
+        content.GetProperty("reason").GetString().Should().Be("hello");
+        content.GetProperty("membership").GetString().Should().Be("join");
+    }
+
+    [Fact]
     public async Task A_redacted_event_loses_its_content_and_says_why()
     {
         var alice = await NewUserAsync();

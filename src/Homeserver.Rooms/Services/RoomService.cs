@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using Homeserver.Core;
 using Homeserver.Core.Configuration;
+using Homeserver.Crypto;
 using Homeserver.Rooms.Events;
 using Homeserver.Rooms.Persistence;
 using Homeserver.Rooms.Writing;
@@ -232,6 +233,11 @@ public sealed partial class RoomService(
             await ValidateCanonicalAliasAsync(room, content, ct);
         }
 
+        if (stateKey is not null && await FindSameStateAsync(room, type, stateKey, content, requester.UserId, ct) is { } same)
+        {
+            return same;
+        }
+
         var txn = txnId is null ? null : new TransactionRef(requester.UserId, requester.DeviceId, txnId);
         string? redacts = null;
         if (type == EventTypes.Redaction)
@@ -240,6 +246,32 @@ public sealed partial class RoomService(
         }
 
         return await writer.SendAsync(room, new EventDraft(type, stateKey, content, requester.UserId, redacts), txn, ct);
+    }
+
+    /// <summary>
+    /// The current state event a state send would only repeat: same sender, same content (compared as canonical
+    /// JSON). Synapse answers such a send with the existing event instead of adding an identical one to the DAG.
+    /// </summary>
+    private async Task<SendResult?> FindSameStateAsync(RoomRecord room, string type, string stateKey, JsonObject content, string sender, CancellationToken ct)
+    {
+        var current = await GetCurrentStateEventAsync(room, new StateKey(type, stateKey), ct);
+        if (current is null || current.Sender != sender)
+        {
+            return null;
+        }
+
+        try
+        {
+            var mode = CanonicalJson.ModeFor(room.Version);
+            return CanonicalJson.Encode(content, mode).AsSpan().SequenceEqual(CanonicalJson.Encode(current.Content, mode))
+                ? new SendResult(current.EventId, null, current)
+                : null;
+        }
+        catch (CanonicalJsonException)
+        {
+            // Not canonical JSON: the writer refuses it with the reason.
+            return null;
+        }
     }
 
     /// <summary>

@@ -66,16 +66,29 @@ public sealed class RoomUpgrader(RoomService rooms, RoomWriter writer, RoomDirec
             throw MatrixException.Forbidden("You don't have permission to upgrade the room");
         }
 
-        var drafts = BuildNewRoom(requester.UserId, old, version, byKey, oldLevels, additionalCreators ?? [], head,
-            await profiles.GetLocalProfileAsync(requester.UserId, ct));
-        var newRoomId = version.RoomIdIsCreateEventHash ? string.Empty : rooms.NewRoomId();
-        var (newRoom, _) = await writer.CreateRoomAsync(version, newRoomId, drafts, ct);
-
-        await rooms.SendAsync(requester, old, Tombstone, string.Empty, new JsonObject
+        var profile = await profiles.GetLocalProfileAsync(requester.UserId, ct);
+        RoomRecord newRoom;
+        if (version.RoomIdIsCreateEventHash)
         {
-            ["body"] = "This room has been replaced",
-            ["replacement_room"] = newRoom.RoomId,
-        }, null, ct);
+            // The new room's ID is the hash of its create event, so the tombstone (which names the new room) can only
+            // follow it, and the predecessor names the old room's latest event instead (the spec allows that).
+            var latest = head.ForwardExtremities.OrderByDescending(e => e.Depth).FirstOrDefault()?.EventId;
+            var drafts = BuildNewRoom(requester.UserId, old, version, byKey, oldLevels, additionalCreators ?? [], latest, profile);
+            (newRoom, _) = await writer.CreateRoomAsync(version, string.Empty, drafts, ct);
+            await SendTombstoneAsync(requester, old, newRoom.RoomId, ct);
+        }
+        else
+        {
+            // The new room's ID is chosen up front, so the tombstone goes first and the new room's predecessor names
+            // it, as Synapse does and clients following the tombstone expect. The drafts are built (and validated)
+            // before the tombstone is sent, so that nothing but a storage failure can leave a tombstone without a room.
+            var newRoomId = rooms.NewRoomId();
+            var drafts = BuildNewRoom(requester.UserId, old, version, byKey, oldLevels, additionalCreators ?? [], null, profile);
+            var tombstoneId = await SendTombstoneAsync(requester, old, newRoomId, ct);
+            SetPredecessorEvent(drafts, tombstoneId);
+            (newRoom, _) = await writer.CreateRoomAsync(version, newRoomId, drafts, ct);
+        }
+
         await RestrictOldRoomAsync(requester, old, byKey, ct);
         await MoveAliasesAsync(requester, old, newRoom, byKey, ct);
         if (await directory.IsPublishedAsync(old.RoomId, ct))
@@ -87,9 +100,26 @@ public sealed class RoomUpgrader(RoomService rooms, RoomWriter writer, RoomDirec
         return newRoom.RoomId;
     }
 
+    private async Task<string> SendTombstoneAsync(Requester requester, RoomRecord old, string newRoomId, CancellationToken ct)
+    {
+        var tombstone = await rooms.SendAsync(requester, old, Tombstone, string.Empty, new JsonObject
+        {
+            ["body"] = "This room has been replaced",
+            ["replacement_room"] = newRoomId,
+        }, null, ct);
+        return tombstone.EventId;
+    }
+
+    /// <summary>Points the create draft's <c>predecessor</c> at <paramref name="eventId"/>.</summary>
+    private static void SetPredecessorEvent(List<EventDraft> drafts, string eventId)
+    {
+        var create = drafts.First(d => d.Type == EventTypes.Create);
+        create.Content["predecessor"]!["event_id"] = eventId;
+    }
+
     private static List<EventDraft> BuildNewRoom(
         string upgrader, RoomRecord old, RoomVersion version, Dictionary<StateKey, Pdu> state, PowerLevels oldLevels,
-        IReadOnlyList<string> additionalCreators, RoomHead head, MemberProfile? profile)
+        IReadOnlyList<string> additionalCreators, string? predecessorEventId, MemberProfile? profile)
     {
         var drafts = new List<EventDraft>();
         var oldCreate = RoomState.GetCreateEvent(state);
@@ -100,9 +130,9 @@ public sealed class RoomUpgrader(RoomService rooms, RoomWriter writer, RoomDirec
         }
 
         var predecessor = new JsonObject { ["room_id"] = old.RoomId };
-        if (head.ForwardExtremities.OrderByDescending(e => e.Depth).FirstOrDefault() is { } last)
+        if (predecessorEventId is not null)
         {
-            predecessor["event_id"] = last.EventId;
+            predecessor["event_id"] = predecessorEventId;
         }
 
         create["predecessor"] = predecessor;
