@@ -189,9 +189,10 @@ public sealed class UserInteractiveAuth(TimeProvider time)
             ["params"] = stageParams,
             ["session"] = session.Id,
         };
+        // Listed once the client has attempted a stage (even when none passed, as Synapse answers; SyTest reads it).
         lock (session.Completed)
         {
-            if (session.Completed.Count > 0)
+            if (session.Completed.Count > 0 || errcode is not null)
             {
                 extra["completed"] = session.Completed.ToList();
             }

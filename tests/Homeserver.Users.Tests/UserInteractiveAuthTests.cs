@@ -32,6 +32,17 @@ public sealed class UserInteractiveAuthTests
     }
 
     [Fact]
+    public void A_failed_stage_lists_the_empty_completed_stages_with_its_error()
+    {
+        var uia = new UserInteractiveAuth(_time);
+        var session = (string)Challenge(() => uia.AuthenticateAsync(Body("{}"), "op", "@a:x", Flows, new Dictionary<string, object?>(), Check, CancellationToken.None)).Extra!["session"]!;
+        var failed = Challenge(() => uia.AuthenticateAsync(Body($$$"""{"auth": {"type": "m.login.password", "password": "wrong", "session": "{{{session}}}"}}"""), "op", "@a:x", Flows, new Dictionary<string, object?>(), Check, CancellationToken.None));
+        failed.HttpStatus.Should().Be(401);
+        failed.Extra!["errcode"].Should().Be("M_FORBIDDEN");
+        failed.Extra["completed"].Should().BeEquivalentTo(new List<string>());
+    }
+
+    [Fact]
     public async Task Stages_accumulate_in_the_session_until_a_flow_is_complete()
     {
         var uia = new UserInteractiveAuth(_time);
