@@ -28,6 +28,7 @@ public static class FederationServices
         services.AddSingleton<FederationClient>();
         services.AddSingleton<IFederationClient>(sp => sp.GetRequiredService<FederationClient>());
         services.AddSingleton<KeyRing>();
+        services.AddSingleton<KeyNotary>();
         services.AddSingleton<PduVerifier>();
         services.AddSingleton<FederationRoomReader>();
         services.AddSingleton<FederationMembershipHandler>();

@@ -1,4 +1,7 @@
+using System.Globalization;
 using System.Text.Json.Nodes;
+using Homeserver.Core;
+using Homeserver.Federation.Keys;
 using Homeserver.Http;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -15,7 +18,45 @@ public static class ServerKeyEndpoints
 
         // The deprecated form with a key ID is still used by some peers (SyTest's fake servers among them).
         app.MapGet("/_matrix/key/v2/server/{keyId}", GetServerKeys);
+
+        app.MapGet("/_matrix/key/v2/query/{serverName}", QueryOneServer);
+        app.MapGet("/_matrix/key/v2/query/{serverName}/{keyId}", QueryOneServer);
+        app.MapPost("/_matrix/key/v2/query", Query);
         return app;
+    }
+
+    /// <summary>
+    /// GET /_matrix/key/v2/query/{serverName} — another server's keys through us, as notary (the form with a key ID
+    /// is the deprecated one SyTest still uses).
+    /// https://spec.matrix.org/v1.19/server-server-api/#get_matrixkeyv2queryservername
+    /// </summary>
+    private static async Task<IResult> QueryOneServer(HttpContext http, KeyNotary notary, string serverName, string? keyId, CancellationToken ct)
+    {
+        long? minimum = null;
+        if (http.Request.Query["minimum_valid_until_ts"].ToString() is { Length: > 0 } text)
+        {
+            minimum = long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var ts)
+                ? ts
+                : throw MatrixException.InvalidParam("minimum_valid_until_ts must be an integer");
+        }
+
+        var criteria = keyId is null
+            ? new KeyCriteria(new Dictionary<string, long?>(), minimum)
+            : new KeyCriteria(new Dictionary<string, long?> { [keyId] = minimum }, null);
+        var keys = await notary.QueryAsync(new Dictionary<string, KeyCriteria> { [serverName] = criteria }, ct);
+        return JsonResults.Node(new JsonObject { ["server_keys"] = keys });
+    }
+
+    /// <summary>
+    /// POST /_matrix/key/v2/query — several servers' keys through us, as notary.
+    /// https://spec.matrix.org/v1.19/server-server-api/#post_matrixkeyv2query
+    /// </summary>
+    private static async Task<IResult> Query(HttpContext http, KeyNotary notary, CancellationToken ct)
+    {
+        var body = await JsonBody.ReadObjectAsync(http);
+        var query = KeyNotary.ParseQuery(body) ?? throw MatrixException.BadJson("server_keys must map server names to maps of key IDs to criteria");
+        var keys = await notary.QueryAsync(query, ct);
+        return JsonResults.Node(new JsonObject { ["server_keys"] = keys });
     }
 
     /// <summary>

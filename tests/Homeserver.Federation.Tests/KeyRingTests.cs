@@ -36,7 +36,7 @@ public sealed class KeyRingTests : IDisposable
             return Task.CompletedTask;
         }
 
-        public Task<(string Json, long ValidUntilTs)?> GetDocumentAsync(string serverName, CancellationToken ct) => Task.FromResult<(string, long)?>(null);
+        public Task<IReadOnlyList<StoredKeyDocument>> GetDocumentsAsync(string serverName, CancellationToken ct) => Task.FromResult<IReadOnlyList<StoredKeyDocument>>([]);
     }
 
     private readonly FakeTimeProvider _time = new(Start);

@@ -77,6 +77,18 @@ public sealed class RemoteKeyParserTests : IDisposable
     }
 
     [Fact]
+    public void Without_required_self_signatures_placeholder_keys_are_kept_as_given_unless_they_name_someone_else()
+    {
+        var placeholder = new JsonObject { ["device_keys"] = new JsonObject(), ["unsigned"] = new JsonObject { ["device_display_name"] = "x" } };
+
+        RemoteKeyParser.DeviceKeys(E(placeholder), Bob, Device, requireSelfSigned: false).Should().Be("""{"device_keys":{}}""");
+        RemoteKeyParser.DeviceKeys(E(placeholder), Bob, Device, requireSelfSigned: true).Should().BeNull();
+        RemoteKeyParser.DeviceKeys(E(new JsonObject { ["user_id"] = "@mallory:remote.example" }), Bob, Device, false).Should().BeNull();
+        RemoteKeyParser.DeviceKeys(E(new JsonObject { ["device_id"] = "OTHER" }), Bob, Device, false).Should().BeNull();
+        RemoteKeyParser.DeviceKeys(E(new JsonObject { ["n"] = 1.5 }), Bob, Device, false).Should().BeNull("it has no canonical form");
+    }
+
+    [Fact]
     public void A_self_signing_key_counts_only_with_the_master_key_that_signed_it()
     {
         RemoteKeyParser.CrossSigningKeys(E(Master()), E(SelfSigning()), Bob).Select(k => k.KeyType).Should().Equal("master", "self_signing");

@@ -177,6 +177,27 @@ public sealed class RemoteDeviceListTests(FederationSafetyFixture fixture) : ICl
     }
 
     [Fact]
+    public async Task An_update_about_a_list_not_cached_yet_fetches_it_at_once_and_tells_our_users_it_changed()
+    {
+        var (alice, _, mallory) = await SharedRoomAsync();
+        using var owned = mallory;
+        mallory.AddDevice("D1");
+        mallory.Version = 3;
+        Remote.UserDevices = u => u == mallory.UserId ? mallory.Snapshot() : null;
+        var before = Remote.UserDevicesRequests;
+        var since = await alice.SyncTokenAsync();
+
+        // Nothing cached: the EDU alone (no key query by any of our users) makes us fetch the whole list.
+        await SendEduAsync("m.device_list_update", Update(mallory, "D1", 3, [], mallory.Devices["D1"].Keys));
+        Remote.UserDevicesRequests.Should().Be(before + 1);
+        (await alice.SyncAsync(since)).Changed().Should().Contain(mallory.UserId);
+
+        // The fetched list answers the next query without asking again.
+        (await DevicesAsync(alice, mallory.UserId)).Should().Equal("D1");
+        Remote.UserDevicesRequests.Should().Be(before + 1);
+    }
+
+    [Fact]
     public async Task A_signing_key_update_replaces_the_cached_cross_signing_keys_when_it_verifies()
     {
         var (alice, _, mallory) = await SharedRoomAsync();

@@ -92,9 +92,15 @@ public interface IServerKeyStore
 {
     Task<IReadOnlyList<ServerVerifyKey>> GetKeysAsync(string serverName, CancellationToken ct);
 
-    /// <summary>Stores the keys of a verified document, and the document itself (for answering notary queries).</summary>
+    /// <summary>
+    /// Stores the keys of a verified document, and the document itself under each of their key IDs (for answering
+    /// notary queries) unless the document already kept for a key is valid for longer.
+    /// </summary>
     Task StoreAsync(string serverName, IReadOnlyList<ServerVerifyKey> keys, string documentJson, long validUntilTs, long fetchedTs, CancellationToken ct);
 
-    /// <summary>The most recent verified key document of a server, or null.</summary>
-    Task<(string Json, long ValidUntilTs)?> GetDocumentAsync(string serverName, CancellationToken ct);
+    /// <summary>The verified key documents kept for a server's keys, one per key ID (a document may appear under several).</summary>
+    Task<IReadOnlyList<StoredKeyDocument>> GetDocumentsAsync(string serverName, CancellationToken ct);
 }
+
+/// <summary>The latest verified key document that held key <see cref="KeyId"/>, as its server signed it.</summary>
+public sealed record StoredKeyDocument(string KeyId, string Json, long ValidUntilTs);

@@ -14,12 +14,14 @@ namespace Homeserver.Federation.E2ee;
 /// about users who share a room with one of ours (as Synapse: nobody else may care, and we would not hear of later
 /// changes). Each one updates the cache of remote device lists (an update that does not follow the cached version
 /// marks it stale, to be fetched again) and becomes a device list change, so that our users sharing a room with the
-/// remote user see them in <c>/sync</c> <c>device_lists.changed</c> and <c>/keys/changes</c>.
+/// remote user see them in <c>/sync</c> <c>device_lists.changed</c> and <c>/keys/changes</c>. An update that cannot be
+/// applied (nothing cached, or one was missed) makes us fetch the whole list from the user's server at once.
 /// </summary>
 public sealed partial class RemoteDeviceLists(
     IRemoteDeviceListStore cache,
     ICrossSigningStore crossSigning,
     DeviceListService deviceLists,
+    RemoteKeyClient keyClient,
     HomeserverConfig config,
     E2eeOptions options,
     TimeProvider time,
@@ -51,6 +53,13 @@ public sealed partial class RemoteDeviceLists(
             ct);
         LogDeviceListUpdate(edu.UserId, edu.DeviceId, edu.StreamId, outcome);
         await deviceLists.DevicesChangedAsync(edu.UserId, [edu.DeviceId], ct);
+        if (outcome != RemoteDeviceUpdateOutcome.Applied)
+        {
+            // Nothing cached yet, or an update went missing: fetch the whole list now rather than at the next query, as
+            // Synapse does, so that what our users are told to re-query is already current (a failure leaves it stale,
+            // to be fetched at the next query).
+            await keyClient.ResyncAsync(origin, edu.UserId, ct);
+        }
     }
 
     /// <summary>An <c>m.signing_key_update</c> EDU from <paramref name="origin"/>.</summary>

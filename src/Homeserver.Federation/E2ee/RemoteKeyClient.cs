@@ -24,6 +24,7 @@ public sealed partial class RemoteKeyClient(
     IFederationClient client,
     IRemoteDeviceListStore cache,
     ICrossSigningStore crossSigning,
+    IDeviceListNotifier deviceLists,
     HomeserverConfig config,
     E2eeOptions options,
     TimeProvider time,
@@ -143,6 +144,12 @@ public sealed partial class RemoteKeyClient(
 
         var cached = await cache.ReplaceAsync(userId, snapshot.StreamId, snapshot.Devices, snapshot.CrossSigningKeys, config.ServerName, time.GetUtcNow().ToUnixTimeMilliseconds(), ct);
         LogResynced(userId, snapshot.StreamId, snapshot.Devices.Count, cached);
+        if (cached)
+        {
+            // What we hold changed: our users sharing a room with them re-query (device_lists.changed), as Synapse
+            // notifies after a resync. Never cancelled: the cache is already written.
+            await deviceLists.DevicesChangedAsync(userId, snapshot.Devices.Select(d => d.DeviceId).ToList(), CancellationToken.None);
+        }
         return snapshot;
     }
 

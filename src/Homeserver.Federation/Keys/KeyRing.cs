@@ -98,24 +98,12 @@ public sealed partial class KeyRing(
         return false;
     }
 
-    /// <summary>The latest verified key document of a server (for notary answers), fetching it if we have none that is still valid.</summary>
-    public async Task<JsonElement?> GetKeyDocumentAsync(string serverName, long minimumValidUntilTs, CancellationToken ct)
-    {
-        var stored = await store.GetDocumentAsync(serverName, ct);
-        if (stored is null || stored.Value.ValidUntilTs < Math.Max(minimumValidUntilTs, time.GetUtcNow().ToUnixTimeMilliseconds()))
-        {
-            await FetchAsync(serverName, null, Math.Max(minimumValidUntilTs, time.GetUtcNow().ToUnixTimeMilliseconds()), ct);
-            stored = await store.GetDocumentAsync(serverName, ct);
-        }
-
-        if (stored is null)
-        {
-            return null;
-        }
-
-        using var doc = JsonDocument.Parse(stored.Value.Json);
-        return doc.RootElement.Clone();
-    }
+    /// <summary>
+    /// Fetches <paramref name="serverName"/>'s key document from the server itself (never from a notary, and whatever
+    /// failed before: a notary answers with what the origin says now) and keeps what verifies. False when it cannot be
+    /// asked or its answer does not verify.
+    /// </summary>
+    public Task<bool> RefreshFromOriginAsync(string serverName, CancellationToken ct) => TryDirectAsync(serverName, ct);
 
     private bool Acceptable(ServerVerifyKey key, KeyValidity validity) => KeyValidityRules.Accepts(key, validity, time.GetUtcNow().ToUnixTimeMilliseconds());
 

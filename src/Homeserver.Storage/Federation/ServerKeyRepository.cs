@@ -4,7 +4,7 @@ using Npgsql;
 
 namespace Homeserver.Storage.Federation;
 
-/// <summary>The <c>server_keys</c> and <c>server_key_documents</c> tables.</summary>
+/// <summary>The <c>server_keys</c> and <c>server_key_json</c> tables.</summary>
 internal sealed class ServerKeyRepository(NpgsqlDataSource db) : IServerKeyStore
 {
     private const string SelectKeys = """
@@ -24,14 +24,15 @@ internal sealed class ServerKeyRepository(NpgsqlDataSource db) : IServerKeyStore
         """;
 
     private const string UpsertDocument = """
-        INSERT INTO server_key_documents (server_name, json, valid_until_ts, fetched_ts) VALUES (@ServerName, @Json, @ValidUntilTs, @FetchedTs)
-        ON CONFLICT (server_name) DO UPDATE SET json = EXCLUDED.json, valid_until_ts = EXCLUDED.valid_until_ts, fetched_ts = EXCLUDED.fetched_ts
-        WHERE server_key_documents.valid_until_ts <= EXCLUDED.valid_until_ts
+        INSERT INTO server_key_json (server_name, key_id, json, valid_until_ts, fetched_ts)
+        VALUES (@ServerName, @KeyId, @Json, @ValidUntilTs, @FetchedTs)
+        ON CONFLICT (server_name, key_id) DO UPDATE SET json = EXCLUDED.json, valid_until_ts = EXCLUDED.valid_until_ts, fetched_ts = EXCLUDED.fetched_ts
+        WHERE server_key_json.valid_until_ts <= EXCLUDED.valid_until_ts
         """;
 
-    private const string SelectDocument = "SELECT json AS Json, valid_until_ts AS ValidUntilTs FROM server_key_documents WHERE server_name = @ServerName";
-
-    private sealed record DocumentRow(string Json, long ValidUntilTs);
+    private const string SelectDocuments = """
+        SELECT key_id AS KeyId, json AS Json, valid_until_ts AS ValidUntilTs FROM server_key_json WHERE server_name = @ServerName ORDER BY key_id
+        """;
 
     public async Task<IReadOnlyList<ServerVerifyKey>> GetKeysAsync(string serverName, CancellationToken ct)
     {
@@ -48,14 +49,17 @@ internal sealed class ServerKeyRepository(NpgsqlDataSource db) : IServerKeyStore
             await conn.ExecuteAsync(new CommandDefinition(UpsertKey, new { ServerName = serverName, k.KeyId, k.PublicKey, k.ValidUntilTs, k.ExpiredTs, FetchedTs = fetchedTs }, tx, cancellationToken: ct));
         }
 
-        await conn.ExecuteAsync(new CommandDefinition(UpsertDocument, new { ServerName = serverName, Json = documentJson, ValidUntilTs = validUntilTs, FetchedTs = fetchedTs }, tx, cancellationToken: ct));
+        foreach (var keyId in keys.Select(k => k.KeyId).Distinct(StringComparer.Ordinal))
+        {
+            await conn.ExecuteAsync(new CommandDefinition(UpsertDocument, new { ServerName = serverName, KeyId = keyId, Json = documentJson, ValidUntilTs = validUntilTs, FetchedTs = fetchedTs }, tx, cancellationToken: ct));
+        }
+
         await tx.CommitAsync(ct);
     }
 
-    public async Task<(string Json, long ValidUntilTs)?> GetDocumentAsync(string serverName, CancellationToken ct)
+    public async Task<IReadOnlyList<StoredKeyDocument>> GetDocumentsAsync(string serverName, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        var row = await conn.QuerySingleOrDefaultAsync<DocumentRow>(new CommandDefinition(SelectDocument, new { ServerName = serverName }, cancellationToken: ct));
-        return row is null ? null : (row.Json, row.ValidUntilTs);
+        return (await conn.QueryAsync<StoredKeyDocument>(new CommandDefinition(SelectDocuments, new { ServerName = serverName }, cancellationToken: ct))).ToList();
     }
 }
