@@ -120,8 +120,22 @@ public static class MembershipEndpoints
     /// POST /_matrix/client/v3/rooms/{roomId}/kick — kick a user (their membership becomes leave).
     /// https://spec.matrix.org/v1.19/client-server-api/#post_matrixclientv3roomsroomidkick
     /// </summary>
-    private static Task<IResult> Kick(HttpContext http, Authed auth, RoomService rooms, string roomId, CancellationToken ct) =>
-        TargetedAsync(http, auth, rooms, roomId, Membership.Leave, ct);
+    private static async Task<IResult> Kick(HttpContext http, Authed auth, RoomService rooms, string roomId, CancellationToken ct)
+    {
+        var body = await JsonBody.ReadObjectAsync(http);
+        var target = body.RequiredString("user_id");
+        var room = await RoomEndpoints.RequireRoomAsync(rooms, roomId, ct);
+
+        // A kick is a leave set by someone else; of a banned user it would lift the ban, which is /unban's job (Synapse
+        // refuses it the same way).
+        if (await rooms.GetMembershipAsync(room, target, ct) == Membership.Ban)
+        {
+            throw MatrixException.Forbidden($"{target} is banned: unban them instead of kicking");
+        }
+
+        await rooms.SetMembershipAsync(auth.Requester, room, target, Membership.Leave, body.OptionalString("reason"), null, ct);
+        return JsonResults.Empty();
+    }
 
     /// <summary>
     /// POST /_matrix/client/v3/rooms/{roomId}/ban — ban a user.

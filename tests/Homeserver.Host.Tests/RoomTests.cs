@@ -207,6 +207,54 @@ public sealed class RoomTests(TestServer server) : IClassFixture<TestServer>
     }
 
     [Fact]
+    public async Task A_banned_user_cannot_rejoin_be_invited_or_kicked_until_unbanned()
+    {
+        var alice = await NewUserAsync();
+        var bob = await NewUserAsync();
+        var escaped = Uri.EscapeDataString(await CreateRoomAsync(alice, new { preset = "public_chat" }));
+        (await bob.PostAsync($"/_matrix/client/v3/rooms/{escaped}/join", new { })).EnsureOk();
+
+        (await alice.PostAsync($"/_matrix/client/v3/rooms/{escaped}/ban", new { user_id = bob.UserId, reason = "testing" })).EnsureOk();
+        var member = (await alice.GetAsync($"/_matrix/client/v3/rooms/{escaped}/state/m.room.member/{Uri.EscapeDataString(bob.UserId!)}")).EnsureOk().Json;
+        member.GetProperty("membership").GetString().Should().Be("ban");
+        member.GetProperty("reason").GetString().Should().Be("testing");
+
+        (await bob.PostAsync($"/_matrix/client/v3/rooms/{escaped}/join", new { })).Status.Should().Be(HttpStatusCode.Forbidden);
+        (await alice.PostAsync($"/_matrix/client/v3/rooms/{escaped}/invite", new { user_id = bob.UserId })).Status.Should().Be(HttpStatusCode.Forbidden);
+        var kick = await alice.PostAsync($"/_matrix/client/v3/rooms/{escaped}/kick", new { user_id = bob.UserId });
+        kick.Status.Should().Be(HttpStatusCode.Forbidden);
+        kick.ErrCode.Should().Be("M_FORBIDDEN");
+        (await alice.GetAsync($"/_matrix/client/v3/rooms/{escaped}/state/m.room.member/{Uri.EscapeDataString(bob.UserId!)}")).EnsureOk()
+            .Json.GetProperty("membership").GetString().Should().Be("ban", "the refused kick did not lift the ban");
+
+        (await alice.PostAsync($"/_matrix/client/v3/rooms/{escaped}/unban", new { user_id = bob.UserId })).EnsureOk();
+        (await bob.PostAsync($"/_matrix/client/v3/rooms/{escaped}/join", new { })).EnsureOk();
+    }
+
+    [Fact]
+    public async Task A_former_member_pages_back_from_where_they_left()
+    {
+        var alice = await NewUserAsync();
+        var bob = await NewUserAsync();
+        var escaped = Uri.EscapeDataString(await CreateRoomAsync(alice, new { preset = "public_chat" }));
+        (await bob.PostAsync($"/_matrix/client/v3/rooms/{escaped}/join", new { })).EnsureOk();
+        (await alice.PutAsync($"/_matrix/client/v3/rooms/{escaped}/send/m.room.message/m1", new { msgtype = "m.text", body = "M1" })).EnsureOk();
+        (await alice.PutAsync($"/_matrix/client/v3/rooms/{escaped}/send/m.room.message/m2", new { msgtype = "m.text", body = "M2" })).EnsureOk();
+        (await bob.PostAsync($"/_matrix/client/v3/rooms/{escaped}/leave", new { })).EnsureOk();
+        for (var i = 3; i < 6; i++)
+        {
+            (await alice.PutAsync($"/_matrix/client/v3/rooms/{escaped}/send/m.room.message/m{i}", new { msgtype = "m.text", body = $"M{i}" })).EnsureOk();
+        }
+
+        var chunk = (await bob.GetAsync($"/_matrix/client/v3/rooms/{escaped}/messages?dir=b&limit=2")).EnsureOk().Json.GetProperty("chunk").EnumerateArray().ToList();
+
+        chunk.Should().HaveCount(2);
+        chunk[0].GetProperty("type").GetString().Should().Be("m.room.member");
+        chunk[0].GetProperty("content").GetProperty("membership").GetString().Should().Be("leave");
+        chunk[1].GetProperty("content").GetProperty("body").GetString().Should().Be("M2");
+    }
+
+    [Fact]
     public async Task A_redacted_event_loses_its_content_and_says_why()
     {
         var alice = await NewUserAsync();

@@ -6,7 +6,8 @@ namespace Homeserver.Rooms.Client;
 /// Which events a user may see (client-server API, "History visibility"): <c>world_readable</c> to anyone;
 /// otherwise to members at the time of the event; <c>invited</c> also while invited; <c>shared</c> also to
 /// anyone who is in the room now. Read from the state after each event; for a history visibility change
-/// itself the more permissive of old and new applies, so the boundary is visible from both sides (as Synapse).
+/// itself the more permissive of old and new applies, so the boundary is visible from both sides (as Synapse); for the
+/// user's own membership events the more joined of old and new membership applies.
 /// </summary>
 public sealed class HistoryVisibility(IRoomReadStore reads, EventLookup lookup)
 {
@@ -61,6 +62,27 @@ public sealed class HistoryVisibility(IRoomReadStore reads, EventLookup lookup)
                 }
             }
 
+            if (e.Event.Type == EventTypes.Member && e.Event.StateKey == userId && e.StateBefore is { } beforeOwn)
+            {
+                // The user's own membership change is judged by the more joined of before and after (as Synapse), and
+                // their own leave after a join or invite is always theirs to see: else a former member's timeline would
+                // end without the leave, and a rejected invite would never show as rejected.
+                var prev = await reads.GetStateEntriesAsync(beforeOwn, [keys[0]], ct);
+                var prevMembership = prev.TryGetValue(keys[0], out var prevId) && (await LoadAsync([prevId], ct)).TryGetValue(prevId, out var prevEvent)
+                    ? prevEvent.Membership
+                    : null;
+                if (e.Event.Membership == Membership.Leave && prevMembership is Membership.Join or Membership.Invite)
+                {
+                    result.Add(e);
+                    continue;
+                }
+
+                if (MembershipRank(prevMembership) < MembershipRank(membership))
+                {
+                    membership = prevMembership;
+                }
+            }
+
             if (IsVisible(visibility, membership, currentMembership))
             {
                 result.Add(e);
@@ -79,6 +101,16 @@ public sealed class HistoryVisibility(IRoomReadStore reads, EventLookup lookup)
         Invited => membershipAtEvent == Membership.Invite,
         Shared => currentMembership == Membership.Join,
         _ => false,
+    };
+
+    /// <summary>How joined a membership is, most joined first (Synapse's MEMBERSHIP_PRIORITY); none counts as leave.</summary>
+    private static int MembershipRank(string? membership) => membership switch
+    {
+        Membership.Join => 0,
+        Membership.Invite => 1,
+        Membership.Knock => 2,
+        Membership.Ban => 4,
+        _ => 3,
     };
 
     private static string Read(Pdu e) =>

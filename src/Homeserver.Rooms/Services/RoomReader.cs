@@ -58,6 +58,15 @@ public sealed partial class RoomReader(
             throw MatrixException.Forbidden("You are not a member of this room");
         }
 
+        if (backwards && current is Membership.Leave or Membership.Ban && from.Topological is null
+            && head.State.GetValueOrDefault(new StateKey(EventTypes.Member, userId)) is { } memberId
+            && (await reads.GetStoredEventsAsync([memberId], ct)).FirstOrDefault() is { StreamOrdering: { } leftAt } && leftAt < from.Stream)
+        {
+            // A former member pages back from where they left (as Synapse): a page from "now" would hold only events
+            // they may not see, and come back empty or short.
+            from = new PaginationToken(null, leftAt);
+        }
+
         var page = await reads.PaginateAsync(room.RoomNid, from, to, backwards, limit, ct);
 
         // As Synapse: every page with events carries a token to continue from; only an empty page (the start or end
