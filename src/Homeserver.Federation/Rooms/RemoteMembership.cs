@@ -82,10 +82,10 @@ public sealed partial class RemoteMembership(
         var template = await client.GetAsync(server, path, ct);
         var version = RoomVersion.Find(template.TryGetProperty("room_version", out var rv) && rv.ValueKind == JsonValueKind.String ? rv.GetString() : "1")
             ?? throw new FederationException("the room's version is not supported", 400, MatrixErrorCode.IncompatibleRoomVersion);
-        var joinEvent = Complete(template, version, content);
-
-        var answer = await SendJoinAsync(server, roomId, joinEvent, ct);
+        var (joinJson, joinId) = CompleteUnparsed(template, version, content);
+        var answer = await SendJoinAsync(server, roomId, joinJson, joinId, ct);
         RequireCreateEventOfVersion(answer, version);
+        var joinEvent = Pdu.Parse(joinJson, version, joinId);
 
         var room = await Rooms.GetOrCreateRemoteRoomAsync(roomId, version, ct);
         var handler = services.GetRequiredService<FederationEventHandler>();
@@ -105,16 +105,16 @@ public sealed partial class RemoteMembership(
     }
 
     /// <summary>send_join v2, or v1 (whose answer is wrapped in <c>[200, answer]</c>) when the server does not know v2.</summary>
-    private async Task<JsonElement> SendJoinAsync(string server, string roomId, Pdu joinEvent, CancellationToken ct)
+    private async Task<JsonElement> SendJoinAsync(string server, string roomId, JsonElement joinEvent, string eventId, CancellationToken ct)
     {
-        var path = $"/send_join/{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(joinEvent.EventId)}";
+        var path = $"/send_join/{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(eventId)}";
         try
         {
-            return await client.PutAsync(server, "/_matrix/federation/v2" + path, joinEvent.Json, ct, TimeSpan.FromMinutes(5));
+            return await client.PutAsync(server, "/_matrix/federation/v2" + path, joinEvent, ct, TimeSpan.FromMinutes(5));
         }
         catch (FederationException e) when (e.IsUnknownEndpoint)
         {
-            var v1 = await client.PutAsync(server, "/_matrix/federation/v1" + path, joinEvent.Json, ct, TimeSpan.FromMinutes(5));
+            var v1 = await client.PutAsync(server, "/_matrix/federation/v1" + path, joinEvent, ct, TimeSpan.FromMinutes(5));
             return UnwrapV1(v1, "send_join");
         }
     }
@@ -281,6 +281,16 @@ public sealed partial class RemoteMembership(
     /// <summary>Fills in a make_* template with our content, origin and time, then hashes and signs it.</summary>
     private Pdu Complete(JsonElement template, RoomVersion version, JsonObject content)
     {
+        var (json, eventId) = CompleteUnparsed(template, version, content);
+        return Pdu.Parse(json, version, eventId);
+    }
+
+    /// <summary>
+    /// <see cref="Complete"/> without parsing the result as an event of the version: a join is sent back as the resident
+    /// server wrote it, and only its answer decides whether the room is one we can take part in (as Synapse does).
+    /// </summary>
+    private (JsonElement Json, string EventId) CompleteUnparsed(JsonElement template, RoomVersion version, JsonObject content)
+    {
         if (!template.TryGetProperty("event", out var ev) || ev.ValueKind != JsonValueKind.Object)
         {
             throw new FederationException("the template has no event");
@@ -300,19 +310,6 @@ public sealed partial class RemoteMembership(
             json["origin"] = factory.ServerName;
         }
 
-        if (version.UsesEventIdHashPairs)
-        {
-            // Some servers write a v1/v2 template's references as bare event IDs: make them [id, {}] pairs (the
-            // hashes are optional), as Synapse's event builder does, rather than failing the join here.
-            foreach (var name in (string[])["prev_events", "auth_events"])
-            {
-                if (json[name] is JsonArray refs)
-                {
-                    json[name] = new JsonArray([.. refs.Select(r => r is JsonValue v && v.GetValueKind() == JsonValueKind.String ? new JsonArray(v.GetValue<string>(), new JsonObject()) : r?.DeepClone())]);
-                }
-            }
-        }
-
         json.Remove("signatures");
         json.Remove("hashes");
         json.Remove("unsigned");
@@ -321,7 +318,7 @@ public sealed partial class RemoteMembership(
             json.Remove("event_id");
         }
 
-        return factory.Sign(version, json);
+        return factory.SignUnparsed(version, json);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Joining {RoomId} through {Server} failed: {Reason}")]
