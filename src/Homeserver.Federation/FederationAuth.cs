@@ -24,9 +24,16 @@ public sealed record FederationRequest(string Origin, JsonElement? Body)
         var services = context.RequestServices;
         var config = services.GetRequiredService<HomeserverConfig>();
         var header = context.Request.Headers.Authorization.ToString();
+        if (!header.TrimStart().StartsWith("X-Matrix", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new MatrixException(MatrixErrorCode.Unauthorized, 401, "Missing X-Matrix Authorization header");
+        }
+
+        // An X-Matrix header that cannot be used (unparsable, or an origin that is not a valid server name, such as one
+        // with a non-numeric port) is a 400, as Synapse answers.
         if (!XMatrixAuthorization.TryParse(header, out var auth) || auth is null)
         {
-            throw new MatrixException(MatrixErrorCode.Unauthorized, 401, "Missing or malformed X-Matrix Authorization header");
+            throw new MatrixException(MatrixErrorCode.Unauthorized, 400, "Malformed X-Matrix Authorization header");
         }
 
         if (auth.Destination is { } destination && destination != config.ServerName)
@@ -36,7 +43,7 @@ public sealed record FederationRequest(string Origin, JsonElement? Body)
 
         if (!ServerName.IsValid(auth.Origin))
         {
-            throw new MatrixException(MatrixErrorCode.Unauthorized, 401, "Invalid origin");
+            throw new MatrixException(MatrixErrorCode.Unauthorized, 400, "Invalid origin in the X-Matrix Authorization header");
         }
 
         if (config.FederationDomainWhitelist is { } whitelist && !whitelist.Contains(auth.Origin))
@@ -73,11 +80,9 @@ public sealed record FederationRequest(string Origin, JsonElement? Body)
             throw new MatrixException(MatrixErrorCode.Unauthorized, 401, $"Invalid request signature ({result})");
         }
 
-        if (body is { ValueKind: JsonValueKind.Object } b && b.TryGetProperty("origin", out var origin) && origin.ValueKind == JsonValueKind.String && origin.GetString() != auth.Origin)
-        {
-            throw new MatrixException(MatrixErrorCode.Unauthorized, 401, "Body origin does not match the signing server");
-        }
-
+        // A body's own "origin" is not compared with the signer: many bodies are events, whose origin is the server that
+        // created them (a join replayed by another server must reach the membership checks and get their 403), and
+        // the handlers only ever trust the authenticated origin.
         return new FederationRequest(auth.Origin, body);
     }
 }

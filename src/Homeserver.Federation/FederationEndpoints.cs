@@ -17,7 +17,10 @@ using Microsoft.Extensions.Logging;
 
 namespace Homeserver.Federation;
 
-/// <summary>The server-server API's room endpoints (server-server API: transactions, events, joins, invites, leaves).</summary>
+/// <summary>
+/// The server-server API's room endpoints (server-server API: transactions, events, joins, invites, leaves). Every
+/// room-scoped endpoint first applies the room's server ACL (403 M_FORBIDDEN for a denied origin), as the spec lists.
+/// </summary>
 public static partial class FederationEndpoints
 {
     public static IEndpointRouteBuilder MapFederationEndpoints(this IEndpointRouteBuilder app)
@@ -31,18 +34,18 @@ public static partial class FederationEndpoints
         v1.MapGet("/event_auth/{roomId}/{eventId}", GetEventAuth);
         v1.MapGet("/backfill/{roomId}", Backfill);
         v1.MapPost("/get_missing_events/{roomId}", GetMissingEvents);
-        v1.MapGet("/make_join/{roomId}/{userId}", (HttpContext http, FederationRequest request, FederationMembershipHandler handler, string roomId, string userId, CancellationToken ct) =>
-            MakeAsync(http, request, handler, roomId, userId, Membership.Join, ct));
-        v1.MapGet("/make_leave/{roomId}/{userId}", (HttpContext http, FederationRequest request, FederationMembershipHandler handler, string roomId, string userId, CancellationToken ct) =>
-            MakeAsync(http, request, handler, roomId, userId, Membership.Leave, ct));
-        v1.MapGet("/make_knock/{roomId}/{userId}", (HttpContext http, FederationRequest request, FederationMembershipHandler handler, string roomId, string userId, CancellationToken ct) =>
-            MakeAsync(http, request, handler, roomId, userId, Membership.Knock, ct));
+        v1.MapGet("/make_join/{roomId}/{userId}", (HttpContext http, FederationRequest request, FederationMembershipHandler handler, ServerAcls acls, string roomId, string userId, CancellationToken ct) =>
+            MakeAsync(http, request, handler, acls, roomId, userId, Membership.Join, ct));
+        v1.MapGet("/make_leave/{roomId}/{userId}", (HttpContext http, FederationRequest request, FederationMembershipHandler handler, ServerAcls acls, string roomId, string userId, CancellationToken ct) =>
+            MakeAsync(http, request, handler, acls, roomId, userId, Membership.Leave, ct));
+        v1.MapGet("/make_knock/{roomId}/{userId}", (HttpContext http, FederationRequest request, FederationMembershipHandler handler, ServerAcls acls, string roomId, string userId, CancellationToken ct) =>
+            MakeAsync(http, request, handler, acls, roomId, userId, Membership.Knock, ct));
         v2.MapPut("/send_join/{roomId}/{eventId}", SendJoinV2);
         v1.MapPut("/send_join/{roomId}/{eventId}", SendJoinV1);
-        v2.MapPut("/send_leave/{roomId}/{eventId}", (FederationRequest request, FederationMembershipHandler handler, string roomId, string eventId, CancellationToken ct) =>
-            SendLeaveAsync(request, handler, roomId, eventId, v1Shape: false, ct));
-        v1.MapPut("/send_leave/{roomId}/{eventId}", (FederationRequest request, FederationMembershipHandler handler, string roomId, string eventId, CancellationToken ct) =>
-            SendLeaveAsync(request, handler, roomId, eventId, v1Shape: true, ct));
+        v2.MapPut("/send_leave/{roomId}/{eventId}", (FederationRequest request, FederationMembershipHandler handler, ServerAcls acls, string roomId, string eventId, CancellationToken ct) =>
+            SendLeaveAsync(request, handler, acls, roomId, eventId, v1Shape: false, ct));
+        v1.MapPut("/send_leave/{roomId}/{eventId}", (FederationRequest request, FederationMembershipHandler handler, ServerAcls acls, string roomId, string eventId, CancellationToken ct) =>
+            SendLeaveAsync(request, handler, acls, roomId, eventId, v1Shape: true, ct));
         v1.MapPut("/send_knock/{roomId}/{eventId}", SendKnock);
         v2.MapPut("/invite/{roomId}/{eventId}", InviteV2);
         v1.MapPut("/invite/{roomId}/{eventId}", InviteV1);
@@ -55,7 +58,7 @@ public static partial class FederationEndpoints
     /// </summary>
     private static async Task<IResult> Send(
         FederationRequest request, FederationEventHandler handler, TransactionDeduplicator dedup, FederationSender sender,
-        IEnumerable<IEduHandler> eduHandlers, ILoggerFactory loggers, string txnId, CancellationToken ct)
+        IEnumerable<IEduHandler> eduHandlers, ServerAclFilter aclFilter, ILoggerFactory loggers, string txnId, CancellationToken ct)
     {
         if (dedup.Get(request.Origin, txnId) is { } previous)
         {
@@ -80,7 +83,7 @@ public static partial class FederationEndpoints
         var results = new JsonObject();
         foreach (var pdu in pdus?.EnumerateArray() ?? default)
         {
-            var (id, error) = await handler.ReceiveWithIdAsync(request.Origin, pdu, ct);
+            var (id, error) = await aclFilter.DeniedPduAsync(request.Origin, pdu, ct) ?? await handler.ReceiveWithIdAsync(request.Origin, pdu, ct);
             if (id is not null)
             {
                 results[id] = error is null ? new JsonObject() : new JsonObject { ["error"] = error };
@@ -126,7 +129,7 @@ public static partial class FederationEndpoints
     /// GET /_matrix/federation/v1/state/{roomId} — the state before an event, and its auth chain.
     /// https://spec.matrix.org/v1.19/server-server-api/#get_matrixfederationv1stateroomid
     /// </summary>
-    private static async Task<IResult> GetState(HttpContext http, FederationRequest request, FederationRoomReader reader, string roomId, CancellationToken ct)
+    private static async Task<IResult> GetState(HttpContext http, FederationRequest request, FederationRoomReader reader, ServerAcls acls, string roomId, CancellationToken ct)
     {
         // The parameters are checked before the room, as Synapse does: a request without event_id is a 400 whatever the room.
         var eventId = http.Request.Query["event_id"].ToString();
@@ -135,6 +138,7 @@ public static partial class FederationEndpoints
             throw MatrixException.MissingParam("Missing event_id");
         }
 
+        await acls.RequireAllowedAsync(Decode(roomId), request.Origin, ct);
         var room = await reader.RequireRoomAsync(Decode(roomId), ct);
         await reader.RequireServerInRoomAsync(room, request.Origin, ct);
 
@@ -146,7 +150,7 @@ public static partial class FederationEndpoints
     /// GET /_matrix/federation/v1/state_ids/{roomId} — the IDs of the state before an event, and of its auth chain.
     /// https://spec.matrix.org/v1.19/server-server-api/#get_matrixfederationv1state_idsroomid
     /// </summary>
-    private static async Task<IResult> GetStateIds(HttpContext http, FederationRequest request, FederationRoomReader reader, string roomId, CancellationToken ct)
+    private static async Task<IResult> GetStateIds(HttpContext http, FederationRequest request, FederationRoomReader reader, ServerAcls acls, string roomId, CancellationToken ct)
     {
         // The parameters are checked before the room, as Synapse does: a request without event_id is a 400 whatever the room.
         var eventId = http.Request.Query["event_id"].ToString();
@@ -155,6 +159,7 @@ public static partial class FederationEndpoints
             throw MatrixException.MissingParam("Missing event_id");
         }
 
+        await acls.RequireAllowedAsync(Decode(roomId), request.Origin, ct);
         var room = await reader.RequireRoomAsync(Decode(roomId), ct);
         await reader.RequireServerInRoomAsync(room, request.Origin, ct);
 
@@ -166,8 +171,9 @@ public static partial class FederationEndpoints
     /// GET /_matrix/federation/v1/event_auth/{roomId}/{eventId} — the auth chain of an event.
     /// https://spec.matrix.org/v1.19/server-server-api/#get_matrixfederationv1event_authroomideventid
     /// </summary>
-    private static async Task<IResult> GetEventAuth(FederationRequest request, FederationRoomReader reader, string roomId, string eventId, CancellationToken ct)
+    private static async Task<IResult> GetEventAuth(FederationRequest request, FederationRoomReader reader, ServerAcls acls, string roomId, string eventId, CancellationToken ct)
     {
+        await acls.RequireAllowedAsync(Decode(roomId), request.Origin, ct);
         var room = await reader.RequireRoomAsync(Decode(roomId), ct);
         await reader.RequireServerInRoomAsync(room, request.Origin, ct);
         var chain = await reader.GetAuthChainAsync(room, Decode(eventId), ct);
@@ -178,8 +184,9 @@ public static partial class FederationEndpoints
     /// GET /_matrix/federation/v1/backfill/{roomId} — earlier events, from the given ones backwards.
     /// https://spec.matrix.org/v1.19/server-server-api/#get_matrixfederationv1backfillroomid
     /// </summary>
-    private static async Task<IResult> Backfill(HttpContext http, FederationRequest request, FederationRoomReader reader, HomeserverConfig config, TimeProvider time, string roomId, CancellationToken ct)
+    private static async Task<IResult> Backfill(HttpContext http, FederationRequest request, FederationRoomReader reader, ServerAcls acls, HomeserverConfig config, TimeProvider time, string roomId, CancellationToken ct)
     {
+        await acls.RequireAllowedAsync(Decode(roomId), request.Origin, ct);
         var room = await reader.RequireRoomAsync(Decode(roomId), ct);
         await reader.RequireServerInRoomAsync(room, request.Origin, ct);
         var from = http.Request.Query["v"].Where(v => v is not null).Select(v => v!).ToList();
@@ -201,13 +208,15 @@ public static partial class FederationEndpoints
     /// POST /_matrix/federation/v1/get_missing_events/{roomId} — events between what a server has and what it got.
     /// https://spec.matrix.org/v1.19/server-server-api/#post_matrixfederationv1get_missing_eventsroomid
     /// </summary>
-    private static async Task<IResult> GetMissingEvents(FederationRequest request, FederationRoomReader reader, string roomId, CancellationToken ct)
+    private static async Task<IResult> GetMissingEvents(FederationRequest request, FederationRoomReader reader, ServerAcls acls, string roomId, CancellationToken ct)
     {
+        await acls.RequireAllowedAsync(Decode(roomId), request.Origin, ct);
         var room = await reader.RequireRoomAsync(Decode(roomId), ct);
         await reader.RequireServerInRoomAsync(room, request.Origin, ct);
         var body = request.RequireBody();
         var earliest = body.OptionalStringArray("earliest_events") ?? [];
-        var latest = body.OptionalStringArray("latest_events") ?? throw MatrixException.MissingParam("Missing latest_events");
+        // Both lists may be missing (an empty answer then), as Synapse allows.
+        var latest = body.OptionalStringArray("latest_events") ?? [];
         var limit = (int)Math.Clamp(body.OptionalInt("limit") ?? 10, 0, 100);
         var minDepth = body.OptionalInt("min_depth") ?? 0;
         var events = await reader.GetMissingEventsAsync(room, earliest, latest, limit, minDepth, ct);
@@ -218,8 +227,9 @@ public static partial class FederationEndpoints
     /// GET /_matrix/federation/v1/make_join|make_leave|make_knock/{roomId}/{userId} — a membership event template.
     /// https://spec.matrix.org/v1.19/server-server-api/#get_matrixfederationv1make_joinroomiduserid
     /// </summary>
-    private static async Task<IResult> MakeAsync(HttpContext http, FederationRequest request, FederationMembershipHandler handler, string roomId, string userId, string membership, CancellationToken ct)
+    private static async Task<IResult> MakeAsync(HttpContext http, FederationRequest request, FederationMembershipHandler handler, ServerAcls acls, string roomId, string userId, string membership, CancellationToken ct)
     {
+        await acls.RequireAllowedAsync(Decode(roomId), request.Origin, ct);
         var versions = http.Request.Query["ver"].Where(v => v is not null).Select(v => v!).ToList();
         var template = await handler.MakeAsync(request.Origin, Decode(roomId), Decode(userId), membership, membership == Membership.Leave ? null : versions.Count > 0 ? versions : ["1"], ct);
         return JsonResults.Node(template);
@@ -229,15 +239,16 @@ public static partial class FederationEndpoints
     /// PUT /_matrix/federation/v2/send_join/{roomId}/{eventId} — accept a join and answer with the room's state.
     /// https://spec.matrix.org/v1.19/server-server-api/#put_matrixfederationv2send_joinroomideventid
     /// </summary>
-    private static async Task<IResult> SendJoinV2(FederationRequest request, FederationMembershipHandler handler, FederationRoomReader reader, HomeserverConfig config, string roomId, string eventId, CancellationToken ct) =>
-        JsonResults.Node(await SendJoinAsync(request, handler, reader, config, roomId, eventId, ct));
+    private static async Task<IResult> SendJoinV2(FederationRequest request, FederationMembershipHandler handler, FederationRoomReader reader, ServerAcls acls, HomeserverConfig config, string roomId, string eventId, CancellationToken ct) =>
+        JsonResults.Node(await SendJoinAsync(request, handler, reader, acls, config, roomId, eventId, ct));
 
     /// <summary>PUT /_matrix/federation/v1/send_join/{roomId}/{eventId} — the deprecated form: <c>[200, answer]</c>.</summary>
-    private static async Task<IResult> SendJoinV1(FederationRequest request, FederationMembershipHandler handler, FederationRoomReader reader, HomeserverConfig config, string roomId, string eventId, CancellationToken ct) =>
-        JsonResults.Node(new JsonArray(200, await SendJoinAsync(request, handler, reader, config, roomId, eventId, ct)));
+    private static async Task<IResult> SendJoinV1(FederationRequest request, FederationMembershipHandler handler, FederationRoomReader reader, ServerAcls acls, HomeserverConfig config, string roomId, string eventId, CancellationToken ct) =>
+        JsonResults.Node(new JsonArray(200, await SendJoinAsync(request, handler, reader, acls, config, roomId, eventId, ct)));
 
-    private static async Task<JsonObject> SendJoinAsync(FederationRequest request, FederationMembershipHandler handler, FederationRoomReader reader, HomeserverConfig config, string roomId, string eventId, CancellationToken ct)
+    private static async Task<JsonObject> SendJoinAsync(FederationRequest request, FederationMembershipHandler handler, FederationRoomReader reader, ServerAcls acls, HomeserverConfig config, string roomId, string eventId, CancellationToken ct)
     {
+        await acls.RequireAllowedAsync(Decode(roomId), request.Origin, ct);
         var (join, room) = await handler.SendAsync(request.Origin, Decode(roomId), Decode(eventId), request.RequireBody(), Membership.Join, ct);
         var (state, chain) = await reader.GetStateAtAsync(room, join.EventId, ct);
         var joinChain = await reader.GetAuthChainAsync(room, join.EventId, ct);
@@ -252,8 +263,9 @@ public static partial class FederationEndpoints
         };
     }
 
-    private static async Task<IResult> SendLeaveAsync(FederationRequest request, FederationMembershipHandler handler, string roomId, string eventId, bool v1Shape, CancellationToken ct)
+    private static async Task<IResult> SendLeaveAsync(FederationRequest request, FederationMembershipHandler handler, ServerAcls acls, string roomId, string eventId, bool v1Shape, CancellationToken ct)
     {
+        await acls.RequireAllowedAsync(Decode(roomId), request.Origin, ct);
         await handler.SendAsync(request.Origin, Decode(roomId), Decode(eventId), request.RequireBody(), Membership.Leave, ct);
         return v1Shape ? JsonResults.Node(new JsonArray(200, new JsonObject())) : JsonResults.Empty();
     }
@@ -262,8 +274,9 @@ public static partial class FederationEndpoints
     /// PUT /_matrix/federation/v1/send_knock/{roomId}/{eventId} — accept a knock; answer with the room's stripped state.
     /// https://spec.matrix.org/v1.19/server-server-api/#put_matrixfederationv1send_knockroomideventid
     /// </summary>
-    private static async Task<IResult> SendKnock(FederationRequest request, FederationMembershipHandler handler, RoomService rooms, string roomId, string eventId, CancellationToken ct)
+    private static async Task<IResult> SendKnock(FederationRequest request, FederationMembershipHandler handler, RoomService rooms, ServerAcls acls, string roomId, string eventId, CancellationToken ct)
     {
+        await acls.RequireAllowedAsync(Decode(roomId), request.Origin, ct);
         var (_, room) = await handler.SendAsync(request.Origin, Decode(roomId), Decode(eventId), request.RequireBody(), Membership.Knock, ct);
         var head = await rooms.GetHeadAsync(room, ct);
         string[] types = ["m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar", "m.room.canonical_alias", "m.room.encryption", "m.room.topic"];
@@ -281,8 +294,9 @@ public static partial class FederationEndpoints
     /// PUT /_matrix/federation/v2/invite/{roomId}/{eventId} — another server invites one of our users.
     /// https://spec.matrix.org/v1.19/server-server-api/#put_matrixfederationv2inviteroomideventid
     /// </summary>
-    private static async Task<IResult> InviteV2(FederationRequest request, FederationMembershipHandler handler, string roomId, string eventId, CancellationToken ct)
+    private static async Task<IResult> InviteV2(FederationRequest request, FederationMembershipHandler handler, ServerAcls acls, string roomId, string eventId, CancellationToken ct)
     {
+        await acls.RequireAllowedAsync(Decode(roomId), request.Origin, ct);
         var signed = await handler.InviteAsync(request.Origin, Decode(roomId), Decode(eventId), request.RequireBody(), ct);
         return JsonResults.Node(new JsonObject { ["event"] = JsonNode.Parse(signed.Json.GetRawText()) });
     }
@@ -293,8 +307,9 @@ public static partial class FederationEndpoints
     /// version 1 or 2 (whose events the same rules check), and the answer is [200, {"event": ...}].
     /// https://spec.matrix.org/v1.19/server-server-api/#put_matrixfederationv1inviteroomideventid
     /// </summary>
-    private static async Task<IResult> InviteV1(FederationRequest request, FederationMembershipHandler handler, string roomId, string eventId, CancellationToken ct)
+    private static async Task<IResult> InviteV1(FederationRequest request, FederationMembershipHandler handler, ServerAcls acls, string roomId, string eventId, CancellationToken ct)
     {
+        await acls.RequireAllowedAsync(Decode(roomId), request.Origin, ct);
         var body = request.RequireBody();
         if (body.ValueKind != JsonValueKind.Object)
         {

@@ -33,6 +33,7 @@ public static class FederationServices
         services.AddSingleton<FederationRoomReader>();
         services.AddSingleton<FederationMembershipHandler>();
         services.AddSingleton<FederationEventHandler>();
+        services.AddSingleton<ServerAclFilter>();
         services.AddSingleton<TransactionDeduplicator>();
         services.AddSingleton<FederationSender>();
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<FederationSender>());

@@ -9,7 +9,7 @@ namespace Homeserver.Host;
 
 /// <summary>
 /// The room features beyond the core (aliases, directory, relations, context, search, upgrades, spaces, reports,
-/// ignored users, profile propagation, restricted joins): their services and repositories, in one place.
+/// ignored users, profile propagation, restricted joins, server ACLs): their services and repositories, in one place.
 /// </summary>
 public static class RoomFeatureServices
 {
@@ -17,6 +17,7 @@ public static class RoomFeatureServices
     {
         services.AddRoomFeatureStorage();
         services.AddSingleton<RestrictedJoins>();
+        services.AddSingleton<ServerAcls>();
         services.AddSingleton<IgnoredUsers>();
         services.AddSingleton<RoomAliases>();
         services.AddSingleton<RoomDescriptions>();

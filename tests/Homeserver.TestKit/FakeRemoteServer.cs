@@ -32,6 +32,12 @@ public sealed class FakeRemoteServer : IAsyncLifetime
     /// <summary>The answer to <c>GET /_matrix/federation/v1/user/devices/{userId}</c> (null: 404).</summary>
     public Func<string, JsonNode?>? UserDevices { get; set; }
 
+    /// <summary>
+    /// Answers requests before the built-in routes do (a test's own make_join, invite, ... answers): return null to
+    /// leave a request to them (or to a 404 when none takes it).
+    /// </summary>
+    public Func<HttpRequest, Task<IResult?>>? Intercept { get; set; }
+
     /// <summary>How many times another server asked for a device list.</summary>
     public int UserDevicesRequests => Volatile.Read(ref _userDevicesRequests);
 
@@ -42,6 +48,16 @@ public sealed class FakeRemoteServer : IAsyncLifetime
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k => k.ListenLocalhost(Port, o => o.UseHttps(X509Certificate2.CreateFromPemFile(certificates.CertificatePath, certificates.KeyPath))));
         _app = builder.Build();
+        _app.Use(async (context, next) =>
+        {
+            if (Intercept is { } intercept && await intercept(context.Request) is { } answer)
+            {
+                await answer.ExecuteAsync(context);
+                return;
+            }
+
+            await next(context);
+        });
         _app.MapPut("/_matrix/federation/v1/send/{txnId}", RecordTransactionAsync);
         _app.MapGet("/_matrix/key/v2/server", () => Results.Text(KeyDocument().ToJsonString(), "application/json"));
         _app.MapGet("/_matrix/key/v2/server/{keyId}", () => Results.Text(KeyDocument().ToJsonString(), "application/json"));

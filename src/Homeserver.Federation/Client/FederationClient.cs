@@ -69,18 +69,23 @@ public sealed partial class FederationClient(
         {
             string? errcode = null;
             string? error = null;
+            JsonElement? errorBody = null;
             try
             {
                 using var doc = JsonDocument.Parse(bytes);
-                errcode = doc.RootElement.TryGetProperty("errcode", out var e) ? e.GetString() : null;
-                error = doc.RootElement.TryGetProperty("error", out var m) ? m.GetString() : null;
+                if (doc.RootElement.ValueKind == JsonValueKind.Object)
+                {
+                    errcode = doc.RootElement.TryGetProperty("errcode", out var e) && e.ValueKind == JsonValueKind.String ? e.GetString() : null;
+                    error = doc.RootElement.TryGetProperty("error", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
+                    errorBody = doc.RootElement.Clone();
+                }
             }
             catch (JsonException)
             {
                 // Not JSON: only the status is known.
             }
 
-            throw new FederationException($"{method} {destination}{pathAndQuery} answered {(int)response.StatusCode} {errcode} {error}".TrimEnd(), (int)response.StatusCode, errcode);
+            throw new FederationException($"{method} {destination}{pathAndQuery} answered {(int)response.StatusCode} {errcode} {error}".TrimEnd(), (int)response.StatusCode, errcode, null, errorBody);
         }
 
         try

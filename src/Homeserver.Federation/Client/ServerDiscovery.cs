@@ -101,11 +101,49 @@ public sealed partial class ServerDiscovery(IFederationDns dns, IWellKnownFetche
 }
 
 /// <summary>A federation request failed (unreachable, refused, invalid answer).</summary>
-public sealed class FederationException(string message, int? statusCode = null, string? errcode = null, Exception? inner = null) : Exception(message, inner)
+public sealed class FederationException(string message, int? statusCode = null, string? errcode = null, Exception? inner = null, JsonElement? errorBody = null)
+    : Exception(message, inner)
 {
     public int? StatusCode { get; } = statusCode;
 
     public string? ErrCode { get; } = errcode;
+
+    /// <summary>The remote server's error answer, when it was a JSON object.</summary>
+    public JsonElement? ErrorBody { get; } = errorBody;
+
+    /// <summary>
+    /// The remote server does not know the endpoint (a 404 or 405 without an errcode or with M_UNRECOGNIZED, or the
+    /// 400 M_UNRECOGNIZED of older Synapses): the caller may fall back to an older version of it, as Synapse does.
+    /// </summary>
+    public bool IsUnknownEndpoint =>
+        (StatusCode is 404 or 405 && (ErrCode is null || ErrCode == MatrixErrorCode.Unrecognized))
+        || (StatusCode == 400 && ErrCode == MatrixErrorCode.Unrecognized);
+
+    /// <summary>
+    /// The remote server's error as ours, for a client whose request it refused: its status, errcode, message and
+    /// extra fields (such as <c>room_version</c> of M_INCOMPATIBLE_ROOM_VERSION), as Synapse passes them through.
+    /// </summary>
+    public MatrixException ToMatrixException()
+    {
+        var extra = new Dictionary<string, object?>(StringComparer.Ordinal);
+        string? message = null;
+        if (ErrorBody is { ValueKind: JsonValueKind.Object } body)
+        {
+            foreach (var property in body.EnumerateObject())
+            {
+                if (property.NameEquals("error") && property.Value.ValueKind == JsonValueKind.String)
+                {
+                    message = property.Value.GetString();
+                }
+                else if (!property.NameEquals("errcode"))
+                {
+                    extra[property.Name] = property.Value.Clone();
+                }
+            }
+        }
+
+        return new MatrixException(ErrCode ?? MatrixErrorCode.Unknown, StatusCode ?? 502, message ?? Message, extra.Count > 0 ? extra : null);
+    }
 }
 
 /// <summary>SRV lookups through the system's resolvers (DnsClient).</summary>

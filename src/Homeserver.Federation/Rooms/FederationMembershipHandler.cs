@@ -40,6 +40,13 @@ public sealed class FederationMembershipHandler(
             throw MatrixException.NotFound("Unknown room");
         }
 
+        // Joining or knocking needs a resident server to vouch for the room: once all our users have left, we are not
+        // one (Synapse: "Not an active room on this server"). Leaving is still possible, to reject an invite.
+        if (membership != Membership.Leave && !await HasLocalJoinedMemberAsync(head, ct))
+        {
+            throw MatrixException.NotFound("Not an active room on this server");
+        }
+
         if (supportedVersions is not null && !supportedVersions.Contains(room.Version.Id))
         {
             throw new MatrixException(MatrixErrorCode.IncompatibleRoomVersion, 400, "Your server does not support this room's version",
@@ -60,8 +67,16 @@ public sealed class FederationMembershipHandler(
     public async Task<(Pdu Event, RoomRecord Room)> SendAsync(string origin, string roomId, string eventId, JsonElement body, string membership, CancellationToken ct)
     {
         var room = await reader.RequireRoomAsync(roomId, ct);
-        var verified = await verifier.VerifyAsync(body, room.Version, ct);
-        var pdu = verified.Event ?? throw MatrixException.BadJson("Invalid event: " + verified.Error);
+
+        // Another server's member may not be joined (or made to leave) by this one: a 403 before anything else, as
+        // Synapse answers (a join replayed by a third server is correctly signed, just not the origin's to send).
+        if (body.ValueKind == JsonValueKind.Object && body.TryGetProperty("sender", out var sender) && sender.ValueKind == JsonValueKind.String
+            && MatrixId.ServerOf(sender.GetString()!) != origin)
+        {
+            throw MatrixException.Forbidden($"Not allowed to send a {membership} event for a user of another server");
+        }
+
+        var pdu = Verified(await verifier.VerifyAsync(body, room.Version, ct));
         if (pdu.EventId != eventId || pdu.RoomId != room.RoomId || pdu.Type != EventTypes.Member || pdu.Membership != membership
             || pdu.StateKey != pdu.Sender || MatrixId.ServerOf(pdu.Sender) != origin)
         {
@@ -96,8 +111,7 @@ public sealed class FederationMembershipHandler(
             throw MatrixException.BadJson("Missing event");
         }
 
-        var verified = await verifier.VerifyAsync(eventJson, version, ct);
-        var pdu = verified.Event ?? throw MatrixException.BadJson("Invalid event: " + verified.Error);
+        var pdu = Verified(await verifier.VerifyAsync(eventJson, version, ct));
         if (pdu.EventId != eventId || pdu.RoomId != roomId || pdu.Type != EventTypes.Member || pdu.Membership != Membership.Invite
             || pdu.StateKey is null || MatrixId.ServerOf(pdu.StateKey) != config.ServerName || MatrixId.ServerOf(pdu.Sender) != origin)
         {
@@ -118,20 +132,31 @@ public sealed class FederationMembershipHandler(
         var stored = Pdu.Parse(JsonSerializer.SerializeToElement(withState), version, signed.EventId);
         var room = await rooms.GetOrCreateRemoteRoomAsync(roomId, version, ct);
         var head = await rooms.GetHeadAsync(room, ct);
-        if (head.ForwardExtremities.Count > 0)
+        if (head.ForwardExtremities.Count > 0 && await HasLocalJoinedMemberAsync(head, ct))
         {
-            // We are in the room already: the invite arrives like any other event (and may be rejected).
-            var outcome = await writer.IngestAsync(room, stored, null, ct);
-            if (!outcome.AlreadyKnown && !outcome.Accepted)
-            {
-                throw MatrixException.Forbidden("The invite is not allowed: " + outcome.RejectionReason);
-            }
-        }
-        else
-        {
-            await writer.PersistOutOfBandMembershipAsync(room, stored, ct);
+            // One of our users is in the room: the inviting server sends the invite to us in a transaction like any
+            // other event, where the auth rules judge it against the room's state; here we only countersign (Synapse
+            // does not check an invite's auth rules on /invite either).
+            return signed;
         }
 
+        // We are not in the room (or all our users left it, and no transaction would bring the invite): keep it beside
+        // the room's state so that the invitee sees it.
+        await writer.PersistOutOfBandMembershipAsync(room, stored, ct);
         return signed;
+    }
+
+    /// <summary>The verified event; a missing or wrong signature is a 403 M_FORBIDDEN, any other fault 400 M_BAD_JSON (as Synapse).</summary>
+    private static Pdu Verified(PduVerifier.Result verified) => verified switch
+    {
+        { Event: { } pdu } => pdu,
+        { BadSignature: true } => throw MatrixException.Forbidden("Signature check failed: " + verified.Error),
+        _ => throw MatrixException.BadJson("Invalid event: " + verified.Error),
+    };
+
+    private async Task<bool> HasLocalJoinedMemberAsync(RoomHead head, CancellationToken ct)
+    {
+        var ours = head.State.Where(kv => kv.Key.Type == EventTypes.Member && MatrixId.ServerOf(kv.Key.Key) == config.ServerName).Select(kv => kv.Value).ToList();
+        return ours.Count > 0 && (await rooms.GetEventsAsync(ours, ct)).Values.Any(e => e.Membership == Membership.Join);
     }
 }

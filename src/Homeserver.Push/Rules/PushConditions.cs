@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Homeserver.Core.Text;
 
 namespace Homeserver.Push.Rules;
 

@@ -39,6 +39,16 @@ public sealed class EventFactory(string serverName, Ed25519SigningKey signingKey
     /// <summary>Hashes and signs a complete event (e.g. a join built from another server's template) and parses it.</summary>
     public Pdu Sign(RoomVersion version, JsonObject json)
     {
+        var (element, eventId) = SignUnparsed(version, json);
+        return Pdu.Parse(element, version, eventId);
+    }
+
+    /// <summary>
+    /// Hashes and signs an event without parsing it as a PDU of <paramref name="version"/>: for a template another server
+    /// built, which is sent back as it is even when it does not follow the version's format (as Synapse does).
+    /// </summary>
+    public (JsonElement Json, string EventId) SignUnparsed(RoomVersion version, JsonObject json)
+    {
         if (version.EventIdFormat == EventIdFormat.ServerGenerated && !json.ContainsKey("event_id"))
         {
             json["event_id"] = EventHashing.GenerateServerEventId(serverName);
@@ -48,8 +58,7 @@ public sealed class EventFactory(string serverName, Ed25519SigningKey signingKey
         var signed = EventSigning.HashAndSign(unsigned, version, serverName, signingKey);
         using var doc = JsonDocument.Parse(signed);
         var element = doc.RootElement.Clone();
-        var eventId = EventHashing.GetEventId(element, version);
-        return Pdu.Parse(element, version, eventId);
+        return (element, EventHashing.GetEventId(element, version));
     }
 
     /// <summary>Adds our signature to an event another server built (e.g. an invite of one of our users).</summary>

@@ -18,6 +18,9 @@ public interface IRemoteMembership
     /// <summary>Asks the invitee's server to sign an invite of one of its users (invite v2).</summary>
     Task<Pdu> ApproveInviteAsync(Persistence.RoomRecord room, Pdu invite, IReadOnlyList<System.Text.Json.JsonElement> strippedState, CancellationToken ct);
 
-    /// <summary>Leaves (rejects an invite to, or retracts a knock on) a room we hold no state for, through <paramref name="servers"/>.</summary>
-    Task<string> LeaveAsync(string userId, string roomId, IReadOnlyList<string> servers, CancellationToken ct);
+    /// <summary>
+    /// Leaves (rejects an invite to, or retracts a knock on) a room we hold no state for, through <paramref name="servers"/>.
+    /// <paramref name="current"/> is the invite or knock being answered: when no server takes the leave, it is made locally on top of it.
+    /// </summary>
+    Task<string> LeaveAsync(string userId, string roomId, Pdu? current, IReadOnlyList<string> servers, CancellationToken ct);
 }

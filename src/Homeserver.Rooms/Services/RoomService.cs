@@ -469,7 +469,7 @@ public sealed partial class RoomService(
 
             case Membership.Leave:
             {
-                var eventId = await remote.LeaveAsync(requester.UserId, room.RoomId, servers, ct);
+                var eventId = await remote.LeaveAsync(requester.UserId, room.RoomId, current, servers, ct);
                 return new SendResult(eventId, null, (await writer.GetEventsAsync([eventId], ct))[eventId]);
             }
 

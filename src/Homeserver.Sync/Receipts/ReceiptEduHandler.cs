@@ -2,6 +2,7 @@ using System.Text.Json;
 using Homeserver.Core;
 using Homeserver.Core.Configuration;
 using Homeserver.Core.Federation;
+using Homeserver.Rooms.Services;
 using Homeserver.Sync.Federation;
 using Homeserver.Sync.Rooms;
 using Microsoft.Extensions.Logging;
@@ -11,11 +12,12 @@ namespace Homeserver.Sync.Receipts;
 /// <summary>
 /// <c>m.receipt</c> EDUs from other servers (server-server API, "Receipts"). Each user's receipt is checked on its
 /// own: only public read receipts (<c>m.read</c>), only of the sending server's users, only of users joined to the
-/// room per our current state (in a room where we have joined users), and only on events we hold in that room.
+/// room per our current state (in a room where we have joined users), only from a server the room's server ACL allows,
+/// and only on events we hold in that room.
 /// What passes is stored like a local receipt (so /sync shows it and long-polls wake) without touching anyone's
 /// notification counts; the rest is ignored and logged. Receipts the EDU does not list are left as they are.
 /// </summary>
-public sealed partial class ReceiptEduHandler(ReceiptService receipts, RoomAudience audience, HomeserverConfig config, ILogger<ReceiptEduHandler> logger) : IEduHandler
+public sealed partial class ReceiptEduHandler(ReceiptService receipts, RoomAudience audience, ServerAcls acls, HomeserverConfig config, ILogger<ReceiptEduHandler> logger) : IEduHandler
 {
     public string EduType => EphemeralEdus.Receipt;
 
@@ -40,6 +42,12 @@ public sealed partial class ReceiptEduHandler(ReceiptService receipts, RoomAudie
             if (server != origin || server == config.ServerName)
             {
                 LogIgnored(origin, edu.UserId, edu.RoomId, "the user is not one of the origin's");
+                continue;
+            }
+
+            if (!await acls.IsAllowedAsync(edu.RoomId, origin, ct))
+            {
+                LogIgnored(origin, edu.UserId, edu.RoomId, "the room's server ACL denies the origin");
                 continue;
             }
 

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Homeserver.Core;
 using Homeserver.Core.Configuration;
 using Homeserver.Core.Federation;
+using Homeserver.Rooms.Services;
 using Homeserver.Sync.Federation;
 using Homeserver.Sync.Rooms;
 using Microsoft.Extensions.Logging;
@@ -11,9 +12,9 @@ namespace Homeserver.Sync.Typing;
 /// <summary>
 /// <c>m.typing</c> EDUs from other servers (server-server API, "Typing Notifications"): believed only when the user
 /// belongs to the sending server and is joined to the room per our current state (which also means we are in the
-/// room); anything else is ignored and logged.
+/// room), from a server the room's server ACL allows; anything else is ignored and logged.
 /// </summary>
-public sealed partial class TypingEduHandler(TypingService typing, RoomAudience audience, HomeserverConfig config, ILogger<TypingEduHandler> logger) : IEduHandler
+public sealed partial class TypingEduHandler(TypingService typing, RoomAudience audience, ServerAcls acls, HomeserverConfig config, ILogger<TypingEduHandler> logger) : IEduHandler
 {
     public string EduType => EphemeralEdus.Typing;
 
@@ -32,6 +33,12 @@ public sealed partial class TypingEduHandler(TypingService typing, RoomAudience 
             return;
         }
 
+        if (!await acls.IsAllowedAsync(edu.RoomId, origin, ct))
+        {
+            LogDeniedByAcl(origin, edu.RoomId);
+            return;
+        }
+
         // Joined per our current state, and some of our users are too (else we have left and nobody would see it).
         if (!(await audience.GetJoinedAsync(edu.RoomId, ct)).Contains(edu.UserId) || (await audience.GetLocalJoinedAsync(edu.RoomId, ct)).Count == 0)
         {
@@ -47,6 +54,9 @@ public sealed partial class TypingEduHandler(TypingService typing, RoomAudience 
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Ignored an m.typing EDU from {Origin} for {UserId}, who is not one of its users")]
     private partial void LogWrongServer(string origin, string userId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Ignored an m.typing EDU from {Origin}: the server ACL of {RoomId} denies it")]
+    private partial void LogDeniedByAcl(string origin, string roomId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Ignored an m.typing EDU from {Origin}: {UserId} is not joined to {RoomId} here")]
     private partial void LogNotInRoom(string origin, string userId, string roomId);

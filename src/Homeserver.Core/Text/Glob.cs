@@ -2,11 +2,11 @@ using System.Collections.Concurrent;
 using System.Text;
 using System.Text.RegularExpressions;
 
-namespace Homeserver.Push.Rules;
+namespace Homeserver.Core.Text;
 
 /// <summary>
-/// Glob matching for push rules (appendices, "Glob-style matching": <c>*</c> is any run of characters, <c>?</c> exactly
-/// one), case-insensitive. A <see cref="GlobMode.Word"/> match succeeds when the glob matches a substring that starts and
+/// Glob matching (appendices, "Glob-style matching": <c>*</c> is any run of characters, <c>?</c> exactly one),
+/// case-insensitive, for push rules and server ACLs. A <see cref="GlobMode.Word"/> match succeeds when the glob matches a substring that starts and
 /// ends at a word boundary: the start or end of the value, or a character outside <c>[A-Za-z0-9_]</c> (as the spec
 /// defines it for <c>content.body</c>). Patterns come from users, so they compile to non-backtracking regular
 /// expressions (linear time whatever the pattern) and runs of wildcards are collapsed (<c>?*?*</c> is <c>.{2,}</c>).
