@@ -1,3 +1,4 @@
+using Homeserver.Core;
 using Homeserver.Core.Configuration;
 using Homeserver.Core.RateLimiting;
 using Homeserver.Core.Streams;
@@ -35,6 +36,7 @@ internal static class AccountServices
         // The federation work replaces this with a provider that asks the user's server.
         services.TryAddSingleton<IRemoteProfileProvider, NoRemoteProfiles>();
         services.AddSingleton<AccountDataService>();
+        services.AddSingleton<IRoomSuccessionListener, RoomSuccessionUserState>();
         services.AddSingleton<FilterService>();
         services.AddSingleton<UserDirectoryService>();
         services.AddSingleton<OpenIdService>();

@@ -13,6 +13,8 @@ namespace Homeserver.Users;
 public sealed class AccountDataService(IAccountDataStore store, StreamPositions streams, IUserStreamNotifier? notifier = null)
 {
     public const string TagType = "m.tag";
+
+    public const string DirectType = "m.direct";
     public const string IgnoredUsersType = "m.ignored_user_list";
     public const string FullyReadType = "m.fully_read";
     public const string PushRulesType = "m.push_rules";
@@ -73,6 +75,50 @@ public sealed class AccountDataService(IAccountDataStore store, StreamPositions 
         }
 
         await UpdateTagsAsync(userId, roomId, tags => tags[tag] = JsonNode.Parse(content.GetRawText()), ct);
+    }
+
+    /// <summary>
+    /// Carries a user's tags of <paramref name="oldRoomId"/> to <paramref name="newRoomId"/> (existing tags of the new
+    /// room win), and adds the new room to every <c>m.direct</c> entry that lists the old one. Content that is not the
+    /// expected shape is left alone.
+    /// </summary>
+    public async Task CopyRoomStateAsync(string userId, string oldRoomId, string newRoomId, CancellationToken ct)
+    {
+        var oldTags = TagsOf(await store.GetAsync(userId, oldRoomId, TagType, ct));
+        if (oldTags.Count > 0)
+        {
+            await UpdateTagsAsync(userId, newRoomId, tags =>
+            {
+                foreach (var (tag, content) in oldTags)
+                {
+                    if (!tags.ContainsKey(tag))
+                    {
+                        tags[tag] = content?.DeepClone();
+                    }
+                }
+            }, ct);
+        }
+
+        var direct = await store.GetAsync(userId, string.Empty, DirectType, ct);
+        if (direct is not null && JsonNode.Parse(direct) is JsonObject byUser)
+        {
+            var changed = false;
+            foreach (var (_, rooms) in byUser)
+            {
+                if (rooms is JsonArray list && list.Any(r => r is JsonValue v && v.TryGetValue<string>(out var id) && id == oldRoomId)
+                    && !list.Any(r => r is JsonValue v && v.TryGetValue<string>(out var id) && id == newRoomId))
+                {
+                    list.Add(newRoomId);
+                    changed = true;
+                }
+            }
+
+            if (changed)
+            {
+                using var doc = JsonDocument.Parse(byUser.ToJsonString());
+                await SetAsync(userId, null, DirectType, doc.RootElement, ct);
+            }
+        }
     }
 
     /// <summary>Removes one tag (removing a tag that is not there is not an error, as in Synapse).</summary>

@@ -136,6 +136,30 @@ public sealed class RoomFeatureTests(TestServer server) : IClassFixture<TestServ
             .Json.GetProperty("join_rule").GetString().Should().Be("public", "copied state wins over the preset");
     }
 
+    [Fact]
+    public async Task Tags_and_direct_chat_status_follow_users_into_the_upgraded_room()
+    {
+        var alice = await server.NewUserAsync();
+        var bob = await server.NewUserAsync();
+        var oldRoom = await alice.CreateRoomAsync(new { room_version = "10", preset = "public_chat", is_direct = true });
+        await bob.JoinAsync(oldRoom);
+        (await alice.PutAsync($"/_matrix/client/v3/user/{Esc(alice.UserId!)}/account_data/m.direct", new Dictionary<string, string[]> { [bob.UserId!] = [oldRoom] })).EnsureOk();
+        (await alice.PutAsync($"/_matrix/client/v3/user/{Esc(alice.UserId!)}/rooms/{Esc(oldRoom)}/tags/m.favourite", new { order = 0.5 })).EnsureOk();
+        (await bob.PutAsync($"/_matrix/client/v3/user/{Esc(bob.UserId!)}/rooms/{Esc(oldRoom)}/tags/u.work", new { })).EnsureOk();
+
+        var newRoom = (await alice.PostAsync($"/_matrix/client/v3/rooms/{Esc(oldRoom)}/upgrade", new { new_version = "11" })).EnsureOk().Json.GetProperty("replacement_room").GetString()!;
+
+        var direct = (await alice.GetAsync($"/_matrix/client/v3/user/{Esc(alice.UserId!)}/account_data/m.direct")).EnsureOk().Json;
+        direct.GetProperty(bob.UserId!).EnumerateArray().Select(r => r.GetString()).Should().Equal(oldRoom, newRoom);
+        var aliceTags = (await alice.GetAsync($"/_matrix/client/v3/user/{Esc(alice.UserId!)}/rooms/{Esc(newRoom)}/tags")).EnsureOk().Json.GetProperty("tags");
+        aliceTags.GetProperty("m.favourite").GetProperty("order").GetDouble().Should().Be(0.5);
+
+        // Bob's tag follows him when he joins the new room, not before.
+        (await bob.GetAsync($"/_matrix/client/v3/user/{Esc(bob.UserId!)}/rooms/{Esc(newRoom)}/tags")).EnsureOk().Json.GetProperty("tags").EnumerateObject().Should().BeEmpty();
+        await bob.JoinAsync(newRoom);
+        (await bob.GetAsync($"/_matrix/client/v3/user/{Esc(bob.UserId!)}/rooms/{Esc(newRoom)}/tags")).EnsureOk().Json.GetProperty("tags").TryGetProperty("u.work", out _).Should().BeTrue();
+    }
+
     [Theory]
     [InlineData("10", "11")]
     [InlineData("11", "12")]

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using Homeserver.Core;
 using Homeserver.Core.Configuration;
@@ -22,7 +23,8 @@ public sealed partial class RoomService(
     IProfileLookup profiles,
     RoomDirectory directory,
     IRemoteMembership? remote = null,
-    RestrictedJoins? restrictedJoins = null)
+    RestrictedJoins? restrictedJoins = null,
+    IRoomSuccessionListener? succession = null)
 {
     private readonly ConcurrentDictionary<string, RoomRecord> _rooms = new(StringComparer.Ordinal);
 
@@ -386,7 +388,28 @@ public sealed partial class RoomService(
             content["join_authorised_via_users_server"] = authoriser;
         }
 
-        return await writer.SendAsync(room, new EventDraft(EventTypes.Member, target, content, requester.UserId), null, ct);
+        var sent = await writer.SendAsync(room, new EventDraft(EventTypes.Member, target, content, requester.UserId), null, ct);
+        if (membership == Membership.Join && currentMembership != Membership.Join && MatrixId.ServerOf(target) == config.ServerName)
+        {
+            await NotifyJoinedSuccessorAsync(room, target, ct);
+        }
+
+        return sent;
+    }
+
+    /// <summary>When <paramref name="room"/> replaced another, tells the listener that <paramref name="userId"/> (local) joined it.</summary>
+    internal async Task NotifyJoinedSuccessorAsync(RoomRecord room, string userId, CancellationToken ct)
+    {
+        if (succession is null || await GetCurrentStateEventAsync(room, new StateKey(EventTypes.Create, string.Empty), ct) is not { } create)
+        {
+            return;
+        }
+
+        if (create.Content.ValueKind == JsonValueKind.Object && create.Content.TryGetProperty("predecessor", out var predecessor)
+            && predecessor.ValueKind == JsonValueKind.Object && predecessor.TryGetProperty("room_id", out var old) && old.ValueKind == JsonValueKind.String)
+        {
+            await succession.OnJoinedSuccessorAsync(userId, old.GetString()!, room.RoomId, ct);
+        }
     }
 
     /// <summary>Joins a room this server is not in, through the given servers (or those we can guess).</summary>

@@ -89,6 +89,7 @@ public sealed class RoomUpgrader(RoomService rooms, RoomWriter writer, RoomDirec
             (newRoom, _) = await writer.CreateRoomAsync(version, newRoomId, drafts, ct);
         }
 
+        await rooms.NotifyJoinedSuccessorAsync(newRoom, requester.UserId, ct);
         await RestrictOldRoomAsync(requester, old, byKey, ct);
         await MoveAliasesAsync(requester, old, newRoom, byKey, ct);
         if (await directory.IsPublishedAsync(old.RoomId, ct))
