@@ -68,6 +68,21 @@ public static class WakeUpLoad
         }
 
         var wakeCount = commands.Count;
+        var wakeBreakdown = commands.Breakdown().ToList();
+
+        // Three more cycles with every database command's start and end, relative to the send's start: the critical path.
+        var traces = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            commands.StartTrace();
+            var sendStart = DateTime.UtcNow;
+            var cycle = await CycleAsync(aliceHttp, bobHttp, roomId, since, beforeSend: () => sendStart = DateTime.UtcNow);
+            since = cycle.Since;
+            var trace = commands.StopTrace();
+            traces.Add(string.Create(CultureInfo.InvariantCulture, $"cycle: send answered at {cycle.Send:F1} ms, long-poll answered at {cycle.WokenAfterStart:F1} ms"));
+            traces.AddRange(trace.Where(t => t.Start >= sendStart).Select(t => string.Create(CultureInfo.InvariantCulture,
+                $"  {(t.Start - sendStart).TotalMilliseconds,7:F1} → {(t.Start + t.Duration - sendStart).TotalMilliseconds,7:F1} ms  {t.Kind}")));
+        }
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"send alone ({cycles}x): p50 {P(sendOnly, 0.5):F2} ms, p90 {P(sendOnly, 0.9):F2} ms; {sendOnlyCount / (double)cycles:F1} database commands per send"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -76,20 +91,20 @@ public static class WakeUpLoad
         Console.WriteLine("database commands of the sends alone (count, mean duration):");
         sendOnlyCommands.ForEach(Console.WriteLine);
         Console.WriteLine("database commands of the sends with a woken sync (count, mean duration):");
-        foreach (var line in commands.Breakdown())
-        {
-            Console.WriteLine(line);
-        }
+        wakeBreakdown.ForEach(Console.WriteLine);
+        Console.WriteLine("traced cycles (database commands from the send's start; the long-poll was parked before):");
+        traces.ForEach(Console.WriteLine);
     }
 
     private sealed record Cycle(string Since, double Send, double WokenAfterAnswer, double WokenAfterStart);
 
-    private static async Task<Cycle> CycleAsync(HttpClient alice, HttpClient bob, string roomId, string since)
+    private static async Task<Cycle> CycleAsync(HttpClient alice, HttpClient bob, string roomId, string since, Action? beforeSend = null)
     {
         var poll = bob.GetByteArrayAsync($"/_matrix/client/v3/sync?set_presence=offline&timeout=60000&since={Uri.EscapeDataString(since)}");
 
         // Let the request reach the server and park.
         await Task.Delay(30);
+        beforeSend?.Invoke();
         var start = Stopwatch.GetTimestamp();
         await SendAsync(alice, roomId);
         var sent = Stopwatch.GetTimestamp();
