@@ -204,6 +204,10 @@ public sealed class SyncService(
 
         var globalAccountData = accountData.Where(a => a.RoomId.Length == 0 && filter.AccountData.MatchesType(a.Type)).ToList();
 
+        // The rooms' events get their bundled aggregations while the sections finish (rooms that only sections add carry no events).
+        var options = new ClientEventOptions(requester.UserId, requester.DeviceId, time.GetUtcNow().ToUnixTimeMilliseconds(), IncludeRoomId: false);
+        var eventsTask = EventWriter.CreateAsync(loader, lookup, joined.Concat(left).SelectMany(r => r.Timeline.Concat(r.State)).ToList(), options, filter, ct);
+
         var contributions = (await sectionsTask).ToList();
         var roomContributions = new Dictionary<string, List<IRoomSyncContribution>>(StringComparer.Ordinal);
         foreach (var sectionResult in await roomSectionsTask)
@@ -236,27 +240,21 @@ public sealed class SyncService(
             builder.MarkSent(requester, joined.Concat(left));
         }
 
-        var json = await WriteAsync(requester, filter, upToToken, contributions, globalAccountData, joined, invites, knocks, left, roomContributions, ct);
+        var json = WriteAnswer(upToToken, await eventsTask, contributions, globalAccountData, joined, invites, knocks, left, roomContributions);
         return (json, isEmpty);
     }
 
-    private async Task<byte[]> WriteAsync(
-        Requester requester,
-        SyncFilter filter,
+    private static byte[] WriteAnswer(
         SyncToken upToToken,
+        EventWriter events,
         List<ISyncContribution> contributions,
         List<AccountDataEntry> globalAccountData,
         List<RoomResult> joined,
         List<(string RoomId, List<JsonElement> State)> invites,
         List<(string RoomId, List<JsonElement> State)> knocks,
         List<RoomResult> left,
-        Dictionary<string, List<IRoomSyncContribution>> roomContributions,
-        CancellationToken ct)
+        Dictionary<string, List<IRoomSyncContribution>> roomContributions)
     {
-        var options = new ClientEventOptions(requester.UserId, requester.DeviceId, time.GetUtcNow().ToUnixTimeMilliseconds(), IncludeRoomId: false);
-        var allEvents = joined.Concat(left).SelectMany(r => r.Timeline.Concat(r.State)).ToList();
-        var events = await EventWriter.CreateAsync(loader, lookup, allEvents, options, filter, ct);
-
         var buffer = new ArrayBufferWriter<byte>(16 * 1024);
         using (var w = new Utf8JsonWriter(buffer))
         {
