@@ -24,6 +24,7 @@ public static class StorageServices
         services.AddSingleton<ISessionStore, SessionRepository>();
         services.AddSingleton<StateKeyInterner>();
         services.AddSingleton<EventNidCache>();
+        services.AddSingleton<EventNidAllocator>();
         services.AddSingleton<StateSnapshotStore>();
         services.AddSingleton<StateTranslator>();
         services.AddSingleton<IRoomStore, RoomRepository>();

@@ -83,7 +83,6 @@ public sealed class SyncService(
     {
         var upTo = upToToken.Stream;
         var userId = requester.UserId;
-        var filter = request.Filter with { IgnoredUsers = await ignoredUsers.GetAsync(requester.UserId, ct) };
         long? since = request.Since?.Stream;
         if (since > upTo)
         {
@@ -91,13 +90,18 @@ public sealed class SyncService(
             since = upTo;
         }
 
+        // Reads that do not depend on each other run at the same time: a woken long-poll answers after the longest
+        // chain of round trips, not after their sum (every read is bounded by upTo, so their order does not matter).
+        var ignoredTask = ignoredUsers.GetAsync(requester.UserId, ct);
+        var accountDataTask = data.GetAccountDataAsync(userId, since ?? 0, upTo, ct);
         var memberships = await userMemberships.AtAsync(userId, upTo, ct);
-        var joinedNids = memberships.Where(m => m.Membership == Membership.Join && filter.IncludesRoom(m.RoomId)).Select(m => m.RoomNid).ToList();
+        var joinedNids = memberships.Where(m => m.Membership == Membership.Join && request.Filter.IncludesRoom(m.RoomId)).Select(m => m.RoomNid).ToList();
         var changedSet = since is { } s && !request.FullState
             ? (await reads.GetRoomsWithEventsAsync(joinedNids, s, upTo, ct)).ToHashSet()
             : [];
 
-        var accountData = await data.GetAccountDataAsync(userId, since ?? 0, upTo, ct);
+        var filter = request.Filter with { IgnoredUsers = await ignoredTask };
+        var accountData = await accountDataTask;
         var roomAccountData = accountData.Where(a => a.RoomId.Length > 0 && filter.RoomAccountData.MatchesType(a.Type) && filter.RoomAccountData.IncludesRoom(a.RoomId))
             .GroupBy(a => a.RoomId)
             .ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
@@ -168,6 +172,16 @@ public sealed class SyncService(
             }
         }
 
+        // Other modules' sections (presence, to-device, device lists...) and per-room additions (typing, receipts, unread
+        // counts) are computed beside the rooms.
+        var joinedIds = memberships.Where(m => m.Membership == Membership.Join && filter.IncludesRoom(m.RoomId)).Select(m => m.RoomId).ToList();
+        var context = new SyncContext(requester, request.Since, upToToken, filter, request.FullState, joinedIds)
+        {
+            NewlyJoinedRoomIds = newlyJoined,
+            NewlyLeftRoomIds = newlyLeft,
+        };
+        var sectionsTask = Task.WhenAll(_sections.Select(section => section.ComputeAsync(context, ct)));
+        var roomSectionsTask = Task.WhenAll(_roomSections.Select(section => section.ComputeAsync(context, joinedIds, ct)));
         var built = await builder.BuildAsync(requester, work, filter, ct);
         var joined = new List<RoomResult>();
         var left = new List<RoomResult>();
@@ -190,23 +204,15 @@ public sealed class SyncService(
 
         var globalAccountData = accountData.Where(a => a.RoomId.Length == 0 && filter.AccountData.MatchesType(a.Type)).ToList();
 
-        // Other modules' sections (presence, to-device, device lists...) and per-room additions (typing, receipts, unread counts).
-        var joinedIds = memberships.Where(m => m.Membership == Membership.Join && filter.IncludesRoom(m.RoomId)).Select(m => m.RoomId).ToList();
-        var context = new SyncContext(requester, request.Since, upToToken, filter, request.FullState, joinedIds)
-        {
-            NewlyJoinedRoomIds = newlyJoined,
-            NewlyLeftRoomIds = newlyLeft,
-        };
-        var contributions = new List<ISyncContribution>(_sections.Length);
-        foreach (var section in _sections)
-        {
-            contributions.Add(await section.ComputeAsync(context, ct));
-        }
+        // The rooms' events get their bundled aggregations while the sections finish (rooms that only sections add carry no events).
+        var options = new ClientEventOptions(requester.UserId, requester.DeviceId, time.GetUtcNow().ToUnixTimeMilliseconds(), IncludeRoomId: false);
+        var eventsTask = EventWriter.CreateAsync(loader, lookup, joined.Concat(left).SelectMany(r => r.Timeline.Concat(r.State)).ToList(), options, filter, ct);
 
+        var contributions = (await sectionsTask).ToList();
         var roomContributions = new Dictionary<string, List<IRoomSyncContribution>>(StringComparer.Ordinal);
-        foreach (var section in _roomSections)
+        foreach (var sectionResult in await roomSectionsTask)
         {
-            foreach (var (roomId, contribution) in await section.ComputeAsync(context, joinedIds, ct))
+            foreach (var (roomId, contribution) in sectionResult)
             {
                 if (!roomContributions.TryGetValue(roomId, out var list))
                 {
@@ -234,27 +240,21 @@ public sealed class SyncService(
             builder.MarkSent(requester, joined.Concat(left));
         }
 
-        var json = await WriteAsync(requester, filter, upToToken, contributions, globalAccountData, joined, invites, knocks, left, roomContributions, ct);
+        var json = WriteAnswer(upToToken, await eventsTask, contributions, globalAccountData, joined, invites, knocks, left, roomContributions);
         return (json, isEmpty);
     }
 
-    private async Task<byte[]> WriteAsync(
-        Requester requester,
-        SyncFilter filter,
+    private static byte[] WriteAnswer(
         SyncToken upToToken,
+        EventWriter events,
         List<ISyncContribution> contributions,
         List<AccountDataEntry> globalAccountData,
         List<RoomResult> joined,
         List<(string RoomId, List<JsonElement> State)> invites,
         List<(string RoomId, List<JsonElement> State)> knocks,
         List<RoomResult> left,
-        Dictionary<string, List<IRoomSyncContribution>> roomContributions,
-        CancellationToken ct)
+        Dictionary<string, List<IRoomSyncContribution>> roomContributions)
     {
-        var options = new ClientEventOptions(requester.UserId, requester.DeviceId, time.GetUtcNow().ToUnixTimeMilliseconds(), IncludeRoomId: false);
-        var allEvents = joined.Concat(left).SelectMany(r => r.Timeline.Concat(r.State)).ToList();
-        var events = await EventWriter.CreateAsync(loader, lookup, allEvents, options, filter, ct);
-
         var buffer = new ArrayBufferWriter<byte>(16 * 1024);
         using (var w = new Utf8JsonWriter(buffer))
         {

@@ -13,6 +13,8 @@ using Homeserver.Core.Configuration;
 //     number of database commands per request.
 // dotnet run -c Release --project tests/Homeserver.Benchmarks -- --rooms [seconds] [messages] [joins]
 //     sends/s with 1 and 8 senders, database size per 100k messages, /messages deep in the room, bytes per state change.
+// dotnet run -c Release --project tests/Homeserver.Benchmarks -- --wake [cycles]
+//     the send-to-/sync wake-up cycle by cycle (median, p90) and the database commands of a woken sync.
 // dotnet run -c Release --project tests/Homeserver.Benchmarks -- idle-polls 2000 (and the other sync measurements)
 if (SyncMeasurements.TryRun(args) is { } measurement)
 {
@@ -22,6 +24,12 @@ if (SyncMeasurements.TryRun(args) is { } measurement)
 if (args.Length > 0 && args[0] == "--rooms")
 {
     await RoomLoad.RunAsync(args);
+    return 0;
+}
+
+if (args.Length > 0 && args[0] == "--wake")
+{
+    await WakeUpLoad.RunAsync(args);
     return 0;
 }
 

@@ -179,42 +179,4 @@ public static class RoomLoad
         var value = await cmd.ExecuteScalarAsync();
         return value is null or DBNull ? 0 : Convert.ToInt64(value, CultureInfo.InvariantCulture);
     }
-
-    /// <summary>Counts database commands through Npgsql's ActivitySource (every command is one activity).</summary>
-    private sealed class CommandCounter : IDisposable
-    {
-        private readonly ActivityListener _listener;
-        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (long Count, long Ticks)> _byStatement = new();
-        private long _count;
-        private long _ticks;
-
-        /// <summary>Count and mean duration of each kind of command seen (first 60 characters of its SQL).</summary>
-        public IEnumerable<string> Breakdown() => _byStatement.OrderByDescending(kv => kv.Value.Ticks)
-            .Select(kv => string.Create(CultureInfo.InvariantCulture, $"  {kv.Value.Count,8} x {TimeSpan.FromTicks(kv.Value.Ticks / kv.Value.Count).TotalMilliseconds,7:F2} ms  {kv.Key}"));
-
-        public CommandCounter()
-        {
-            _listener = new ActivityListener
-            {
-                ShouldListenTo = source => source.Name == "Npgsql",
-                Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
-                ActivityStopped = a =>
-                {
-                    Interlocked.Increment(ref _count);
-                    Interlocked.Add(ref _ticks, a.Duration.Ticks);
-                    var text = (a.GetTagItem("db.query.text") ?? a.GetTagItem("db.statement"))?.ToString() ?? a.DisplayName;
-                    var key = text.Length > 60 ? text[..60] : text;
-                    _byStatement.AddOrUpdate(key.ReplaceLineEndings(" "), (1, a.Duration.Ticks), (_, v) => (v.Count + 1, v.Ticks + a.Duration.Ticks));
-                },
-            };
-            ActivitySource.AddActivityListener(_listener);
-        }
-
-        public long Count => Interlocked.Read(ref _count);
-
-        /// <summary>The summed duration of the commands (from sending to reading the last row).</summary>
-        public TimeSpan Time => TimeSpan.FromTicks(Interlocked.Read(ref _ticks));
-
-        public void Dispose() => _listener.Dispose();
-    }
 }

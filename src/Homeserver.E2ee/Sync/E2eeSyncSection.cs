@@ -21,11 +21,13 @@ public sealed class E2eeSyncSection(ToDeviceService toDevice, DeviceListService 
         var upTo = context.UpTo.Stream;
         long? since = context.Since is { } s ? Math.Min(s.Stream, upTo) : null;
 
-        var messages = await toDevice.TakeForSyncAsync(userId, deviceId, context.Since?.Stream, upTo, ct);
-        var lists = since is { } after ? await deviceLists.GetChangesAsync(userId, after, upTo, ct) : DeviceListUpdates.Empty;
-        var counts = await keys.CountOneTimeKeysAsync(userId, deviceId, ct);
-        var fallback = await keyStore.GetUnusedFallbackKeyAlgorithmsAsync(userId, deviceId, ct);
-        return new Contribution(messages, lists, counts, fallback);
+        // Four independent reads at once: a woken long-poll waits for the slowest, not for their sum.
+        var messages = toDevice.TakeForSyncAsync(userId, deviceId, context.Since?.Stream, upTo, ct);
+        var lists = since is { } after ? deviceLists.GetChangesAsync(userId, after, upTo, ct) : Task.FromResult(DeviceListUpdates.Empty);
+        var counts = keys.CountOneTimeKeysAsync(userId, deviceId, ct);
+        var fallback = keyStore.GetUnusedFallbackKeyAlgorithmsAsync(userId, deviceId, ct);
+        await Task.WhenAll(messages, lists, counts, fallback);
+        return new Contribution(await messages, await lists, await counts, await fallback);
     }
 
     private sealed class Contribution(

@@ -23,7 +23,7 @@ namespace Homeserver.Push.Notifications;
 /// 3. each event gets its thread (following up to 3 relations to an <c>m.thread</c> relation, as the spec recommends) and
 ///    one <see cref="PushEventContext"/>, against which each recipient's compiled rules are checked;
 /// 4. notifications (and the sender's implicit read position: sending an event marks the room read up to it) are
-///    stored in one transaction, pushers are poked, and the pending positions are released so that waiting syncs
+///    stored in one round trip, together with those of the other batches queued meanwhile; pushers are poked, and the pending positions are released so that waiting syncs
 ///    (<see cref="WaitForAsync"/>) answer with counts that include the events they show.
 /// </summary>
 public sealed partial class NotificationEvaluator : IRoomEventListener, IDisposable
@@ -151,15 +151,24 @@ public sealed partial class NotificationEvaluator : IRoomEventListener, IDisposa
         }
     }
 
+    /// <summary>The most queued batches evaluated together and stored in one round trip (when writes come faster than that).</summary>
+    private const int MaxBatchesPerStore = 64;
+
     private async Task RunAsync()
     {
         try
         {
-            await foreach (var (room, events, head) in _queue.Reader.ReadAllAsync(_stop.Token))
+            while (await _queue.Reader.WaitToReadAsync(_stop.Token))
             {
+                var items = new List<(RoomRecord Room, IReadOnlyList<PersistedEvent> Events, RoomHead Head)>();
+                while (items.Count < MaxBatchesPerStore && _queue.Reader.TryRead(out var item))
+                {
+                    items.Add(item);
+                }
+
                 try
                 {
-                    await EvaluateAsync(room, events, head, _stop.Token);
+                    await EvaluateAndStoreAsync(items, _stop.Token);
                 }
                 catch (OperationCanceledException) when (_stop.IsCancellationRequested)
                 {
@@ -167,17 +176,58 @@ public sealed partial class NotificationEvaluator : IRoomEventListener, IDisposa
                 }
                 catch (Exception e)
                 {
-                    LogEvaluationFailed(e, room.RoomId);
+                    LogEvaluationFailed(e, items[0].Room.RoomId);
                 }
                 finally
                 {
-                    Release(events);
+                    foreach (var item in items)
+                    {
+                        Release(item.Events);
+                    }
                 }
             }
         }
         catch (OperationCanceledException)
         {
             // Shutting down.
+        }
+    }
+
+    /// <summary>
+    /// Evaluates the queued batches in commit order and stores their notifications and read positions together: under
+    /// load one round trip serves many batches. A batch that fails to evaluate is logged and skipped.
+    /// </summary>
+    private async Task EvaluateAndStoreAsync(List<(RoomRecord Room, IReadOnlyList<PersistedEvent> Events, RoomHead Head)> items, CancellationToken ct)
+    {
+        var rows = new List<NotificationRow>();
+        var reads = new Dictionary<(string UserId, string RoomId, string ThreadId), long>();
+        foreach (var (room, events, head) in items)
+        {
+            try
+            {
+                var (batchRows, batchReads) = await EvaluateAsync(room, events, head, ct);
+                rows.AddRange(batchRows);
+                foreach (var read in batchReads)
+                {
+                    var key = (read.UserId, read.RoomId, read.ThreadId);
+                    reads[key] = Math.Max(read.StreamOrdering, reads.GetValueOrDefault(key));
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                LogEvaluationFailed(e, room.RoomId);
+            }
+        }
+
+        if (rows.Count == 0 && reads.Count == 0)
+        {
+            return;
+        }
+
+        await _store.AddAsync(rows, reads.Select(r => new ReadPosition(r.Key.UserId, r.Key.RoomId, r.Key.ThreadId, r.Value)).ToList(), ct);
+        if (rows.Count > 0)
+        {
+            _delivery.Poke(rows.Select(r => r.UserId).Distinct(StringComparer.Ordinal).ToList());
         }
     }
 
@@ -198,7 +248,8 @@ public sealed partial class NotificationEvaluator : IRoomEventListener, IDisposa
         changed.TrySetResult();
     }
 
-    internal async Task EvaluateAsync(RoomRecord room, IReadOnlyList<PersistedEvent> events, RoomHead head, CancellationToken ct)
+    /// <summary>The notifications of one batch's events, and the read positions their local senders move to.</summary>
+    internal async Task<(List<NotificationRow> Rows, List<ReadPosition> Reads)> EvaluateAsync(RoomRecord room, IReadOnlyList<PersistedEvent> events, RoomHead head, CancellationToken ct)
     {
         var state = await GetRoomStateAsync(room, head, ct);
         var batch = events.ToDictionary(e => e.Event.EventId, e => e.Event, StringComparer.Ordinal);
@@ -249,16 +300,7 @@ public sealed partial class NotificationEvaluator : IRoomEventListener, IDisposa
             }
         }
 
-        if (rows.Count == 0 && reads.Count == 0)
-        {
-            return;
-        }
-
-        await _store.AddAsync(rows, reads, ct);
-        if (rows.Count > 0)
-        {
-            _delivery.Poke(rows.Select(r => r.UserId).Distinct(StringComparer.Ordinal).ToList());
-        }
+        return (rows, reads);
     }
 
     private bool IsLocal(string userId) => MatrixId.ServerOf(userId) == _serverName;

@@ -106,7 +106,12 @@ public sealed partial class PushDelivery : IDisposable
 
             try
             {
-                await Parallel.ForEachAsync(users, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = ct }, async (user, token) => await ProcessUserAsync(user, token));
+                // One query for the pushers of everyone poked (most users have none), not one per user.
+                var pushers = users.Count == 0 ? [] : await _pushers.GetForUsersAsync(users, ct);
+                await Parallel.ForEachAsync(
+                    pushers.GroupBy(p => p.UserId, StringComparer.Ordinal),
+                    new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = ct },
+                    async (userPushers, token) => await ProcessUserAsync(userPushers, token));
                 foreach (var user in badges)
                 {
                     await SendBadgesAsync(user, ct);
@@ -160,9 +165,9 @@ public sealed partial class PushDelivery : IDisposable
         }
     }
 
-    private async Task ProcessUserAsync(string userId, CancellationToken ct)
+    private async Task ProcessUserAsync(IEnumerable<Pusher> userPushers, CancellationToken ct)
     {
-        foreach (var pusher in await _pushers.GetForUserAsync(userId, ct))
+        foreach (var pusher in userPushers)
         {
             var state = _states.GetOrAdd(pusher.Id, _ => new PusherState());
             if (state.NextAttempt > _time.GetUtcNow())

@@ -69,6 +69,23 @@ public sealed record PersistBatch(
     /// <see cref="CurrentStateIsStateAfterLastEvent"/>).
     /// </summary>
     public StateBefore? NewCurrentState { get; init; }
+
+    /// <summary>
+    /// Every event was just built by this server's writer (a fresh hash over a fresh timestamp and the room's current
+    /// extremities), so none can be stored already, as an outlier or otherwise: the store need not look.
+    /// </summary>
+    public bool NewlyBuilt { get; init; }
+}
+
+/// <summary>
+/// Thrown by <see cref="IRoomStore.PersistAsync"/> when client transactions of the batch already created events (a
+/// retry the writer no longer remembered, e.g. after a restart). Nothing of the batch was written.
+/// </summary>
+public sealed class DuplicateTransactionException(IReadOnlyDictionary<TransactionRef, string> stored)
+    : Exception("client transactions of the batch already created events")
+{
+    /// <summary>The repeated transactions and the events they created.</summary>
+    public IReadOnlyDictionary<TransactionRef, string> Stored { get; } = stored;
 }
 
 /// <summary>What is known about a stored event besides its JSON.</summary>
@@ -96,8 +113,6 @@ public interface IRoomStore
     /// <summary>The events we hold with these IDs (missing ones are absent from the result).</summary>
     Task<IReadOnlyDictionary<string, Pdu>> GetEventsAsync(IReadOnlyCollection<string> eventIds, CancellationToken ct);
 
-    Task<string?> GetTransactionEventIdAsync(TransactionRef txn, CancellationToken ct);
-
     /// <summary>
     /// Stores a membership event of a room we hold no state for (an invite or knock from another server, or our
     /// rejection of such an invite) and records the user's membership, with a stream position so sync sees it.
@@ -113,6 +128,9 @@ public interface IRoomStore
     /// <summary>The snapshot of a state map: an existing snapshot of equal content, or a new one derived from <paramref name="parentSnapshot"/>.</summary>
     Task<IReadOnlyDictionary<StateKey, string>> GetSnapshotStateAsync(long snapshotId, CancellationToken ct);
 
-    /// <summary>Persists the batch in one transaction, using the stream positions reserved by the caller.</summary>
+    /// <summary>
+    /// Persists the batch in one transaction, using the stream positions reserved by the caller. A client transaction
+    /// that already created an event fails the whole batch with <see cref="DuplicateTransactionException"/>.
+    /// </summary>
     Task<PersistResult> PersistAsync(RoomHead head, PersistBatch batch, long firstStreamOrdering, CancellationToken ct);
 }

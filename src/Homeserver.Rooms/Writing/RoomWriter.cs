@@ -38,6 +38,9 @@ public sealed partial class RoomWriter(
     /// <summary>Events larger than this (as JSON) are refused, as the spec limits PDUs to 64 KiB.</summary>
     public const int MaxEventBytes = 65536;
 
+    /// <summary>Client transactions each room's writer remembers (a retry is answered from memory; older ones from the database).</summary>
+    public const int RecentTransactionsPerRoom = 1024;
+
     private readonly ConcurrentDictionary<string, RoomQueue> _rooms = new(StringComparer.Ordinal);
     private readonly IRoomEventListener[] _listeners = listeners.ToArray();
 
@@ -132,6 +135,7 @@ public sealed partial class RoomWriter(
     {
         private readonly ConcurrentQueue<object> _queue = new();
         private readonly SemaphoreSlim _drainLock = new(1, 1);
+        private readonly RecentTransactions _transactions = new(RecentTransactionsPerRoom);
         private RoomHead? _head;
         private int _draining;
 
@@ -231,7 +235,7 @@ public sealed partial class RoomWriter(
 
                         try
                         {
-                            _head = await writer.ProcessBatchAsync(room, _head, batch);
+                            _head = await writer.ProcessBatchAsync(room, _head, batch, _transactions);
                         }
                         catch (Exception e)
                         {
@@ -281,27 +285,86 @@ public sealed partial class RoomWriter(
 
     private Task<RoomHead> LoadHeadAsync(RoomRecord room, CancellationToken ct) => store.LoadHeadAsync(room, ct);
 
-    /// <summary>Builds, checks and persists a batch of requests; returns the new head.</summary>
-    private async Task<RoomHead> ProcessBatchAsync(RoomRecord room, RoomHead? cachedHead, List<WriteRequest> batch)
+    /// <summary>
+    /// Builds, checks and persists a batch of requests; returns the new head. A client transaction that is not in the
+    /// room's memory is recognised by the database (its primary key) when the batch is written: the batch is rolled
+    /// back, those requests are answered with the events stored for them, and the rest is built and written again.
+    /// </summary>
+    private async Task<RoomHead> ProcessBatchAsync(RoomRecord room, RoomHead? cachedHead, List<WriteRequest> batch, RecentTransactions recent)
     {
         var ct = CancellationToken.None; // once taken, a batch is finished even if a client goes away
         var head = cachedHead ?? await store.LoadHeadAsync(room, ct);
+        while (true)
+        {
+            try
+            {
+                return await ProcessBatchOnceAsync(room, head, batch, recent, ct);
+            }
+            catch (DuplicateTransactionException duplicate)
+            {
+                // Nothing was written. Answer the repeats and try the others again (on the same head).
+                foreach (var (txn, eventId) in duplicate.Stored)
+                {
+                    recent.Add(txn, eventId);
+                }
+
+                // Requests already answered (refused by the auth rules, repeats of older transactions) are not retried.
+                var rest = await AnswerRepeatsAsync(batch.Where(r => !r.Completion.Task.IsCompleted).ToList(), recent, ct);
+                if (rest.Count == batch.Count)
+                {
+                    throw new InvalidOperationException("the store reported a repeated transaction that is not in the batch", duplicate);
+                }
+
+                batch = rest;
+            }
+        }
+    }
+
+    /// <summary>Completes the requests whose transaction already created an event; returns the others.</summary>
+    private async Task<List<WriteRequest>> AnswerRepeatsAsync(List<WriteRequest> batch, RecentTransactions recent, CancellationToken ct)
+    {
+        var rest = new List<WriteRequest>(batch.Count);
+        foreach (var request in batch)
+        {
+            if (request.Transaction is { } txn && recent.Find(txn) is { } existing)
+            {
+                var ev = (await GetEventsAsync([existing], ct)).GetValueOrDefault(existing);
+                request.Completion.TrySetResult([new SendResult(existing, null, ev!)]);
+            }
+            else
+            {
+                rest.Add(request);
+            }
+        }
+
+        return rest;
+    }
+
+    private async Task<RoomHead> ProcessBatchOnceAsync(RoomRecord room, RoomHead head, List<WriteRequest> batch, RecentTransactions recent, CancellationToken ct)
+    {
         var version = room.Version;
         var state = new Dictionary<StateKey, string>(head.State);
         var extremities = head.ForwardExtremities.ToList();
         var toPersist = new List<EventToPersist>();
         var completions = new List<(WriteRequest Request, List<SendResult> Results)>();
         var txnsInBatch = new Dictionary<TransactionRef, string>();
+        var repeatsInBatch = new List<(WriteRequest Request, TransactionRef Txn)>();
         var builtInBatch = new Dictionary<string, Pdu>(StringComparer.Ordinal);
 
         foreach (var request in batch)
         {
             if (request.Transaction is { } txn)
             {
-                var existing = txnsInBatch.GetValueOrDefault(txn) ?? await store.GetTransactionEventIdAsync(txn, ct);
-                if (existing is not null)
+                if (txnsInBatch.ContainsKey(txn))
                 {
-                    var ev = builtInBatch.GetValueOrDefault(existing) ?? (await GetEventsAsync([existing], ct)).GetValueOrDefault(existing);
+                    // A repeat of a request in this batch: answered once the batch is committed (it may yet be rolled back).
+                    repeatsInBatch.Add((request, txn));
+                    continue;
+                }
+
+                if (recent.Find(txn) is { } existing)
+                {
+                    var ev = (await GetEventsAsync([existing], ct)).GetValueOrDefault(existing);
                     request.Completion.TrySetResult([new SendResult(existing, null, ev!)]);
                     continue;
                 }
@@ -363,10 +426,11 @@ public sealed partial class RoomWriter(
             var results = new List<SendResult>();
             foreach (var pdu in built)
             {
+                // The transaction ID is stored once per request, with its last event (the one a repeat is answered with).
                 toPersist.Add(new EventToPersist(
                     pdu,
                     toPersist.Count == 0 ? new StateBefore.Existing(head.SnapshotId) : new StateBefore.AfterPrevious(),
-                    request.Transaction));
+                    ReferenceEquals(pdu, built[^1]) ? request.Transaction : null));
                 results.Add(new SendResult(pdu.EventId, null, pdu));
             }
 
@@ -386,8 +450,12 @@ public sealed partial class RoomWriter(
         var removed = head.ForwardExtremities.Select(e => e.EventId).ToList();
         var added = new[] { toPersist[^1].Event.EventId };
         using var reservation = streams.Reserve(toPersist.Count);
-        var result = await store.PersistAsync(head, new PersistBatch(toPersist, removed, added, CurrentStateIsStateAfterLastEvent: true), reservation.First, ct);
+        var result = await store.PersistAsync(head, new PersistBatch(toPersist, removed, added, CurrentStateIsStateAfterLastEvent: true) { NewlyBuilt = true }, reservation.First, ct);
         reservation.Dispose();
+        foreach (var (txn, eventId) in txnsInBatch)
+        {
+            recent.Add(txn, eventId);
+        }
 
         var orderings = new Dictionary<string, long?>(StringComparer.Ordinal);
         var persisted = new List<PersistedEvent>(toPersist.Count);
@@ -402,6 +470,12 @@ public sealed partial class RoomWriter(
         foreach (var (request, results) in completions)
         {
             request.Completion.TrySetResult(results.Select(r => r with { StreamOrdering = orderings[r.EventId] }).ToList());
+        }
+
+        foreach (var (request, txn) in repeatsInBatch)
+        {
+            var eventId = txnsInBatch[txn];
+            request.Completion.TrySetResult([new SendResult(eventId, null, builtInBatch[eventId])]);
         }
 
         foreach (var listener in _listeners)

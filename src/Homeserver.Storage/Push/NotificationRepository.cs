@@ -1,5 +1,6 @@
 using Dapper;
 using Homeserver.Push;
+using Homeserver.Storage.Rooms;
 using Npgsql;
 
 namespace Homeserver.Storage.Push;
@@ -24,22 +25,23 @@ internal sealed class NotificationRepository(NpgsqlDataSource db) : INotificatio
 
     private const string InsertRows = """
         INSERT INTO event_push_actions (user_id, room_id, event_id, stream_ordering, thread_id, actions, highlight, ts)
-        SELECT * FROM unnest(@Users, @Rooms, @Events, @Orderings, @Threads, @Actions, @Highlights, @Ts)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::boolean[], $8::bigint[])
         ON CONFLICT (user_id, stream_ordering) DO NOTHING
         """;
 
-    private const string UpsertReadPosition = """
-        INSERT INTO push_read_positions (user_id, room_id, thread_id, stream_ordering)
-        VALUES (@UserId, @RoomId, @ThreadId, @StreamOrdering)
-        ON CONFLICT (user_id, room_id, thread_id) DO UPDATE SET stream_ordering = EXCLUDED.stream_ordering
-        WHERE push_read_positions.stream_ordering < EXCLUDED.stream_ordering
-        """;
-
+    // Moves a read position forward and drops the notifications it made read, in one statement; counts 1 when it moved.
     // Read notifications that do not highlight are of no further use (highlights stay for GET /notifications).
-    private const string DeleteRead = """
-        DELETE FROM event_push_actions
-        WHERE user_id = @UserId AND room_id = @RoomId AND stream_ordering <= @StreamOrdering AND NOT highlight
-          AND (@ThreadId = '' OR thread_id = @ThreadId)
+    private const string MarkRead = """
+        WITH moved AS (
+            INSERT INTO push_read_positions (user_id, room_id, thread_id, stream_ordering) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (user_id, room_id, thread_id) DO UPDATE SET stream_ordering = EXCLUDED.stream_ordering
+            WHERE push_read_positions.stream_ordering < EXCLUDED.stream_ordering
+            RETURNING 1),
+        deleted AS (
+            DELETE FROM event_push_actions
+            WHERE user_id = $1 AND room_id = $2 AND stream_ordering <= $4 AND NOT highlight AND ($3 = '' OR thread_id = $3)
+              AND EXISTS (SELECT 1 FROM moved))
+        SELECT count(*) FROM moved
         """;
 
     private const string SelectUnreadCounts = $"""
@@ -114,56 +116,45 @@ internal sealed class NotificationRepository(NpgsqlDataSource db) : INotificatio
         public long Highlights { get; set; }
     }
 
+    /// <summary>The notifications and read positions of one evaluated batch: one round trip, one (implicit) transaction.</summary>
     public async Task AddAsync(IReadOnlyList<NotificationRow> rows, IReadOnlyList<ReadPosition> reads, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        await using var tx = await conn.BeginTransactionAsync(ct);
+        await using var batch = new NpgsqlBatch(conn);
         if (rows.Count > 0)
         {
-            await conn.ExecuteAsync(new CommandDefinition(
+            batch.BatchCommands.Add(PersistWrites.Command(
                 InsertRows,
-                new
-                {
-                    Users = rows.Select(r => r.UserId).ToArray(),
-                    Rooms = rows.Select(r => r.RoomId).ToArray(),
-                    Events = rows.Select(r => r.EventId).ToArray(),
-                    Orderings = rows.Select(r => r.StreamOrdering).ToArray(),
-                    Threads = rows.Select(r => r.ThreadId).ToArray(),
-                    Actions = rows.Select(r => r.ActionsJson).ToArray(),
-                    Highlights = rows.Select(r => r.Highlight).ToArray(),
-                    Ts = rows.Select(r => r.Ts).ToArray(),
-                },
-                tx,
-                cancellationToken: ct));
+                rows.Select(r => r.UserId).ToArray(),
+                rows.Select(r => r.RoomId).ToArray(),
+                rows.Select(r => r.EventId).ToArray(),
+                rows.Select(r => r.StreamOrdering).ToArray(),
+                rows.Select(r => r.ThreadId).ToArray(),
+                rows.Select(r => r.ActionsJson).ToArray(),
+                rows.Select(r => r.Highlight).ToArray(),
+                rows.Select(r => r.Ts).ToArray()));
         }
 
         foreach (var read in reads)
         {
-            await MarkReadAsync(conn, tx, read, ct);
+            batch.BatchCommands.Add(MarkReadCommand(read));
         }
 
-        await tx.CommitAsync(ct);
+        if (batch.BatchCommands.Count > 0)
+        {
+            await batch.ExecuteNonQueryAsync(ct);
+        }
     }
 
     public async Task<bool> MarkReadAsync(ReadPosition position, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        await using var tx = await conn.BeginTransactionAsync(ct);
-        var moved = await MarkReadAsync(conn, tx, position, ct);
-        await tx.CommitAsync(ct);
-        return moved;
+        await using var batch = new NpgsqlBatch(conn);
+        batch.BatchCommands.Add(MarkReadCommand(position));
+        return Convert.ToInt64(await batch.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture) > 0;
     }
 
-    private static async Task<bool> MarkReadAsync(NpgsqlConnection conn, NpgsqlTransaction tx, ReadPosition position, CancellationToken ct)
-    {
-        var moved = await conn.ExecuteAsync(new CommandDefinition(UpsertReadPosition, position, tx, cancellationToken: ct)) > 0;
-        if (moved)
-        {
-            await conn.ExecuteAsync(new CommandDefinition(DeleteRead, position, tx, cancellationToken: ct));
-        }
-
-        return moved;
-    }
+    private static NpgsqlBatchCommand MarkReadCommand(ReadPosition p) => PersistWrites.Command(MarkRead, p.UserId, p.RoomId, p.ThreadId, p.StreamOrdering);
 
     public async Task<IReadOnlyList<UnreadCount>> GetUnreadCountsAsync(string userId, IReadOnlyCollection<string> roomIds, long upToStream, CancellationToken ct)
     {

@@ -7,6 +7,10 @@ namespace Homeserver.Storage.Push;
 /// <summary>The <c>pushers</c> table.</summary>
 internal sealed class PusherRepository(NpgsqlDataSource db) : IPusherStore
 {
+    private readonly object _usersLock = new();
+    private HashSet<string>? _usersWithPushers;
+    private long _changes;
+
     private const string Columns = """
         pusher_id AS Id, user_id AS UserId, device_id AS DeviceId, kind AS Kind, app_id AS AppId, pushkey AS Pushkey,
         app_display_name AS AppDisplayName, device_display_name AS DeviceDisplayName, profile_tag AS ProfileTag, lang AS Lang,
@@ -18,6 +22,8 @@ internal sealed class PusherRepository(NpgsqlDataSource db) : IPusherStore
     private const string SelectForUsers = $"SELECT {Columns} FROM pushers WHERE user_id = ANY(@UserIds) ORDER BY pusher_id";
 
     private const string SelectAll = $"SELECT {Columns} FROM pushers ORDER BY pusher_id";
+
+    private const string SelectUsers = "SELECT DISTINCT user_id FROM pushers";
 
     private const string DeleteOthers = "DELETE FROM pushers WHERE app_id = @AppId AND pushkey = @Pushkey AND user_id <> @UserId";
 
@@ -83,10 +89,62 @@ internal sealed class PusherRepository(NpgsqlDataSource db) : IPusherStore
         return (await conn.QueryAsync<Row>(new CommandDefinition(SelectForUser, new { UserId = userId }, cancellationToken: ct))).Select(r => r.ToPusher()).ToList();
     }
 
+    /// <summary>
+    /// The delivery worker asks for the pushers of everyone a new event notified, after every event; most of them have
+    /// none, and are answered from the set of users who have one, without a query.
+    /// </summary>
     public async Task<IReadOnlyList<Pusher>> GetForUsersAsync(IReadOnlyCollection<string> userIds, CancellationToken ct)
     {
+        var withPushers = await UsersWithPushersAsync(ct);
+        var wanted = userIds.Where(withPushers.Contains).ToArray();
+        if (wanted.Length == 0)
+        {
+            return [];
+        }
+
         await using var conn = await db.OpenConnectionAsync(ct);
-        return (await conn.QueryAsync<Row>(new CommandDefinition(SelectForUsers, new { UserIds = userIds.ToArray() }, cancellationToken: ct))).Select(r => r.ToPusher()).ToList();
+        return (await conn.QueryAsync<Row>(new CommandDefinition(SelectForUsers, new { UserIds = wanted }, cancellationToken: ct))).Select(r => r.ToPusher()).ToList();
+    }
+
+    /// <summary>
+    /// The users with at least one pusher, loaded once and forgotten whenever this repository changes the table (the one
+    /// writer of it, in this one server process). A load that raced with a change is done again.
+    /// </summary>
+    private async Task<IReadOnlySet<string>> UsersWithPushersAsync(CancellationToken ct)
+    {
+        while (true)
+        {
+            long version;
+            lock (_usersLock)
+            {
+                if (_usersWithPushers is { } cached)
+                {
+                    return cached;
+                }
+
+                version = _changes;
+            }
+
+            await using var conn = await db.OpenConnectionAsync(ct);
+            var loaded = (await conn.QueryAsync<string>(new CommandDefinition(SelectUsers, cancellationToken: ct))).ToHashSet(StringComparer.Ordinal);
+            lock (_usersLock)
+            {
+                if (_changes == version)
+                {
+                    _usersWithPushers = loaded;
+                    return loaded;
+                }
+            }
+        }
+    }
+
+    private void Changed()
+    {
+        lock (_usersLock)
+        {
+            _changes++;
+            _usersWithPushers = null;
+        }
     }
 
     public async Task<IReadOnlyList<Pusher>> GetAllAsync(CancellationToken ct)
@@ -114,18 +172,23 @@ internal sealed class PusherRepository(NpgsqlDataSource db) : IPusherStore
             tx,
             cancellationToken: ct));
         await tx.CommitAsync(ct);
+        Changed();
     }
 
     public async Task<bool> DeleteAsync(string userId, string appId, string pushkey, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        return await conn.ExecuteAsync(new CommandDefinition(Delete, new { UserId = userId, AppId = appId, Pushkey = pushkey }, cancellationToken: ct)) > 0;
+        var deleted = await conn.ExecuteAsync(new CommandDefinition(Delete, new { UserId = userId, AppId = appId, Pushkey = pushkey }, cancellationToken: ct)) > 0;
+        Changed();
+        return deleted;
     }
 
     public async Task<int> DeleteForDeviceAsync(string userId, string deviceId, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        return await conn.ExecuteAsync(new CommandDefinition(DeleteForDevice, new { UserId = userId, DeviceId = deviceId }, cancellationToken: ct));
+        var deleted = await conn.ExecuteAsync(new CommandDefinition(DeleteForDevice, new { UserId = userId, DeviceId = deviceId }, cancellationToken: ct));
+        Changed();
+        return deleted;
     }
 
     public async Task<bool> UpdateProgressAsync(long pusherId, long lastStreamOrdering, long? lastSuccessTs, long? failingSince, CancellationToken ct)

@@ -26,10 +26,11 @@ internal sealed class PersistWrites
 
     private const string InsertAuthEdges = "INSERT INTO event_auth_events (event_nid, auth_event_id) SELECT * FROM unnest($1::bigint[], $2::text[]) ON CONFLICT DO NOTHING";
 
+    // No ON CONFLICT: a transaction ID that already created an event fails the batch (the writer then answers the retry
+    // with the stored event instead of creating a second one).
     private const string InsertTxns = """
         INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, created_ts)
         SELECT u, d, t, e, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS x (u, d, t, e)
-        ON CONFLICT DO NOTHING
         """;
 
     private const string DeleteExtremities = """
@@ -53,11 +54,9 @@ internal sealed class PersistWrites
             last_stream_ordering = GREATEST(room_current_snapshot.last_stream_ordering, EXCLUDED.last_stream_ordering)
         """;
 
-    private const string SelectOutliersAndNids = """
+    private const string SelectOutliers = """
         SELECT event_id, event_nid FROM events WHERE event_id = ANY($1::text[]) AND outlier
         """;
-
-    private const string AllocateEventNids = "SELECT nextval(pg_get_serial_sequence('events', 'event_nid')) FROM generate_series(1, $1)";
 
     private readonly List<long> _nids = [];
     private readonly List<string> _ids = [];
@@ -82,31 +81,27 @@ internal sealed class PersistWrites
     private readonly List<string> _txnEvents = [];
 
     /// <summary>
-    /// Of <paramref name="timelineIds"/>, those already stored as outliers (with their numbers), and
-    /// <paramref name="count"/> fresh event numbers: one round trip. An event first stored as an outlier (e.g. from an
-    /// auth chain or a join's state) keeps its number when it later arrives in the timeline: snapshots may refer to it.
+    /// Of <paramref name="timelineIds"/>, those already stored as outliers, with their numbers. An event first stored as
+    /// an outlier (e.g. from an auth chain or a join's state) keeps its number when it later arrives in the timeline:
+    /// snapshots may refer to it.
     /// </summary>
-    public static async Task<(Dictionary<string, long> Outliers, List<long> Fresh)> PrepareAsync(
-        NpgsqlConnection conn, NpgsqlTransaction tx, string[] timelineIds, int count, CancellationToken ct)
+    public static async Task<Dictionary<string, long>> FindOutliersAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string[] timelineIds, CancellationToken ct)
     {
-        await using var batch = new NpgsqlBatch(conn, tx);
-        batch.BatchCommands.Add(Command(SelectOutliersAndNids, [timelineIds])); // one array parameter, not the params array itself
-        batch.BatchCommands.Add(Command(AllocateEventNids, count));
         var outliers = new Dictionary<string, long>(StringComparer.Ordinal);
-        var fresh = new List<long>(count);
+        if (timelineIds.Length == 0)
+        {
+            return outliers;
+        }
+
+        await using var batch = new NpgsqlBatch(conn, tx);
+        batch.BatchCommands.Add(Command(SelectOutliers, [timelineIds])); // one array parameter, not the params array itself
         await using var reader = await batch.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct))
         {
             outliers[reader.GetString(0)] = reader.GetInt64(1);
         }
 
-        await reader.NextResultAsync(ct);
-        while (await reader.ReadAsync(ct))
-        {
-            fresh.Add(reader.GetInt64(0));
-        }
-
-        return (outliers, fresh);
+        return outliers;
     }
 
     public void AddEvent(long nid, EventToPersist item, long? keyNid, long? stream, long? before, long? after)
@@ -148,10 +143,12 @@ internal sealed class PersistWrites
 
     /// <summary>
     /// Writes everything collected, then the relations and search rows, the redactions, the extremity changes and (when
-    /// the batch cannot change the state) the room's stream position, in one round trip.
+    /// the batch cannot change the state) the room's stream position, in one round trip. Without
+    /// <paramref name="tx"/>, the statements still succeed or fail together: PostgreSQL runs a batch as one implicit
+    /// transaction.
     /// </summary>
     public async Task ExecuteAsync(
-        NpgsqlConnection conn, NpgsqlTransaction tx, long roomNid, long nowTs, EventSideRows sideRows, IReadOnlyList<(string RedactionId, string TargetId)> redactions,
+        NpgsqlConnection conn, NpgsqlTransaction? tx, long roomNid, long nowTs, EventSideRows sideRows, IReadOnlyList<(string RedactionId, string TargetId)> redactions,
         IReadOnlyCollection<string> extremitiesRemoved, IReadOnlyList<long> extremitiesAdded, (long SnapshotNid, long LastStream)? roomPosition, CancellationToken ct)
     {
         await using var batch = new NpgsqlBatch(conn, tx);

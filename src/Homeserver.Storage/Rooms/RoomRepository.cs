@@ -13,7 +13,8 @@ namespace Homeserver.Storage.Rooms;
 /// and <c>event_txn_ids</c>. A batch of events is persisted with its edges, state and stream positions in
 /// one transaction.
 /// </summary>
-internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore snapshots, StateKeyInterner stateKeys, EventNidCache eventNids, StateTranslator translator) : IRoomStore
+internal sealed class RoomRepository(
+    NpgsqlDataSource db, StateSnapshotStore snapshots, StateKeyInterner stateKeys, EventNidCache eventNids, EventNidAllocator nidAllocator, StateTranslator translator) : IRoomStore
 {
     private const string SelectRoom = "SELECT room_nid AS RoomNid, room_version AS Version FROM rooms WHERE room_id = @RoomId";
 
@@ -36,7 +37,12 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
         WHERE e.event_id = ANY(@Ids)
         """;
 
-    private const string SelectTxn = "SELECT event_id FROM event_txn_ids WHERE user_id = @UserId AND device_id = @DeviceId AND txn_id = @TxnId";
+    private const string SelectTxns = """
+        SELECT t.user_id AS UserId, t.device_id AS DeviceId, t.txn_id AS TxnId, t.event_id AS EventId
+        FROM event_txn_ids t JOIN unnest(@Users, @Devices, @Txns) AS x (u, d, n) ON t.user_id = x.u AND t.device_id = x.d AND t.txn_id = x.n
+        """;
+
+    private const string TxnPrimaryKey = "event_txn_ids_pkey";
 
     private const string InsertOutOfBand = """
         INSERT INTO events (event_id, room_nid, event_type, state_key, sender, depth, origin_server_ts, stream_ordering, topological_ordering, outlier, json)
@@ -85,6 +91,8 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
 
     private sealed record SnapshotHeadRow(long SnapshotNid, long LastStreamOrdering);
 
+    private sealed record TxnRow(string UserId, string DeviceId, string TxnId, string EventId);
+
     public async Task<RoomRecord?> GetRoomAsync(string roomId, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
@@ -132,10 +140,17 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
         return result;
     }
 
-    public async Task<string?> GetTransactionEventIdAsync(TransactionRef txn, CancellationToken ct)
+    /// <summary>Of these client transactions, those that created an event, with it.</summary>
+    private async Task<Dictionary<TransactionRef, string>> GetStoredTransactionsAsync(IReadOnlyCollection<TransactionRef> txns, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        return await conn.ExecuteScalarAsync<string?>(new CommandDefinition(SelectTxn, new { txn.UserId, txn.DeviceId, txn.TxnId }, cancellationToken: ct));
+        var rows = await conn.QueryAsync<TxnRow>(new CommandDefinition(SelectTxns, new
+        {
+            Users = txns.Select(t => t.UserId).ToArray(),
+            Devices = txns.Select(t => t.DeviceId).ToArray(),
+            Txns = txns.Select(t => t.TxnId).ToArray(),
+        }, cancellationToken: ct));
+        return rows.ToDictionary(r => new TransactionRef(r.UserId, r.DeviceId, r.TxnId), r => r.EventId);
     }
 
     public async Task<IReadOnlyDictionary<string, EventMeta>> GetEventMetaAsync(IReadOnlyCollection<string> eventIds, CancellationToken ct)
@@ -188,6 +203,21 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
 
     public async Task<PersistResult> PersistAsync(RoomHead head, PersistBatch batch, long firstStreamOrdering, CancellationToken ct)
     {
+        try
+        {
+            return await PersistOnceAsync(head, batch, firstStreamOrdering, ct);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation && e.ConstraintName == TxnPrimaryKey)
+        {
+            // A client transaction the writer did not remember (it forgot it, or the server restarted): nothing was written.
+            var txns = batch.Events.Where(x => x.Transaction is not null).Select(x => x.Transaction!).Distinct().ToList();
+            var stored = await GetStoredTransactionsAsync(txns, ct);
+            throw stored.Count > 0 ? new DuplicateTransactionException(stored) : e;
+        }
+    }
+
+    private async Task<PersistResult> PersistOnceAsync(RoomHead head, PersistBatch batch, long firstStreamOrdering, CancellationToken ct)
+    {
         var room = head.Room;
         var events = batch.Events;
 
@@ -214,10 +244,20 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
             keyNids = await stateKeys.GetOrCreateAsync(keysNeeded, ct);
         }
 
+        // Messages built here on the room's current state (the common case) change no state and need no other command:
+        // the batch is written by one statement batch, which PostgreSQL runs as one implicit transaction (any error
+        // rolls back all of it), so there is neither a BEGIN nor a COMMIT round trip.
+        var single = batch.NewlyBuilt
+            && batch.NewCurrentState is null
+            && batch.ExtremitiesAdded.All(id => events.Any(e => e.Event.EventId == id))
+            && events.All(e => e.Event.StateKey is null && e.RejectionReason is null && !e.IsOutlier
+                && (e.StateBefore is StateBefore.AfterPrevious || (e.StateBefore is StateBefore.Existing x && x.SnapshotId == head.SnapshotId)));
+        var fresh = await nidAllocator.TakeAsync(events.Count, ct);
         await using var conn = await db.OpenConnectionAsync(ct);
-        await using var tx = await conn.BeginTransactionAsync(ct);
+        await using var explicitTx = single ? null : await conn.BeginTransactionAsync(ct);
+        var tx = explicitTx!; // every command but the final statement batch runs only when the batch is not `single`
         var timelineIds = events.Where(e => !e.IsOutlier).Select(e => e.Event.EventId).ToArray();
-        var (existingOutliers, fresh) = await PersistWrites.PrepareAsync(conn, tx, timelineIds, events.Count, ct);
+        Dictionary<string, long> existingOutliers = batch.NewlyBuilt ? [] : await PersistWrites.FindOutliersAsync(conn, tx, timelineIds, ct);
         var nids = new List<long>(events.Count);
         var batchNids = new Dictionary<string, long>(StringComparer.Ordinal);
         for (var i = 0; i < events.Count; i++)
@@ -322,7 +362,7 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
             && events.All(e => e.Event.StateKey is null
                 && (e.StateBefore is StateBefore.AfterPrevious || (e.StateBefore is StateBefore.Existing existing && existing.SnapshotId == head.SnapshotId)));
         long? positionInBatch = stateUnchanged ? lastStream : null;
-        await writes.ExecuteAsync(conn, tx, room.RoomNid, now, sideRows, redactions, batch.ExtremitiesRemoved, addedNids,
+        await writes.ExecuteAsync(conn, explicitTx, room.RoomNid, now, sideRows, redactions, batch.ExtremitiesRemoved, addedNids,
             positionInBatch is { } p ? (head.SnapshotId, p) : null, ct);
 
         var newSnapshot = head.SnapshotId;
@@ -399,7 +439,11 @@ internal sealed class RoomRepository(NpgsqlDataSource db, StateSnapshotStore sna
             }, tx, cancellationToken: ct));
         }
 
-        await tx.CommitAsync(ct);
+        if (explicitTx is not null)
+        {
+            await explicitTx.CommitAsync(ct);
+        }
+
         snapshots.Commit(pending);
         foreach (var (id, nid) in batchNids)
         {
