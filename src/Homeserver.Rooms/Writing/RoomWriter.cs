@@ -235,7 +235,7 @@ public sealed partial class RoomWriter(
 
                         try
                         {
-                            _head = await writer.ProcessBatchAsync(room, _head, batch, _transactions);
+                            _head = await writer.ProcessBatchAsync(room, _head, batch, _transactions, published => _head = published);
                         }
                         catch (Exception e)
                         {
@@ -290,7 +290,7 @@ public sealed partial class RoomWriter(
     /// room's memory is recognised by the database (its primary key) when the batch is written: the batch is rolled
     /// back, those requests are answered with the events stored for them, and the rest is built and written again.
     /// </summary>
-    private async Task<RoomHead> ProcessBatchAsync(RoomRecord room, RoomHead? cachedHead, List<WriteRequest> batch, RecentTransactions recent)
+    private async Task<RoomHead> ProcessBatchAsync(RoomRecord room, RoomHead? cachedHead, List<WriteRequest> batch, RecentTransactions recent, Action<RoomHead> publishHead)
     {
         var ct = CancellationToken.None; // once taken, a batch is finished even if a client goes away
         var head = cachedHead ?? await store.LoadHeadAsync(room, ct);
@@ -298,7 +298,7 @@ public sealed partial class RoomWriter(
         {
             try
             {
-                return await ProcessBatchOnceAsync(room, head, batch, recent, ct);
+                return await ProcessBatchOnceAsync(room, head, batch, recent, publishHead, ct);
             }
             catch (DuplicateTransactionException duplicate)
             {
@@ -340,7 +340,8 @@ public sealed partial class RoomWriter(
         return rest;
     }
 
-    private async Task<RoomHead> ProcessBatchOnceAsync(RoomRecord room, RoomHead head, List<WriteRequest> batch, RecentTransactions recent, CancellationToken ct)
+    private async Task<RoomHead> ProcessBatchOnceAsync(
+        RoomRecord room, RoomHead head, List<WriteRequest> batch, RecentTransactions recent, Action<RoomHead> publishHead, CancellationToken ct)
     {
         var version = room.Version;
         var state = new Dictionary<StateKey, string>(head.State);
@@ -467,6 +468,9 @@ public sealed partial class RoomWriter(
             persisted.Add(new PersistedEvent(pdu, result.StreamOrderings[i], false));
         }
 
+        // The new head is published before anyone is answered: a client that reads the room right after its send was
+        // answered (joined members after a join, state after a state event) must see what it just wrote.
+        publishHead(result.Head);
         foreach (var (request, results) in completions)
         {
             request.Completion.TrySetResult(results.Select(r => r with { StreamOrdering = orderings[r.EventId] }).ToList());
