@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Homeserver.Core;
 using Homeserver.Federation.Client;
+using Homeserver.Http;
 using Homeserver.Rooms;
 using Homeserver.Rooms.Persistence;
 using Homeserver.Rooms.Services;
@@ -47,7 +48,12 @@ public sealed partial class FederationEventHandler(
         return (eventId, await ReceiveAsync(origin, json, ct));
     }
 
-    /// <summary>Handles one PDU of a transaction; returns null on success or the error to report for it.</summary>
+    /// <summary>
+    /// Handles one PDU of a transaction; returns null when it was processed or the error to report for it. An event
+    /// that our checks reject or soft-fail was processed too (it is stored as rejected or soft-failed): as Synapse, the
+    /// sender hears of an error only when the PDU could not be processed at all (malformed, bad signature, an unknown
+    /// gap, an internal failure), since the rejection is our view of the room and nothing the sender could act on.
+    /// </summary>
     public async Task<string?> ReceiveAsync(string origin, JsonElement json, CancellationToken ct)
     {
         if (json.ValueKind != JsonValueKind.Object || !json.TryGetProperty("room_id", out var ridEl) || ridEl.ValueKind != JsonValueKind.String)
@@ -76,8 +82,8 @@ public sealed partial class FederationEventHandler(
 
         try
         {
-            var outcome = await IngestWithGapsAsync(origin, room, pdu, fetchMissing: true, ct);
-            return outcome.RejectionReason;
+            await IngestWithGapsAsync(origin, room, pdu, fetchMissing: true, ct);
+            return null;
         }
         catch (FederationException e)
         {
@@ -94,38 +100,24 @@ public sealed partial class FederationEventHandler(
 
     private async Task<RemoteOutcome> IngestWithGapsAsync(string origin, RoomRecord room, Pdu pdu, bool fetchMissing, CancellationToken ct)
     {
-        var missing = await MissingPrevsAsync(pdu, ct);
+        var missing = await writer.MissingPrevEventsAsync(pdu, ct);
         if (missing.Count > 0 && fetchMissing)
         {
-            // Ask the sender for the events between what we have and this one, and take them oldest first.
-            var head = await rooms.GetHeadAsync(room, ct);
-            var minDepth = head.ForwardExtremities.Count == 0 ? 0 : head.ForwardExtremities.Min(e => e.Depth);
-            var request = new JsonObject
+            // Ask the sender for the events between what we have and this one, and take them oldest first. A sender that
+            // cannot answer is no reason to give up: the state at the gap is asked for next (as Synapse).
+            try
             {
-                ["earliest_events"] = new JsonArray([.. head.ForwardExtremities.Select(e => (JsonNode)JsonValue.Create(e.EventId))]),
-                ["latest_events"] = new JsonArray(JsonValue.Create(pdu.EventId)),
-                ["limit"] = MissingEventsLimit,
-                ["min_depth"] = minDepth,
-            };
-            var answer = await client.PostAsync(origin, $"/_matrix/federation/v1/get_missing_events/{Uri.EscapeDataString(room.RoomId)}", JsonSerializer.SerializeToElement(request), ct);
-            if (answer.TryGetProperty("events", out var events) && events.ValueKind == JsonValueKind.Array)
-            {
-                var fetched = new List<Pdu>();
-                foreach (var e in events.EnumerateArray())
-                {
-                    if ((await verifier.VerifyAsync(e, room.Version, ct)).Event is { } ok && ok.RoomId == room.RoomId)
-                    {
-                        fetched.Add(ok);
-                    }
-                }
-
-                foreach (var e in fetched.OrderBy(e => e.Depth))
+                foreach (var e in (await GetMissingEventsAsync(origin, room, pdu, ct)).OrderBy(e => e.Depth))
                 {
                     await IngestWithGapsAsync(origin, room, e, fetchMissing: false, ct);
                 }
             }
+            catch (FederationException e)
+            {
+                LogMissingEventsFailed(pdu.EventId, origin, e.Message);
+            }
 
-            missing = await MissingPrevsAsync(pdu, ct);
+            missing = await writer.MissingPrevEventsAsync(pdu, ct);
         }
 
         List<IReadOnlyDictionary<StateKey, string>>? missingStates = null;
@@ -142,47 +134,80 @@ public sealed partial class FederationEventHandler(
         return await writer.IngestAsync(room, pdu, missingStates, ct);
     }
 
-    /// <summary>Prev events we do not hold with their state.</summary>
-    private async Task<List<string>> MissingPrevsAsync(Pdu pdu, CancellationToken ct)
+    private async Task<List<Pdu>> GetMissingEventsAsync(string origin, RoomRecord room, Pdu pdu, CancellationToken ct)
     {
-        var meta = await store.GetEventMetaAsync(pdu.PrevEventIds, ct);
-        return pdu.PrevEventIds.Where(id => !meta.TryGetValue(id, out var m) || m.StateAfter is null || m.Rejected).ToList();
+        var head = await rooms.GetHeadAsync(room, ct);
+        var minDepth = head.ForwardExtremities.Count == 0 ? 0 : head.ForwardExtremities.Min(e => e.Depth);
+        var request = new JsonObject
+        {
+            ["earliest_events"] = new JsonArray([.. head.ForwardExtremities.Select(e => (JsonNode)JsonValue.Create(e.EventId))]),
+            ["latest_events"] = new JsonArray(JsonValue.Create(pdu.EventId)),
+            ["limit"] = MissingEventsLimit,
+            ["min_depth"] = minDepth,
+        };
+        var answer = await client.PostAsync(origin, $"/_matrix/federation/v1/get_missing_events/{Uri.EscapeDataString(room.RoomId)}", JsonSerializer.SerializeToElement(request), ct);
+        return await VerifyAllAsync(room, answer, "events", ct);
     }
 
     /// <summary>
-    /// The state after an event we do not have: <c>/state</c> at it (the state before it, with the auth chain), stored as
-    /// outliers after checking, plus the event itself when it is a state event.
+    /// The state after an event we do not have, as Synapse asks for it: <c>/state_ids</c> at it (the state before it and
+    /// its auth chain), then the events of those we lack, one by one with <c>/event</c>, or all at once with
+    /// <c>/state</c> when we lack at least a tenth of them; they are stored as outliers after checking. The event itself
+    /// counts when it is an accepted state event.
     /// </summary>
     private async Task<IReadOnlyDictionary<StateKey, string>> FetchStateAfterAsync(string origin, RoomRecord room, string eventId, CancellationToken ct)
     {
-        var path = $"/_matrix/federation/v1/state/{Uri.EscapeDataString(room.RoomId)}?event_id={Uri.EscapeDataString(eventId)}";
-        var answer = await client.GetAsync(origin, path, ct, TimeSpan.FromMinutes(2));
-        var state = await VerifyAllAsync(room, answer, "pdus", ct);
-        var authChain = await VerifyAllAsync(room, answer, "auth_chain", ct);
-        var eventAnswer = await client.GetAsync(origin, $"/_matrix/federation/v1/event/{Uri.EscapeDataString(eventId)}", ct);
-        var prevEvent = (await VerifyAllAsync(room, eventAnswer, "pdus", ct)).FirstOrDefault(p => p.EventId == eventId);
+        var query = $"{Uri.EscapeDataString(room.RoomId)}?event_id={Uri.EscapeDataString(eventId)}";
+        var ids = await client.GetAsync(origin, "/_matrix/federation/v1/state_ids/" + query, ct, TimeSpan.FromMinutes(2));
+        var stateIds = ids.OptionalStringArray("pdu_ids") ?? [];
+        var authIds = ids.OptionalStringArray("auth_chain_ids") ?? [];
+        var wanted = stateIds.Concat(authIds).Append(eventId).Distinct(StringComparer.Ordinal).ToList();
+        var known = await store.GetEventMetaAsync(wanted, ct);
+        var missing = wanted.Where(id => !known.ContainsKey(id)).ToList();
 
-        var outliers = new List<Pdu>(authChain.Count + state.Count + 1);
-        outliers.AddRange(authChain);
-        outliers.AddRange(state);
-        if (prevEvent is not null)
+        var fetched = new List<Pdu>();
+        if (missing.Count * 10 >= stateIds.Count + authIds.Count)
         {
-            outliers.Add(prevEvent);
+            var answer = await client.GetAsync(origin, "/_matrix/federation/v1/state/" + query, ct, TimeSpan.FromMinutes(2));
+            fetched.AddRange(await VerifyAllAsync(room, answer, "auth_chain", ct));
+            fetched.AddRange(await VerifyAllAsync(room, answer, "pdus", ct));
+            missing = known.ContainsKey(eventId) || fetched.Any(e => e.EventId == eventId) ? [] : [eventId];
         }
 
-        var outcomes = await writer.PersistOutliersAsync(room, outliers, ct);
-        var result = new Dictionary<StateKey, string>();
-        foreach (var e in state)
+        foreach (var id in missing)
         {
-            if (e.StateKey is not null && outcomes.GetValueOrDefault(e.EventId) is null)
+            try
             {
-                result[new StateKey(e.Type, e.StateKey)] = e.EventId;
+                var answer = await client.GetAsync(origin, $"/_matrix/federation/v1/event/{Uri.EscapeDataString(id)}", ct);
+                fetched.AddRange((await VerifyAllAsync(room, answer, "pdus", ct)).Where(p => p.EventId == id));
+            }
+            catch (FederationException e)
+            {
+                // As Synapse: the state is built from what could be had.
+                LogEventFetchFailed(id, origin, e.Message);
             }
         }
 
-        if (prevEvent?.StateKey is not null && outcomes.GetValueOrDefault(prevEvent.EventId) is null)
+        if (fetched.Count > 0)
         {
-            result[new StateKey(prevEvent.Type, prevEvent.StateKey)] = prevEvent.EventId;
+            await writer.PersistOutliersAsync(room, fetched, ct);
+        }
+
+        var events = await rooms.GetEventsAsync([.. stateIds, eventId], ct);
+        if (!events.ContainsKey(eventId))
+        {
+            throw new FederationException($"{origin} did not give us the event {eventId}");
+        }
+
+        var accepted = await store.GetEventMetaAsync([.. stateIds, eventId], ct);
+        var result = new Dictionary<StateKey, string>();
+        foreach (var id in stateIds.Append(eventId))
+        {
+            if (events.TryGetValue(id, out var e) && e.RoomId == room.RoomId && e.StateKey is not null
+                && accepted.TryGetValue(id, out var m) && !m.Rejected)
+            {
+                result[new StateKey(e.Type, e.StateKey)] = id;
+            }
         }
 
         return result;
@@ -213,6 +238,12 @@ public sealed partial class FederationEventHandler(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Refused a PDU from {Origin}: {Reason}")]
     private partial void LogRefused(string origin, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "get_missing_events before {EventId} from {Origin} failed: {Reason}")]
+    private partial void LogMissingEventsFailed(string eventId, string origin, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Could not fetch state event {EventId} from {Origin}: {Reason}")]
+    private partial void LogEventFetchFailed(string eventId, string origin, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not fill the gap before {EventId} from {Origin}: {Reason}")]
     private partial void LogGapFailed(string eventId, string origin, string reason);
