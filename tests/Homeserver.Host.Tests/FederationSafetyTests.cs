@@ -98,6 +98,30 @@ public sealed class FederationSafetyTests(FederationSafetyFixture fixture) : ICl
     }
 
     [Fact]
+    public async Task The_events_of_a_user_who_deactivated_with_erasure_are_served_to_other_servers_redacted()
+    {
+        var (alice, mallory) = await JoinedRoomAsync();
+        var witness = await new MatrixClient(Server.Client).RegisterAsync();
+        (await witness.PostAsync($"/_matrix/client/v3/join/{Esc(mallory.RoomId)}", new { })).EnsureOk();
+        var eventId = (await alice.PutAsync($"/_matrix/client/v3/rooms/{Esc(mallory.RoomId)}/send/m.room.message/e1", new { msgtype = "m.text", body = "forget me" }))
+            .EnsureOk().Json.GetProperty("event_id").GetString()!;
+        async Task<JsonElement> FetchAsync()
+        {
+            var (status, answer) = await Remote.SendAsync(Server.Client, Server.ServerName, HttpMethod.Get, $"/_matrix/federation/v1/event/{Esc(eventId)}");
+            status.Should().Be(200, answer.ToString());
+            return answer.GetProperty("pdus")[0];
+        }
+
+        (await FetchAsync()).GetProperty("content").GetProperty("body").GetString().Should().Be("forget me");
+
+        (await Accounts.AccountTestKit.WithPasswordAsync(alice, HttpMethod.Post, "/_matrix/client/v3/account/deactivate", new JsonObject { ["erase"] = true })).EnsureOk();
+
+        var redacted = await FetchAsync();
+        redacted.GetProperty("content").TryGetProperty("body", out _).Should().BeFalse();
+        RemoteRoomMember.Id(JsonNode.Parse(redacted.GetRawText())!.AsObject()).Should().Be(eventId, "the redacted event keeps its ID and signatures");
+    }
+
+    [Fact]
     public async Task Federation_media_download_answers_multipart_with_metadata_and_content()
     {
         var alice = await new MatrixClient(Server.Client).RegisterAsync();
