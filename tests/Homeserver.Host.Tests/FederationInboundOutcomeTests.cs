@@ -68,6 +68,21 @@ public sealed class FederationInboundOutcomeTests(FederationSafetyFixture fixtur
     }
 
     [Fact]
+    public async Task An_event_whose_prev_events_the_sender_does_not_divulge_is_acknowledged_but_dropped()
+    {
+        var alice = await new MatrixClient(Server.Client).RegisterAsync();
+        var mallory = await RemoteRoomMember.JoinAsync(Server, Remote, await CreateRoomAsync(alice));
+        var orphan = mallory.Message("orphan");
+        orphan["prev_events"] = new JsonArray($"$unknown{Guid.NewGuid():N}");
+
+        // The fake server answers no get_missing_events: the gap stays, and the event is not taken in on trust.
+        var sent = await mallory.SendAcknowledgedAsync(orphan);
+        (await RemoteRoomMember.BodiesAsync(alice, mallory.RoomId)).Should().NotContain("orphan");
+        var (status, _) = await Remote.SendAsync(Server.Client, Server.ServerName, HttpMethod.Get, $"/_matrix/federation/v1/event/{Esc(RemoteRoomMember.Id(sent))}");
+        status.Should().Be(404);
+    }
+
+    [Fact]
     public async Task An_accepted_event_after_soft_failed_ones_replaces_the_extremity_they_followed()
     {
         // J ─ PL (ours: test.sf needs 50)

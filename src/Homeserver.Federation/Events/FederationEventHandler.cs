@@ -49,10 +49,11 @@ public sealed partial class FederationEventHandler(
     }
 
     /// <summary>
-    /// Handles one PDU of a transaction; returns null when it was processed or the error to report for it. An event
-    /// that our checks reject or soft-fail was processed too (it is stored as rejected or soft-failed): as Synapse, the
-    /// sender hears of an error only when the PDU could not be processed at all (malformed, bad signature, an unknown
-    /// gap, an internal failure), since the rejection is our view of the room and nothing the sender could act on.
+    /// Handles one PDU of a transaction; returns null when it was processed or the error to report for it. As Synapse
+    /// (which stages a PDU once its signatures check out and answers before processing it), the sender hears of an
+    /// error only when the PDU is malformed, badly signed, for a room we are not in, or an internal failure: an event our
+    /// checks reject or soft-fail is stored as such, and one whose prev events the sender does not divulge is dropped,
+    /// each our own view of the room and nothing the sender could act on.
     /// </summary>
     public async Task<string?> ReceiveAsync(string origin, JsonElement json, CancellationToken ct)
     {
@@ -82,13 +83,8 @@ public sealed partial class FederationEventHandler(
 
         try
         {
-            await IngestWithGapsAsync(origin, room, pdu, fetchMissing: true, ct);
+            await ReceiveVerifiedAsync(origin, room, pdu, ct);
             return null;
-        }
-        catch (FederationException e)
-        {
-            LogGapFailed(pdu.EventId, origin, e.Message);
-            return "Could not fetch missing events: " + e.Message;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -98,32 +94,58 @@ public sealed partial class FederationEventHandler(
         }
     }
 
-    private async Task<RemoteOutcome> IngestWithGapsAsync(string origin, RoomRecord room, Pdu pdu, bool fetchMissing, CancellationToken ct)
+    /// <summary>
+    /// A pushed event, as Synapse's on_receive_pdu: when prev events are missing, the sender is asked for them with
+    /// <c>get_missing_events</c>, and the events it gives (oldest first) are taken in with the state at any gap they
+    /// leave fetched from it. If the event's own prev events are still missing then, it is dropped: the sender did
+    /// not divulge them, and we do not build it on state we would have to take on trust.
+    /// </summary>
+    private async Task ReceiveVerifiedAsync(string origin, RoomRecord room, Pdu pdu, CancellationToken ct)
     {
-        var missing = await writer.MissingPrevEventsAsync(pdu, ct);
-        if (missing.Count > 0 && fetchMissing)
+        if ((await writer.MissingPrevEventsAsync(pdu, ct)).Count > 0)
         {
-            // Ask the sender for the events between what we have and this one, and take them oldest first. A sender that
-            // cannot answer is no reason to give up: the state at the gap is asked for next (as Synapse).
+            List<Pdu> pulled;
             try
             {
-                foreach (var e in (await GetMissingEventsAsync(origin, room, pdu, ct)).OrderBy(e => e.Depth))
-                {
-                    await IngestWithGapsAsync(origin, room, e, fetchMissing: false, ct);
-                }
+                pulled = await GetMissingEventsAsync(origin, room, pdu, ct);
             }
             catch (FederationException e)
             {
                 LogMissingEventsFailed(pdu.EventId, origin, e.Message);
+                pulled = [];
             }
 
-            missing = await writer.MissingPrevEventsAsync(pdu, ct);
+            foreach (var e in pulled.OrderBy(e => e.Depth))
+            {
+                try
+                {
+                    await IngestPulledAsync(origin, room, e, ct);
+                }
+                catch (Exception ex) when (ex is FederationException or MatrixException)
+                {
+                    // A pulled event we cannot place is left out; the pushed one is judged on what we then have.
+                    LogGapFailed(e.EventId, origin, ex.Message);
+                }
+            }
+
+            if ((await writer.MissingPrevEventsAsync(pdu, ct)).Count > 0)
+            {
+                // Synapse drops it the same way (and, since it processes pushed events after answering, reports nothing).
+                LogDropped(pdu.EventId, origin);
+                return;
+            }
         }
 
+        await writer.IngestAsync(room, pdu, null, ct);
+    }
+
+    /// <summary>An event from <c>get_missing_events</c>: the state after each prev event we lack is fetched from the sender.</summary>
+    private async Task IngestPulledAsync(string origin, RoomRecord room, Pdu pdu, CancellationToken ct)
+    {
+        var missing = await writer.MissingPrevEventsAsync(pdu, ct);
         List<IReadOnlyDictionary<StateKey, string>>? missingStates = null;
         if (missing.Count > 0)
         {
-            // The gap stays open: take the state after each missing prev event from the sender.
             missingStates = [];
             foreach (var prevId in missing)
             {
@@ -131,7 +153,7 @@ public sealed partial class FederationEventHandler(
             }
         }
 
-        return await writer.IngestAsync(room, pdu, missingStates, ct);
+        await writer.IngestAsync(room, pdu, missingStates, ct);
     }
 
     private async Task<List<Pdu>> GetMissingEventsAsync(string origin, RoomRecord room, Pdu pdu, CancellationToken ct)
@@ -244,6 +266,9 @@ public sealed partial class FederationEventHandler(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Could not fetch state event {EventId} from {Origin}: {Reason}")]
     private partial void LogEventFetchFailed(string eventId, string origin, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Dropped {EventId} from {Origin}: its prev events could not be had")]
+    private partial void LogDropped(string eventId, string origin);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not fill the gap before {EventId} from {Origin}: {Reason}")]
     private partial void LogGapFailed(string eventId, string origin, string reason);
