@@ -122,7 +122,7 @@ public static partial class FederationEndpoints
     {
         var pdu = await reader.GetEventAsync(Decode(eventId), ct);
         await reader.RequireServerInRoomAsync(await reader.RequireRoomAsync(pdu.RoomId, ct), request.Origin, ct);
-        return Transaction(config, time, [pdu]);
+        return Transaction(config, time, await reader.ForServerAsync([pdu], ct));
     }
 
     /// <summary>
@@ -201,7 +201,7 @@ public static partial class FederationEndpoints
         }
 
         var events = await reader.BackfillAsync(room, from, Math.Clamp(limit, 0, 100), ct);
-        return Transaction(config, time, events);
+        return Transaction(config, time, await reader.ForServerAsync(events, ct));
     }
 
     /// <summary>
@@ -220,7 +220,7 @@ public static partial class FederationEndpoints
         var limit = (int)Math.Clamp(body.OptionalInt("limit") ?? 10, 0, 100);
         var minDepth = body.OptionalInt("min_depth") ?? 0;
         var events = await reader.GetMissingEventsAsync(room, earliest, latest, limit, minDepth, ct);
-        return JsonResults.Node(new JsonObject { ["events"] = Events(events) });
+        return JsonResults.Node(new JsonObject { ["events"] = Events(await reader.ForServerAsync(events, ct)) });
     }
 
     /// <summary>

@@ -9,7 +9,8 @@ public sealed record UserRecord(
     bool IsGuest,
     bool Deactivated,
     string? DisplayName,
-    string? AvatarUrl);
+    string? AvatarUrl,
+    bool Erased = false);
 
 /// <summary>
 /// What an access token resolves to. Tokens are stored only as SHA-256 hashes.

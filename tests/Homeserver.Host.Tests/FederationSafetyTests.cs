@@ -33,108 +33,92 @@ public sealed class FederationSafetyTests(FederationSafetyFixture fixture) : ICl
 
     private static string Esc(string s) => Uri.EscapeDataString(s);
 
-    /// <summary>A public room on our server that the fake server's user @mallory has joined through make_join/send_join.</summary>
-    private async Task<(MatrixClient Alice, string RoomId, string Mallory, JsonElement LastEvent, JsonArray AuthEvents)> JoinedRoomAsync()
+    /// <summary>A public room on our server that a user of the fake server has joined through make_join/send_join.</summary>
+    private async Task<(MatrixClient Alice, RemoteRoomMember Mallory)> JoinedRoomAsync()
     {
         var alice = await new MatrixClient(Server.Client).RegisterAsync();
         var roomId = (await alice.PostAsync("/_matrix/client/v3/createRoom", new { preset = "public_chat", room_version = "10" })).EnsureOk().Json.GetProperty("room_id").GetString()!;
-        var mallory = $"@mallory{Guid.NewGuid():N}"[..16] + ":" + Remote.ServerName;
-        var (status, template) = await Remote.SendAsync(Server.Client, Server.ServerName, HttpMethod.Get, $"/_matrix/federation/v1/make_join/{Esc(roomId)}/{Esc(mallory)}?ver=10");
-        status.Should().Be(200, template.ToString());
-        var join = Remote.SignEvent(JsonNode.Parse(template.GetProperty("event").GetRawText())!.AsObject(), RoomVersion.V10);
-        var joinId = FakeRemoteServer.EventId(join, RoomVersion.V10);
-        var (sendStatus, sent) = await Remote.SendAsync(Server.Client, Server.ServerName, HttpMethod.Put, $"/_matrix/federation/v2/send_join/{Esc(roomId)}/{Esc(joinId)}", join);
-        sendStatus.Should().Be(200, sent.ToString());
-        var state = sent.GetProperty("state").EnumerateArray().ToList();
-        state.Should().Contain(e => e.GetProperty("type").GetString() == "m.room.create");
-        string IdOf(string type) => FakeRemoteServer.EventId(JsonNode.Parse(state.Single(e => e.GetProperty("type").GetString() == type).GetRawText())!.AsObject(), RoomVersion.V10);
-
-        // A member's messages cite the create event, the power levels and the member's own join.
-        var auth = new JsonArray(IdOf("m.room.create"), IdOf("m.room.power_levels"), joinId);
-        return (alice, roomId, mallory, JsonSerializer.SerializeToElement(join), auth);
-    }
-
-    private static JsonObject Message(string roomId, string sender, JsonElement prev, JsonArray auth, string body) => new()
-    {
-        ["type"] = "m.room.message",
-        ["room_id"] = roomId,
-        ["sender"] = sender,
-        ["content"] = new JsonObject { ["msgtype"] = "m.text", ["body"] = body },
-        ["depth"] = prev.GetProperty("depth").GetInt64() + 1,
-        ["prev_events"] = new JsonArray(FakeRemoteServer.EventId(JsonNode.Parse(prev.GetRawText())!.AsObject(), RoomVersion.V10)),
-        ["auth_events"] = auth.DeepClone(),
-    };
-
-    private async Task<JsonElement> SendPduAsync(JsonObject pdu)
-    {
-        var txn = new JsonObject
-        {
-            ["origin"] = Remote.ServerName,
-            ["origin_server_ts"] = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
-            ["pdus"] = new JsonArray(pdu),
-        };
-        var (status, answer) = await Remote.SendAsync(Server.Client, Server.ServerName, HttpMethod.Put, $"/_matrix/federation/v1/send/{Guid.NewGuid():N}", txn);
-        status.Should().Be(200, answer.ToString());
-        return answer.GetProperty("pdus");
-    }
-
-    private static async Task<List<string>> BodiesAsync(MatrixClient alice, string roomId)
-    {
-        var page = (await alice.GetAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/messages?dir=b&limit=100")).EnsureOk().Json;
-        return page.GetProperty("chunk").EnumerateArray()
-            .Where(e => e.GetProperty("type").GetString() == "m.room.message")
-            .Select(e => e.GetProperty("content").TryGetProperty("body", out var b) ? b.GetString()! : "<no body>")
-            .ToList();
+        return (alice, await RemoteRoomMember.JoinAsync(Server, Remote, roomId));
     }
 
     [Fact]
     public async Task A_correctly_signed_pdu_from_a_member_server_is_accepted_and_shown()
     {
-        var (alice, roomId, mallory, join, auth) = await JoinedRoomAsync();
-        var pdu = Remote.SignEvent(Message(roomId, mallory, join, auth, "legitimate"), RoomVersion.V10);
-        var result = await SendPduAsync(pdu);
-        result.GetProperty(FakeRemoteServer.EventId(pdu, RoomVersion.V10)).TryGetProperty("error", out var error).Should().BeFalse(error.ToString());
-        (await BodiesAsync(alice, roomId)).Should().Contain("legitimate");
+        var (alice, mallory) = await JoinedRoomAsync();
+        await mallory.SendAcknowledgedAsync(mallory.Message("legitimate"));
+        (await RemoteRoomMember.BodiesAsync(alice, mallory.RoomId)).Should().Contain("legitimate");
     }
 
     [Fact]
-    public async Task A_pdu_with_a_bad_signature_is_rejected_and_never_shown()
+    public async Task A_pdu_with_a_bad_signature_is_refused_with_an_error_and_never_shown()
     {
-        var (alice, roomId, mallory, join, auth) = await JoinedRoomAsync();
-        var pdu = Remote.SignEvent(Message(roomId, mallory, join, auth, "forged"), RoomVersion.V10);
+        var (alice, mallory) = await JoinedRoomAsync();
+        var pdu = Remote.SignEvent(mallory.Message("forged"), RoomVersion.V10);
         var sigs = pdu["signatures"]![Remote.ServerName]!.AsObject();
         var keyId = sigs.First().Key;
         var sig = sigs[keyId]!.GetValue<string>();
         sigs[keyId] = (sig[0] == 'A' ? "B" : "A") + sig[1..];
-        var result = await SendPduAsync(pdu);
-        result.GetProperty(FakeRemoteServer.EventId(pdu, RoomVersion.V10)).GetProperty("error").GetString().Should().Contain("signature");
-        (await BodiesAsync(alice, roomId)).Should().NotContain("forged");
+        var result = await mallory.SendAsync(pdu);
+        result.GetProperty(RemoteRoomMember.Id(pdu)).GetProperty("error").GetString().Should().Contain("signature");
+        (await RemoteRoomMember.BodiesAsync(alice, mallory.RoomId)).Should().NotContain("forged");
     }
 
     [Fact]
     public async Task A_pdu_whose_content_hash_fails_is_stored_redacted_so_its_content_is_never_shown()
     {
-        var (alice, roomId, mallory, join, auth) = await JoinedRoomAsync();
-        var pdu = Remote.SignEvent(Message(roomId, mallory, join, auth, "original"), RoomVersion.V10);
+        var (alice, mallory) = await JoinedRoomAsync();
+        var pdu = Remote.SignEvent(mallory.Message("original"), RoomVersion.V10);
         pdu["content"]!["body"] = "tampered after signing";
-        await SendPduAsync(pdu);
-        var bodies = await BodiesAsync(alice, roomId);
+        await mallory.SendAsync(pdu);
+        var bodies = await RemoteRoomMember.BodiesAsync(alice, mallory.RoomId);
         bodies.Should().NotContain("tampered after signing").And.NotContain("original");
     }
 
     [Fact]
-    public async Task A_pdu_that_fails_the_auth_rules_is_rejected_and_does_not_change_state()
+    public async Task A_pdu_that_fails_the_auth_rules_is_acknowledged_but_stored_as_rejected_without_state_or_effect()
     {
-        var (alice, roomId, mallory, join, auth) = await JoinedRoomAsync();
-        var takeover = Message(roomId, mallory, join, auth, "ignored");
-        takeover["type"] = "m.room.power_levels";
+        var (alice, mallory) = await JoinedRoomAsync();
+        var takeover = mallory.Event("m.room.power_levels", new JsonObject { ["users"] = new JsonObject { [mallory.UserId] = 100 } });
         takeover["state_key"] = string.Empty;
-        takeover["content"] = new JsonObject { ["users"] = new JsonObject { [mallory] = 100 } };
-        var pdu = Remote.SignEvent(takeover, RoomVersion.V10);
-        var result = await SendPduAsync(pdu);
-        result.GetProperty(FakeRemoteServer.EventId(pdu, RoomVersion.V10)).GetProperty("error").GetString().Should().NotBeNullOrEmpty();
-        var levels = (await alice.GetAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/state/m.room.power_levels")).EnsureOk().Json;
-        levels.GetProperty("users").TryGetProperty(mallory, out _).Should().BeFalse();
+
+        // As Synapse: the sender hears {} (the PDU was processed); the rejection is ours alone.
+        var rejected = await mallory.SendAcknowledgedAsync(takeover);
+        var levels = (await alice.GetAsync($"/_matrix/client/v3/rooms/{Esc(mallory.RoomId)}/state/m.room.power_levels")).EnsureOk().Json;
+        levels.GetProperty("users").TryGetProperty(mallory.UserId, out _).Should().BeFalse();
+
+        // A rejected event has no state: /state and /state_ids at it are 404, as for an event we do not have.
+        foreach (var endpoint in new[] { "state", "state_ids" })
+        {
+            var (status, error) = await Remote.SendAsync(Server.Client, Server.ServerName, HttpMethod.Get, $"/_matrix/federation/v1/{endpoint}/{Esc(mallory.RoomId)}?event_id={Esc(RemoteRoomMember.Id(rejected))}");
+            status.Should().Be(404, error.ToString());
+            error.GetProperty("errcode").GetString().Should().Be("M_NOT_FOUND");
+        }
+
+        (await RemoteRoomMember.TimelineAsync(alice, mallory.RoomId)).Should().NotContain(e => e.GetProperty("event_id").GetString() == RemoteRoomMember.Id(rejected));
+    }
+
+    [Fact]
+    public async Task The_events_of_a_user_who_deactivated_with_erasure_are_served_to_other_servers_redacted()
+    {
+        var (alice, mallory) = await JoinedRoomAsync();
+        var witness = await new MatrixClient(Server.Client).RegisterAsync();
+        (await witness.PostAsync($"/_matrix/client/v3/join/{Esc(mallory.RoomId)}", new { })).EnsureOk();
+        var eventId = (await alice.PutAsync($"/_matrix/client/v3/rooms/{Esc(mallory.RoomId)}/send/m.room.message/e1", new { msgtype = "m.text", body = "forget me" }))
+            .EnsureOk().Json.GetProperty("event_id").GetString()!;
+        async Task<JsonElement> FetchAsync()
+        {
+            var (status, answer) = await Remote.SendAsync(Server.Client, Server.ServerName, HttpMethod.Get, $"/_matrix/federation/v1/event/{Esc(eventId)}");
+            status.Should().Be(200, answer.ToString());
+            return answer.GetProperty("pdus")[0];
+        }
+
+        (await FetchAsync()).GetProperty("content").GetProperty("body").GetString().Should().Be("forget me");
+
+        (await Accounts.AccountTestKit.WithPasswordAsync(alice, HttpMethod.Post, "/_matrix/client/v3/account/deactivate", new JsonObject { ["erase"] = true })).EnsureOk();
+
+        var redacted = await FetchAsync();
+        redacted.GetProperty("content").TryGetProperty("body", out _).Should().BeFalse();
+        RemoteRoomMember.Id(JsonNode.Parse(redacted.GetRawText())!.AsObject()).Should().Be(eventId, "the redacted event keeps its ID and signatures");
     }
 
     [Fact]

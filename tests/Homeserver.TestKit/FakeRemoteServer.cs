@@ -59,6 +59,7 @@ public sealed class FakeRemoteServer : IAsyncLifetime
             await next(context);
         });
         _app.MapPut("/_matrix/federation/v1/send/{txnId}", RecordTransactionAsync);
+        _app.MapPut("/_matrix/federation/v2/invite/{roomId}/{eventId}", AcceptInviteAsync);
         _app.MapGet("/_matrix/key/v2/server", () => Results.Text(KeyDocument().ToJsonString(), "application/json"));
         _app.MapGet("/_matrix/key/v2/server/{keyId}", () => Results.Text(KeyDocument().ToJsonString(), "application/json"));
         _app.MapGet("/_matrix/federation/v1/user/devices/{userId}", (string userId) =>
@@ -145,6 +146,22 @@ public sealed class FakeRemoteServer : IAsyncLifetime
             .SelectMany(t => t.TryGetProperty("edus", out var edus) ? edus.EnumerateArray() : Enumerable.Empty<JsonElement>())
             .Where(e => e.TryGetProperty("edu_type", out var type) && type.GetString() == eduType)
             .Select(e => e.GetProperty("content"))];
+
+    private readonly ConcurrentQueue<JsonElement> _invites = new();
+
+    /// <summary>The invite events other servers asked this server to co-sign (<c>PUT /_matrix/federation/v2/invite</c>).</summary>
+    public IReadOnlyList<JsonElement> ReceivedInvites => [.. _invites];
+
+    /// <summary>Accepts every invite: co-signs the event as this server and answers with it.</summary>
+    private async Task<IResult> AcceptInviteAsync(HttpRequest request)
+    {
+        using var body = await JsonDocument.ParseAsync(request.Body);
+        var invite = body.RootElement.GetProperty("event");
+        _invites.Enqueue(invite.Clone());
+        var version = RoomVersion.Find(body.RootElement.GetProperty("room_version").GetString()) ?? RoomVersion.V10;
+        var signed = JsonNode.Parse(EventSigning.Sign(invite, version, ServerName, Key))!;
+        return Results.Text(new JsonObject { ["event"] = signed }.ToJsonString(), "application/json");
+    }
 
     /// <summary>Records a transaction and acknowledges it (its PDUs are not looked at).</summary>
     private async Task<IResult> RecordTransactionAsync(HttpRequest request)

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Homeserver.Core;
 using Homeserver.Federation.Client;
+using Homeserver.Http;
 using Homeserver.Rooms;
 using Homeserver.Rooms.Persistence;
 using Homeserver.Rooms.Services;
@@ -47,7 +48,13 @@ public sealed partial class FederationEventHandler(
         return (eventId, await ReceiveAsync(origin, json, ct));
     }
 
-    /// <summary>Handles one PDU of a transaction; returns null on success or the error to report for it.</summary>
+    /// <summary>
+    /// Handles one PDU of a transaction; returns null when it was processed or the error to report for it. As Synapse
+    /// (which stages a PDU once its signatures check out and answers before processing it), the sender hears of an
+    /// error only when the PDU is malformed, badly signed, for a room we are not in, or an internal failure: an event our
+    /// checks reject or soft-fail is stored as such, and one whose prev events the sender does not divulge is dropped,
+    /// each our own view of the room and nothing the sender could act on.
+    /// </summary>
     public async Task<string?> ReceiveAsync(string origin, JsonElement json, CancellationToken ct)
     {
         if (json.ValueKind != JsonValueKind.Object || !json.TryGetProperty("room_id", out var ridEl) || ridEl.ValueKind != JsonValueKind.String)
@@ -76,13 +83,8 @@ public sealed partial class FederationEventHandler(
 
         try
         {
-            var outcome = await IngestWithGapsAsync(origin, room, pdu, fetchMissing: true, ct);
-            return outcome.RejectionReason;
-        }
-        catch (FederationException e)
-        {
-            LogGapFailed(pdu.EventId, origin, e.Message);
-            return "Could not fetch missing events: " + e.Message;
+            await ReceiveVerifiedAsync(origin, room, pdu, ct);
+            return null;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -92,46 +94,58 @@ public sealed partial class FederationEventHandler(
         }
     }
 
-    private async Task<RemoteOutcome> IngestWithGapsAsync(string origin, RoomRecord room, Pdu pdu, bool fetchMissing, CancellationToken ct)
+    /// <summary>
+    /// A pushed event, as Synapse's on_receive_pdu: when prev events are missing, the sender is asked for them with
+    /// <c>get_missing_events</c>, and the events it gives (oldest first) are taken in with the state at any gap they
+    /// leave fetched from it. If the event's own prev events are still missing then, it is dropped: the sender did
+    /// not divulge them, and we do not build it on state we would have to take on trust.
+    /// </summary>
+    private async Task ReceiveVerifiedAsync(string origin, RoomRecord room, Pdu pdu, CancellationToken ct)
     {
-        var missing = await MissingPrevsAsync(pdu, ct);
-        if (missing.Count > 0 && fetchMissing)
+        if ((await writer.MissingPrevEventsAsync(pdu, ct)).Count > 0)
         {
-            // Ask the sender for the events between what we have and this one, and take them oldest first.
-            var head = await rooms.GetHeadAsync(room, ct);
-            var minDepth = head.ForwardExtremities.Count == 0 ? 0 : head.ForwardExtremities.Min(e => e.Depth);
-            var request = new JsonObject
+            List<Pdu> pulled;
+            try
             {
-                ["earliest_events"] = new JsonArray([.. head.ForwardExtremities.Select(e => (JsonNode)JsonValue.Create(e.EventId))]),
-                ["latest_events"] = new JsonArray(JsonValue.Create(pdu.EventId)),
-                ["limit"] = MissingEventsLimit,
-                ["min_depth"] = minDepth,
-            };
-            var answer = await client.PostAsync(origin, $"/_matrix/federation/v1/get_missing_events/{Uri.EscapeDataString(room.RoomId)}", JsonSerializer.SerializeToElement(request), ct);
-            if (answer.TryGetProperty("events", out var events) && events.ValueKind == JsonValueKind.Array)
+                pulled = await GetMissingEventsAsync(origin, room, pdu, ct);
+            }
+            catch (FederationException e)
             {
-                var fetched = new List<Pdu>();
-                foreach (var e in events.EnumerateArray())
-                {
-                    if ((await verifier.VerifyAsync(e, room.Version, ct)).Event is { } ok && ok.RoomId == room.RoomId)
-                    {
-                        fetched.Add(ok);
-                    }
-                }
+                LogMissingEventsFailed(pdu.EventId, origin, e.Message);
+                pulled = [];
+            }
 
-                foreach (var e in fetched.OrderBy(e => e.Depth))
+            foreach (var e in pulled.OrderBy(e => e.Depth))
+            {
+                try
                 {
-                    await IngestWithGapsAsync(origin, room, e, fetchMissing: false, ct);
+                    await IngestPulledAsync(origin, room, e, ct);
+                }
+                catch (Exception ex) when (ex is FederationException or MatrixException)
+                {
+                    // A pulled event we cannot place is left out; the pushed one is judged on what we then have.
+                    LogGapFailed(e.EventId, origin, ex.Message);
                 }
             }
 
-            missing = await MissingPrevsAsync(pdu, ct);
+            if ((await writer.MissingPrevEventsAsync(pdu, ct)).Count > 0)
+            {
+                // Synapse drops it the same way (and, since it processes pushed events after answering, reports nothing).
+                LogDropped(pdu.EventId, origin);
+                return;
+            }
         }
 
+        await writer.IngestAsync(room, pdu, null, ct);
+    }
+
+    /// <summary>An event from <c>get_missing_events</c>: the state after each prev event we lack is fetched from the sender.</summary>
+    private async Task IngestPulledAsync(string origin, RoomRecord room, Pdu pdu, CancellationToken ct)
+    {
+        var missing = await writer.MissingPrevEventsAsync(pdu, ct);
         List<IReadOnlyDictionary<StateKey, string>>? missingStates = null;
         if (missing.Count > 0)
         {
-            // The gap stays open: take the state after each missing prev event from the sender.
             missingStates = [];
             foreach (var prevId in missing)
             {
@@ -139,50 +153,83 @@ public sealed partial class FederationEventHandler(
             }
         }
 
-        return await writer.IngestAsync(room, pdu, missingStates, ct);
+        await writer.IngestAsync(room, pdu, missingStates, ct);
     }
 
-    /// <summary>Prev events we do not hold with their state.</summary>
-    private async Task<List<string>> MissingPrevsAsync(Pdu pdu, CancellationToken ct)
+    private async Task<List<Pdu>> GetMissingEventsAsync(string origin, RoomRecord room, Pdu pdu, CancellationToken ct)
     {
-        var meta = await store.GetEventMetaAsync(pdu.PrevEventIds, ct);
-        return pdu.PrevEventIds.Where(id => !meta.TryGetValue(id, out var m) || m.StateAfter is null || m.Rejected).ToList();
+        var head = await rooms.GetHeadAsync(room, ct);
+        var minDepth = head.ForwardExtremities.Count == 0 ? 0 : head.ForwardExtremities.Min(e => e.Depth);
+        var request = new JsonObject
+        {
+            ["earliest_events"] = new JsonArray([.. head.ForwardExtremities.Select(e => (JsonNode)JsonValue.Create(e.EventId))]),
+            ["latest_events"] = new JsonArray(JsonValue.Create(pdu.EventId)),
+            ["limit"] = MissingEventsLimit,
+            ["min_depth"] = minDepth,
+        };
+        var answer = await client.PostAsync(origin, $"/_matrix/federation/v1/get_missing_events/{Uri.EscapeDataString(room.RoomId)}", JsonSerializer.SerializeToElement(request), ct);
+        return await VerifyAllAsync(room, answer, "events", ct);
     }
 
     /// <summary>
-    /// The state after an event we do not have: <c>/state</c> at it (the state before it, with the auth chain), stored as
-    /// outliers after checking, plus the event itself when it is a state event.
+    /// The state after an event we do not have, as Synapse asks for it: <c>/state_ids</c> at it (the state before it and
+    /// its auth chain), then the events of those we lack, one by one with <c>/event</c>, or all at once with
+    /// <c>/state</c> when we lack at least a tenth of them; they are stored as outliers after checking. The event itself
+    /// counts when it is an accepted state event.
     /// </summary>
     private async Task<IReadOnlyDictionary<StateKey, string>> FetchStateAfterAsync(string origin, RoomRecord room, string eventId, CancellationToken ct)
     {
-        var path = $"/_matrix/federation/v1/state/{Uri.EscapeDataString(room.RoomId)}?event_id={Uri.EscapeDataString(eventId)}";
-        var answer = await client.GetAsync(origin, path, ct, TimeSpan.FromMinutes(2));
-        var state = await VerifyAllAsync(room, answer, "pdus", ct);
-        var authChain = await VerifyAllAsync(room, answer, "auth_chain", ct);
-        var eventAnswer = await client.GetAsync(origin, $"/_matrix/federation/v1/event/{Uri.EscapeDataString(eventId)}", ct);
-        var prevEvent = (await VerifyAllAsync(room, eventAnswer, "pdus", ct)).FirstOrDefault(p => p.EventId == eventId);
+        var query = $"{Uri.EscapeDataString(room.RoomId)}?event_id={Uri.EscapeDataString(eventId)}";
+        var ids = await client.GetAsync(origin, "/_matrix/federation/v1/state_ids/" + query, ct, TimeSpan.FromMinutes(2));
+        var stateIds = ids.OptionalStringArray("pdu_ids") ?? [];
+        var authIds = ids.OptionalStringArray("auth_chain_ids") ?? [];
+        var wanted = stateIds.Concat(authIds).Append(eventId).Distinct(StringComparer.Ordinal).ToList();
+        var known = await store.GetEventMetaAsync(wanted, ct);
+        var missing = wanted.Where(id => !known.ContainsKey(id)).ToList();
 
-        var outliers = new List<Pdu>(authChain.Count + state.Count + 1);
-        outliers.AddRange(authChain);
-        outliers.AddRange(state);
-        if (prevEvent is not null)
+        var fetched = new List<Pdu>();
+        if (missing.Count * 10 >= stateIds.Count + authIds.Count)
         {
-            outliers.Add(prevEvent);
+            var answer = await client.GetAsync(origin, "/_matrix/federation/v1/state/" + query, ct, TimeSpan.FromMinutes(2));
+            fetched.AddRange(await VerifyAllAsync(room, answer, "auth_chain", ct));
+            fetched.AddRange(await VerifyAllAsync(room, answer, "pdus", ct));
+            missing = known.ContainsKey(eventId) || fetched.Any(e => e.EventId == eventId) ? [] : [eventId];
         }
 
-        var outcomes = await writer.PersistOutliersAsync(room, outliers, ct);
-        var result = new Dictionary<StateKey, string>();
-        foreach (var e in state)
+        foreach (var id in missing)
         {
-            if (e.StateKey is not null && outcomes.GetValueOrDefault(e.EventId) is null)
+            try
             {
-                result[new StateKey(e.Type, e.StateKey)] = e.EventId;
+                var answer = await client.GetAsync(origin, $"/_matrix/federation/v1/event/{Uri.EscapeDataString(id)}", ct);
+                fetched.AddRange((await VerifyAllAsync(room, answer, "pdus", ct)).Where(p => p.EventId == id));
+            }
+            catch (FederationException e)
+            {
+                // As Synapse: the state is built from what could be had.
+                LogEventFetchFailed(id, origin, e.Message);
             }
         }
 
-        if (prevEvent?.StateKey is not null && outcomes.GetValueOrDefault(prevEvent.EventId) is null)
+        if (fetched.Count > 0)
         {
-            result[new StateKey(prevEvent.Type, prevEvent.StateKey)] = prevEvent.EventId;
+            await writer.PersistOutliersAsync(room, fetched, ct);
+        }
+
+        var events = await rooms.GetEventsAsync([.. stateIds, eventId], ct);
+        if (!events.ContainsKey(eventId))
+        {
+            throw new FederationException($"{origin} did not give us the event {eventId}");
+        }
+
+        var accepted = await store.GetEventMetaAsync([.. stateIds, eventId], ct);
+        var result = new Dictionary<StateKey, string>();
+        foreach (var id in stateIds.Append(eventId))
+        {
+            if (events.TryGetValue(id, out var e) && e.RoomId == room.RoomId && e.StateKey is not null
+                && accepted.TryGetValue(id, out var m) && !m.Rejected)
+            {
+                result[new StateKey(e.Type, e.StateKey)] = id;
+            }
         }
 
         return result;
@@ -213,6 +260,15 @@ public sealed partial class FederationEventHandler(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Refused a PDU from {Origin}: {Reason}")]
     private partial void LogRefused(string origin, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "get_missing_events before {EventId} from {Origin} failed: {Reason}")]
+    private partial void LogMissingEventsFailed(string eventId, string origin, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Could not fetch state event {EventId} from {Origin}: {Reason}")]
+    private partial void LogEventFetchFailed(string eventId, string origin, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Dropped {EventId} from {Origin}: its prev events could not be had")]
+    private partial void LogDropped(string eventId, string origin);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not fill the gap before {EventId} from {Origin}: {Reason}")]
     private partial void LogGapFailed(string eventId, string origin, string reason);

@@ -1,8 +1,10 @@
 using System.Text.Json;
 using Homeserver.Core;
+using Homeserver.Crypto;
 using Homeserver.Rooms;
 using Homeserver.Rooms.Persistence;
 using Homeserver.Rooms.Services;
+using Homeserver.Users;
 
 namespace Homeserver.Federation.Rooms;
 
@@ -11,7 +13,7 @@ namespace Homeserver.Federation.Rooms;
 /// missing events. A server may read a room's events only if one of its users is (or was invited to) the room,
 /// or the room is world-readable (server-server API, "Room State Resolution" access rules as Synapse applies them).
 /// </summary>
-public sealed class FederationRoomReader(RoomService rooms, IRoomStore store, EventLookup lookup)
+public sealed class FederationRoomReader(RoomService rooms, IRoomStore store, EventLookup lookup, IAccountStore accounts)
 {
     public async Task<RoomRecord> RequireRoomAsync(string roomId, CancellationToken ct) =>
         await rooms.FindRoomAsync(roomId, ct) ?? throw MatrixException.NotFound("Unknown room");
@@ -49,6 +51,31 @@ public sealed class FederationRoomReader(RoomService rooms, IRoomStore store, Ev
     {
         var found = await lookup.GetEventsAsync([eventId], ct);
         return found.TryGetValue(eventId, out var pdu) ? pdu : throw MatrixException.NotFound("Event not found");
+    }
+
+    /// <summary>
+    /// An event as another server may have it (<c>/event</c>, <c>/backfill</c>, <c>/get_missing_events</c>): redacted
+    /// when its sender is one of our users who deactivated their account with erasure ("erase": their messages must
+    /// not be handed to anyone who has not seen them yet, as Synapse's filter_events_for_server does).
+    /// </summary>
+    public async Task<IReadOnlyList<Pdu>> ForServerAsync(IReadOnlyList<Pdu> events, CancellationToken ct)
+    {
+        var erased = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var sender in events.Select(e => e.Sender).Distinct(StringComparer.Ordinal))
+        {
+            if (await accounts.GetUserAsync(sender, ct) is { Erased: true })
+            {
+                erased.Add(sender);
+            }
+        }
+
+        return erased.Count == 0 ? events : [.. events.Select(e => erased.Contains(e.Sender) ? Redacted(e) : e)];
+    }
+
+    private static Pdu Redacted(Pdu pdu)
+    {
+        using var redacted = JsonDocument.Parse(Redaction.Redact(pdu.Json, pdu.RoomVersion));
+        return Pdu.Parse(redacted.RootElement.Clone(), pdu.RoomVersion, pdu.EventId);
     }
 
     /// <summary>The state before <paramref name="eventId"/> and its auth chain.</summary>

@@ -109,6 +109,9 @@ public sealed class ClientEventBatch
 
         if (redaction is not null && depth == 0)
         {
+            // redacted_by is not in the spec, but Synapse has always sent it beside redacted_because and clients
+            // (and SyTest) read it.
+            w.WriteString("redacted_by"u8, redaction.EventId);
             w.WritePropertyName("redacted_because"u8);
             Write(w, redaction, null, options, depth + 1);
         }

@@ -82,7 +82,7 @@ public sealed partial class RoomWriter
         RunOnQueueAsync(room, async head =>
         {
             var version = room.Version;
-            var meta = await store.GetEventMetaAsync([pdu.EventId, .. pdu.PrevEventIds], ct);
+            var meta = await store.GetEventMetaAsync([pdu.EventId], ct);
             if (meta.TryGetValue(pdu.EventId, out var existing) && !existing.Outlier)
             {
                 return (head, new RemoteOutcome(pdu.EventId, existing.RejectionReason, existing.SoftFailed, null, AlreadyKnown: true));
@@ -91,17 +91,14 @@ public sealed partial class RoomWriter
             // The state before the event: its prev events' states, resolved.
             var prevStates = new List<IReadOnlyDictionary<StateKey, string>>();
             long parentSnapshot = 0;
-            foreach (var prevId in pdu.PrevEventIds)
+            foreach (var snapshot in (await StatePrevsAsync(pdu, ct)).WithState)
             {
-                if (meta.TryGetValue(prevId, out var prev) && prev.StateAfter is { } snapshot && !prev.Rejected)
+                if (prevStates.Count == 0)
                 {
-                    if (prevStates.Count == 0)
-                    {
-                        parentSnapshot = snapshot;
-                    }
-
-                    prevStates.Add(await store.GetSnapshotStateAsync(snapshot, ct));
+                    parentSnapshot = snapshot;
                 }
+
+                prevStates.Add(await store.GetSnapshotStateAsync(snapshot, ct));
             }
 
             if (missingPrevStates is not null)
@@ -137,9 +134,10 @@ public sealed partial class RoomWriter
             }
 
             // Step 5: against the state before it.
+            var authStateBefore = await AuthStateAsync(pdu, stateBefore, ct);
             if (reason is null)
             {
-                var step5 = EventAuth.Check(pdu, await AuthStateAsync(pdu, stateBefore, ct));
+                var step5 = EventAuth.Check(pdu, authStateBefore);
                 reason = step5.Allowed ? null : step5.ToString();
             }
 
@@ -152,6 +150,13 @@ public sealed partial class RoomWriter
 
             // Step 6: soft failure against the current state.
             var softFailed = !EventAuth.Check(pdu, await AuthStateAsync(pdu, head.State, ct)).Allowed;
+            if (!softFailed && await WithheldRedactionReasonAsync(pdu, authStateBefore, ct) is { } withheld)
+            {
+                // A redaction that may not redact its target stays in the DAG but is never applied nor shown, as Synapse
+                // withholds it from clients; soft failure is exactly that treatment.
+                LogRedactionWithheld(pdu.EventId, room.RoomId, withheld);
+                softFailed = true;
+            }
 
             var delta = Diff(parentState, stateBefore);
             var item = new EventToPersist(pdu, new StateBefore.Derived(parentSnapshot, delta), SoftFailed: softFailed);
@@ -162,8 +167,9 @@ public sealed partial class RoomWriter
             }
             else
             {
-                var remaining = head.ForwardExtremities.Where(e => !pdu.PrevEventIds.Contains(e.EventId)).ToList();
-                var removed = head.ForwardExtremities.Where(e => pdu.PrevEventIds.Contains(e.EventId)).Select(e => e.EventId).ToList();
+                var superseded = await SupersededExtremitiesAsync(pdu, ct);
+                var remaining = head.ForwardExtremities.Where(e => !superseded.Contains(e.EventId)).ToList();
+                var removed = head.ForwardExtremities.Where(e => superseded.Contains(e.EventId)).Select(e => e.EventId).ToList();
                 if (remaining.Count == 0)
                 {
                     batch = new PersistBatch([item], removed, [pdu.EventId], CurrentStateIsStateAfterLastEvent: true);
@@ -257,6 +263,103 @@ public sealed partial class RoomWriter
             Notify(room, [new PersistedEvent(member, reservation.First, false)], head);
             return (head, reservation.First);
         }, ct);
+
+    /// <summary>
+    /// The prev events of <paramref name="pdu"/> that we lack with their state (never stored, or only as outliers):
+    /// what must be fetched before the state before it is known. A rejected prev event counts through its own prev
+    /// events (see <see cref="StatePrevsAsync"/>).
+    /// </summary>
+    public async Task<IReadOnlyList<string>> MissingPrevEventsAsync(Pdu pdu, CancellationToken ct) => (await StatePrevsAsync(pdu, ct)).Missing;
+
+    /// <summary>
+    /// The events whose states after them make up the state before <paramref name="pdu"/>: its prev events, except that
+    /// a rejected prev event stands for its own prev events, recursively. A rejected event changes no state, so the state
+    /// after it is the state before it (as Synapse keeps it); we store rejected events without state, so it is rebuilt
+    /// from their prev events. Returns the snapshots after those we hold with state, and the IDs of those we do not.
+    /// </summary>
+    private async Task<(List<long> WithState, List<string> Missing)> StatePrevsAsync(Pdu pdu, CancellationToken ct)
+    {
+        const int MaxRejectedDepth = 100;
+        var withState = new List<long>();
+        var missing = new List<string>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var frontier = pdu.PrevEventIds.Where(seen.Add).ToList();
+        for (var round = 0; frontier.Count > 0 && round < MaxRejectedDepth; round++)
+        {
+            var meta = await store.GetEventMetaAsync(frontier, ct);
+            var rejected = new List<string>();
+            foreach (var id in frontier)
+            {
+                if (meta.TryGetValue(id, out var m) && m.Rejected)
+                {
+                    rejected.Add(id);
+                }
+                else if (m?.StateAfter is { } snapshot)
+                {
+                    withState.Add(snapshot);
+                }
+                else
+                {
+                    missing.Add(id);
+                }
+            }
+
+            frontier = (await lookup.GetEventsAsync(rejected, ct)).Values.SelectMany(e => e.PrevEventIds).Where(seen.Add).ToList();
+        }
+
+        return (withState, missing);
+    }
+
+    /// <summary>
+    /// Why a redaction that passed the auth rules must still not be applied (null when it may): its target is in another
+    /// room or is the room's create event, or (room versions 3+, "Handling redactions") its sender has neither the
+    /// redact level nor the target sender's server. A target we do not have is left to the redaction's storage, which
+    /// marks only events of the same room.
+    /// </summary>
+    private async Task<string?> WithheldRedactionReasonAsync(Pdu pdu, IReadOnlyDictionary<StateKey, Pdu> authState, CancellationToken ct)
+    {
+        if (pdu.Type != EventTypes.Redaction || pdu.Redacts is not { } targetId
+            || (await lookup.GetEventsAsync([targetId], ct)).GetValueOrDefault(targetId) is not { } target)
+        {
+            return null;
+        }
+
+        if (target.RoomId != pdu.RoomId)
+        {
+            return "its target is in another room";
+        }
+
+        if (target.Type == EventTypes.Create)
+        {
+            return "its target is the create event";
+        }
+
+        return EventAuth.ShouldApplyRedaction(pdu, target, PowerLevels.FromState(authState, pdu.RoomVersion))
+            ? null
+            : "its sender may not redact other servers' events";
+    }
+
+    /// <summary>
+    /// The extremities an accepted event replaces: its prev events, and, through prev events that were soft-failed or
+    /// rejected, their ancestors too (as Synapse): an extremity followed by soft-failed events and then by this event is
+    /// behind it, and left in place it would dangle beside it for ever (an F ← SF ← SF ← N chain has N alone at its tip).
+    /// </summary>
+    private async Task<HashSet<string>> SupersededExtremitiesAsync(Pdu pdu, CancellationToken ct)
+    {
+        var result = new HashSet<string>(pdu.PrevEventIds, StringComparer.Ordinal);
+        var frontier = pdu.PrevEventIds.ToList();
+        while (frontier.Count > 0)
+        {
+            var failed = (await store.GetEventMetaAsync(frontier, ct)).Values.Where(m => m.SoftFailed || m.Rejected).Select(m => m.EventId).ToList();
+            frontier = [];
+            foreach (var e in (await lookup.GetEventsAsync(failed, ct)).Values)
+            {
+                frontier.AddRange(e.PrevEventIds.Where(result.Add));
+            }
+        }
+
+        return result;
+    }
 
     /// <summary>The auth state an event is checked against: the keys its auth rules look at, plus the create event.</summary>
     private async Task<Dictionary<StateKey, Pdu>> AuthStateAsync(Pdu pdu, IReadOnlyDictionary<StateKey, string> state, CancellationToken ct)
@@ -362,6 +465,9 @@ public sealed partial class RoomWriter
             }
         }
     }
+
+    [Microsoft.Extensions.Logging.LoggerMessage(Level = Microsoft.Extensions.Logging.LogLevel.Information, Message = "Withheld redaction {EventId} in {RoomId}: {Reason}")]
+    private partial void LogRedactionWithheld(string eventId, string roomId, string reason);
 
     [Microsoft.Extensions.Logging.LoggerMessage(Level = Microsoft.Extensions.Logging.LogLevel.Information, Message = "Rejected event {EventId} in {RoomId}: {Reason}")]
     private partial void LogRemoteRejected(string eventId, string roomId, string reason);

@@ -46,8 +46,11 @@ internal sealed class FederationSenderRepository(NpgsqlDataSource db) : IFederat
         """;
 
     // Our users' timeline events in rooms the destination has been in since before the event (so a server that joins
-    // later is not sent the room's history), plus membership events about its users
-    // (a kicked or invited user's server must hear of it even though it is not joined).
+    // later is not sent the room's history), plus, as Synapse, membership events that take one of its users out of the
+    // room: a kick or ban of a user who was joined (the server was in the room before the event, though no longer in
+    // room_memberships) and a rescinded invite. The target's previous membership is among a member event's auth
+    // events. An invite itself is not sent: the invited server is not in the room, hears of it through /invite, and
+    // may not know the room at all.
     private const string SelectPending = """
         SELECT e.event_id AS EventId, e.stream_ordering AS StreamOrdering, e.json AS Json
         FROM events e
@@ -56,7 +59,12 @@ internal sealed class FederationSenderRepository(NpgsqlDataSource db) : IFederat
           AND substring(e.sender from position(':' in e.sender) + 1) = @Us
           AND (EXISTS (SELECT 1 FROM room_memberships m
                        WHERE m.room_nid = e.room_nid AND m.user_server = @Destination AND m.membership = 'join' AND m.stream_ordering < e.stream_ordering)
-               OR (e.event_type = 'm.room.member' AND substring(e.state_key from position(':' in e.state_key) + 1) = @Destination))
+               OR (e.event_type = 'm.room.member' AND substring(e.state_key from position(':' in e.state_key) + 1) = @Destination
+                   AND EXISTS (SELECT 1 FROM event_auth_events a JOIN events p ON p.event_id = a.auth_event_id
+                               WHERE a.event_nid = e.event_nid AND p.event_type = 'm.room.member' AND p.state_key = e.state_key
+                                 AND ((p.json::jsonb) -> 'content' ->> 'membership' = 'join'
+                                      OR ((p.json::jsonb) -> 'content' ->> 'membership' = 'invite'
+                                          AND (e.json::jsonb) -> 'content' ->> 'membership' = 'leave')))))
         ORDER BY e.stream_ordering
         LIMIT @Limit
         """;

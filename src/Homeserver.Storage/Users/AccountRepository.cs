@@ -15,7 +15,7 @@ internal sealed class AccountRepository(NpgsqlDataSource db) : IAccountStore
 
     private const string SelectUser = """
         SELECT user_id AS UserId, password_hash AS PasswordHash, created_ts AS CreatedTs, is_admin AS IsAdmin,
-               is_guest AS IsGuest, deactivated AS Deactivated, displayname AS DisplayName, avatar_url AS AvatarUrl
+               is_guest AS IsGuest, deactivated AS Deactivated, displayname AS DisplayName, avatar_url AS AvatarUrl, erased AS Erased
         FROM users WHERE user_id = @UserId
         """;
 
