@@ -127,6 +127,32 @@ public sealed class SyncTests(TestServer server) : IClassFixture<TestServer>
     }
 
     [Fact]
+    public async Task Current_state_set_while_the_user_could_not_see_the_room_appears_in_the_timeline_on_rejoin()
+    {
+        var creator = await NewUserAsync();
+        var syncer = await NewUserAsync();
+        var invitee = await NewUserAsync();
+        var roomId = await CreateRoomAsync(creator, new { preset = "public_chat" });
+        var escaped = Uri.EscapeDataString(roomId);
+        (await syncer.PostAsync($"/_matrix/client/v3/rooms/{escaped}/join", new { })).EnsureOk();
+        (await creator.PutAsync($"/_matrix/client/v3/rooms/{escaped}/state/m.room.history_visibility", new { history_visibility = "joined" })).EnsureOk();
+        (await creator.PostAsync($"/_matrix/client/v3/rooms/{escaped}/invite", new { user_id = invitee.UserId })).EnsureOk();
+        var since = (await SyncAsync(syncer)).GetProperty("next_batch").GetString();
+        (await syncer.PostAsync($"/_matrix/client/v3/rooms/{escaped}/leave", new { })).EnsureOk();
+        (await invitee.PostAsync($"/_matrix/client/v3/rooms/{escaped}/join", new { })).EnsureOk();
+        await SendAsync(creator, roomId, "while away");
+        (await syncer.PostAsync($"/_matrix/client/v3/rooms/{escaped}/join", new { })).EnsureOk();
+
+        var sync = await SyncAsync(syncer, since);
+
+        var timeline = Timeline(sync, roomId).ToList();
+        timeline.Should().Contain(e => e.GetProperty("type").GetString() == "m.room.member"
+            && e.GetProperty("state_key").GetString() == invitee.UserId
+            && e.GetProperty("content").GetProperty("membership").GetString() == "join", "the invitee's join is current state");
+        timeline.Should().NotContain(e => e.GetProperty("type").GetString() == "m.room.message", "the message sent while away stays hidden");
+    }
+
+    [Fact]
     public async Task An_invalid_since_token_is_M_INVALID_PARAM_not_a_500()
     {
         var alice = await NewUserAsync();

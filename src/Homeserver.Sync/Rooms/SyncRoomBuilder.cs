@@ -144,7 +144,8 @@ public sealed class SyncRoomBuilder(ISyncRoomStore store, IRoomReadStore reads, 
             var hasMore = fetched.Count > limit;
             var considered = fetched.Take(limit).ToList();
             var membership = request.Joined ? Membership.Join : request.Membership.Membership;
-            var kept = await FilterTimelineAsync(userId, membership, request.Membership.RoomId, considered, filter, ct);
+            var currentState = fetched.Count > 0 ? fetched[0].StateAfter : null;
+            var kept = await FilterTimelineAsync(userId, membership, request.Membership.RoomId, considered, filter, currentState, ct);
 
             // Filters thinned the page: look further back, a few times at most (as Synapse's _load_filtered_recents).
             for (var i = 0; i < MaxTopUps && hasMore && kept.Count < limit; i++)
@@ -160,7 +161,7 @@ public sealed class SyncRoomBuilder(ISyncRoomStore store, IRoomReadStore reads, 
                 }
 
                 considered.AddRange(page);
-                var extra = await FilterTimelineAsync(userId, membership, request.Membership.RoomId, page, filter, ct);
+                var extra = await FilterTimelineAsync(userId, membership, request.Membership.RoomId, page, filter, currentState, ct);
                 kept.AddRange(extra);
             }
 
@@ -178,7 +179,8 @@ public sealed class SyncRoomBuilder(ISyncRoomStore store, IRoomReadStore reads, 
     }
 
     /// <summary>Newest-first events the user may see that pass the timeline filter (order kept).</summary>
-    private async Task<List<StoredEvent>> FilterTimelineAsync(string userId, string membership, string roomId, List<StoredEvent> newestFirst, SyncFilter filter, CancellationToken ct)
+    private async Task<List<StoredEvent>> FilterTimelineAsync(
+        string userId, string membership, string roomId, List<StoredEvent> newestFirst, SyncFilter filter, long? currentState, CancellationToken ct)
     {
         if (!filter.Timeline.IncludesRoom(roomId))
         {
@@ -188,6 +190,16 @@ public sealed class SyncRoomBuilder(ISyncRoomStore store, IRoomReadStore reads, 
         // A user always sees their own membership events (as Synapse), so that a leave or a kick is shown even
         // when history visibility would hide what follows the user's membership.
         var visible = (await visibility.FilterAsync(userId, membership, newestFirst, ct)).Select(e => e.EventId).ToHashSet(StringComparer.Ordinal);
+
+        // State events that are the room's current state are shown even when history visibility hides the time they
+        // were sent (Synapse's always_include_ids): a user who rejoins sees who joined meanwhile in the timeline too.
+        var hiddenState = newestFirst.Where(e => e.Event.StateKey is not null && !visible.Contains(e.EventId)).ToList();
+        if (hiddenState.Count > 0 && currentState is { } snapshot)
+        {
+            var current = await reads.GetStateEntriesAsync(snapshot, hiddenState.Select(e => new StateKey(e.Event.Type, e.Event.StateKey!)).Distinct().ToList(), ct);
+            visible.UnionWith(hiddenState.Where(e => current.TryGetValue(new StateKey(e.Event.Type, e.Event.StateKey!), out var id) && id == e.EventId).Select(e => e.EventId));
+        }
+
         return newestFirst
             .Where(e => visible.Contains(e.EventId) || (e.Event.Type == EventTypes.Member && e.Event.StateKey == userId))
             .Where(e => e.Event.StateKey is not null || !filter.IgnoredUsers.Contains(e.Event.Sender))
