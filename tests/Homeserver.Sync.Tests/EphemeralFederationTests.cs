@@ -78,6 +78,22 @@ public sealed class EphemeralFederationTests
     }
 
     [Fact]
+    public async Task A_change_after_the_answers_position_is_left_to_the_next_answer()
+    {
+        var before = _typing.Current;
+        await _typing.SetRemoteTypingAsync(new TypingEdu(RoomId, Bob, true), CancellationToken.None);
+        var upTo = _typing.Current;
+        await _typing.SetRemoteTypingAsync(new TypingEdu(RoomId, Bob, false), CancellationToken.None);
+
+        // An answer whose position was taken before the stop does not report the room at all (its list is newer than
+        // the answer), and the next answer, from that position, reports the stop once.
+        _typing.GetChanges([RoomId], before, upTo).Should().BeEmpty();
+        var next = _typing.GetChanges([RoomId], upTo, _typing.Current);
+        next.Should().ContainSingle().Which.UserIds.Should().BeEmpty();
+        _typing.GetChanges([RoomId], _typing.Current, _typing.Current).Should().BeEmpty();
+    }
+
+    [Fact]
     public async Task A_remote_stop_ends_typing_at_once()
     {
         await _typing.SetRemoteTypingAsync(new TypingEdu(RoomId, Bob, true), CancellationToken.None);

@@ -225,9 +225,10 @@ public sealed partial class TypingService : IEphemeralPositions, IDisposable
 
     /// <summary>
     /// The typing lists to send for <paramref name="roomIds"/> after a token whose typing part is
-    /// <paramref name="since"/> (null for an initial sync: only rooms where someone is typing).
+    /// <paramref name="since"/> (null for an initial sync: only rooms where someone is typing), up to the answer's own
+    /// position <paramref name="upTo"/> (later changes belong to the next answer).
     /// </summary>
-    public IReadOnlyList<RoomTyping> GetChanges(IEnumerable<string> roomIds, long? since)
+    public IReadOnlyList<RoomTyping> GetChanges(IEnumerable<string> roomIds, long? since, long? upTo = null)
     {
         var result = new List<RoomTyping>();
         lock (_lock)
@@ -242,6 +243,13 @@ public sealed partial class TypingService : IEphemeralPositions, IDisposable
                         result.Add(new RoomTyping(roomId, [], _serial));
                     }
 
+                    continue;
+                }
+
+                // A change after the answer's own position is left to the next answer, which starts there: reporting it
+                // now as well would repeat it (and a client would see an old typing list once more after a newer one).
+                if (upTo is { } bound && room.Serial > bound)
+                {
                     continue;
                 }
 

@@ -16,7 +16,7 @@ public sealed class TypingSyncSection(TypingService typing) : IRoomSyncSection
         }
 
         var rooms = roomIds.Where(context.Filter.Ephemeral.IncludesRoom);
-        foreach (var change in typing.GetChanges(rooms, context.FullState ? null : context.Since?.Typing))
+        foreach (var change in typing.GetChanges(rooms, context.FullState ? null : context.Since?.Typing, context.UpTo.Typing))
         {
             result[change.RoomId] = new Contribution(change.UserIds);
         }

@@ -14,7 +14,7 @@ public sealed class TypingExtension(TypingService typing) : ISlidingSyncExtensio
 
     public Task<SlidingExtensionResult?> ComputeAsync(SlidingExtensionContext context, CancellationToken ct)
     {
-        var changes = typing.GetChanges(context.RoomIds, context.Since?.Typing);
+        var changes = typing.GetChanges(context.RoomIds, context.Since?.Typing, context.UpTo.Typing);
         var result = new SlidingExtensionResult(changes.Count > 0, w =>
         {
             w.WriteStartObject();
