@@ -61,7 +61,7 @@ public static class MembershipEndpoints
         }
 
         var room = await rooms.FindRoomAsync(roomId, ct);
-        if (room is null || (await rooms.GetHeadAsync(room, ct)).ForwardExtremities.Count == 0)
+        if (room is null || await NeedsRemoteJoinAsync(rooms, room, ct))
         {
             // Not a room we are in: join it through another server.
             var (joined, eventId) = await rooms.JoinRemoteAsync(auth.Requester, roomId, servers, ct);
@@ -91,6 +91,21 @@ public static class MembershipEndpoints
         }
 
         return extra;
+    }
+
+    /// <summary>
+    /// Whether a join must go through another server: we hold no state for the room, or none of our users is joined
+    /// any more (our copy of the state is no longer kept up to date) while other servers' users still are.
+    /// </summary>
+    private static async Task<bool> NeedsRemoteJoinAsync(RoomService rooms, Homeserver.Rooms.Persistence.RoomRecord room, CancellationToken ct)
+    {
+        var head = await rooms.GetHeadAsync(room, ct);
+        if (head.ForwardExtremities.Count == 0)
+        {
+            return true;
+        }
+
+        return !await rooms.IsResidentAsync(head, ct) && await rooms.HasRemoteJoinedMemberAsync(head, ct);
     }
 
     /// <summary>The servers a client suggests joining through (<c>via</c>, and the older <c>server_name</c>).</summary>

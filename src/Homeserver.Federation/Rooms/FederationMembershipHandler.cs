@@ -42,7 +42,7 @@ public sealed class FederationMembershipHandler(
 
         // Joining or knocking needs a resident server to vouch for the room: once all our users have left, we are not
         // one (Synapse: "Not an active room on this server"). Leaving is still possible, to reject an invite.
-        if (membership != Membership.Leave && !await HasLocalJoinedMemberAsync(head, ct))
+        if (membership != Membership.Leave && !await rooms.HasLocalJoinedMemberAsync(head, ct))
         {
             throw MatrixException.NotFound("Not an active room on this server");
         }
@@ -132,7 +132,7 @@ public sealed class FederationMembershipHandler(
         var stored = Pdu.Parse(JsonSerializer.SerializeToElement(withState), version, signed.EventId);
         var room = await rooms.GetOrCreateRemoteRoomAsync(roomId, version, ct);
         var head = await rooms.GetHeadAsync(room, ct);
-        if (head.ForwardExtremities.Count > 0 && await HasLocalJoinedMemberAsync(head, ct))
+        if (await rooms.IsResidentAsync(head, ct))
         {
             // One of our users is in the room: the inviting server sends the invite to us in a transaction like any
             // other event, where the auth rules judge it against the room's state; here we only countersign (Synapse
@@ -153,10 +153,4 @@ public sealed class FederationMembershipHandler(
         { BadSignature: true } => throw MatrixException.Forbidden("Signature check failed: " + verified.Error),
         _ => throw MatrixException.BadJson("Invalid event: " + verified.Error),
     };
-
-    private async Task<bool> HasLocalJoinedMemberAsync(RoomHead head, CancellationToken ct)
-    {
-        var ours = head.State.Where(kv => kv.Key.Type == EventTypes.Member && MatrixId.ServerOf(kv.Key.Key) == config.ServerName).Select(kv => kv.Value).ToList();
-        return ours.Count > 0 && (await rooms.GetEventsAsync(ours, ct)).Values.Any(e => e.Membership == Membership.Join);
-    }
 }

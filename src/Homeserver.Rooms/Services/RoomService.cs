@@ -412,6 +412,29 @@ public sealed partial class RoomService(
         }
     }
 
+    /// <summary>Whether one of our users is joined, as the room's state here says.</summary>
+    public Task<bool> HasLocalJoinedMemberAsync(RoomHead head, CancellationToken ct) => HasJoinedMemberAsync(head, local: true, ct);
+
+    /// <summary>Whether a user of another server is joined, as the room's state here says.</summary>
+    public Task<bool> HasRemoteJoinedMemberAsync(RoomHead head, CancellationToken ct) => HasJoinedMemberAsync(head, local: false, ct);
+
+    private async Task<bool> HasJoinedMemberAsync(RoomHead head, bool local, CancellationToken ct)
+    {
+        var members = head.State
+            .Where(kv => kv.Key.Type == EventTypes.Member && (MatrixId.ServerOf(kv.Key.Key) == config.ServerName) == local)
+            .Select(kv => kv.Value)
+            .ToList();
+        return members.Count > 0 && (await writer.GetEventsAsync(members, ct)).Values.Any(e => e.Membership == Membership.Join);
+    }
+
+    /// <summary>
+    /// Whether this server takes part in the room: it holds the room's state and one of our users is joined. Once all
+    /// our users have left, the state we keep is no longer kept up to date, so a join goes through a resident server
+    /// again (as Synapse's "is host in room").
+    /// </summary>
+    public async Task<bool> IsResidentAsync(RoomHead head, CancellationToken ct) =>
+        head.ForwardExtremities.Count > 0 && await HasLocalJoinedMemberAsync(head, ct);
+
     /// <summary>Joins a room this server is not in, through the given servers (or those we can guess).</summary>
     public async Task<(RoomRecord Room, string EventId)> JoinRemoteAsync(Requester requester, string roomId, IReadOnlyList<string> servers, CancellationToken ct)
     {
