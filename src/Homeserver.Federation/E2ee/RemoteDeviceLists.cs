@@ -52,13 +52,19 @@ public sealed partial class RemoteDeviceLists(
             time.GetUtcNow().ToUnixTimeMilliseconds(),
             ct);
         LogDeviceListUpdate(edu.UserId, edu.DeviceId, edu.StreamId, outcome);
-        await deviceLists.DevicesChangedAsync(edu.UserId, [edu.DeviceId], ct);
-        if (outcome != RemoteDeviceUpdateOutcome.Applied)
+        if (outcome == RemoteDeviceUpdateOutcome.Applied)
         {
-            // Nothing cached yet, or an update went missing: fetch the whole list now rather than at the next query, as
-            // Synapse does, so that what our users are told to re-query is already current (a failure leaves it stale,
-            // to be fetched at the next query).
-            await keyClient.ResyncAsync(origin, edu.UserId, ct);
+            await deviceLists.DevicesChangedAsync(edu.UserId, [edu.DeviceId], ct);
+            return;
+        }
+
+        // Nothing cached yet, or an update went missing: fetch the whole list now rather than at the next query, as
+        // Synapse does, and announce the change once, after the fetch (the fetch announces it when it replaced the
+        // cache), so that what our users are told to re-query is already current. A failed fetch leaves the list stale
+        // (fetched at the next query) and the change is announced all the same.
+        if (await keyClient.ResyncAsync(origin, edu.UserId, ct) is null)
+        {
+            await deviceLists.DevicesChangedAsync(edu.UserId, [edu.DeviceId], ct);
         }
     }
 
