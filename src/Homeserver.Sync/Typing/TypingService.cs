@@ -225,7 +225,7 @@ public sealed partial class TypingService : IEphemeralPositions, IDisposable
 
     /// <summary>
     /// The typing lists to send for <paramref name="roomIds"/> after a token whose typing part is
-    /// <paramref name="since"/> (null for an initial sync: only rooms where someone is typing), up to the answer's own
+    /// <paramref name="since"/> (null for an initial sync: every room with a typing list in this process), up to the answer's own
     /// position <paramref name="upTo"/> (later changes belong to the next answer).
     /// </summary>
     public IReadOnlyList<RoomTyping> GetChanges(IEnumerable<string> roomIds, long? since, long? upTo = null)
@@ -253,7 +253,10 @@ public sealed partial class TypingService : IEphemeralPositions, IDisposable
                     continue;
                 }
 
-                var include = since is null ? room.ExpiresAt.Count > 0 : everything || room.Serial > since;
+                // An initial sync reports every room whose typing list this process has seen change (an empty list
+                // after a stop included), as Synapse's typing stream from position 0 does; an incremental one, the rooms
+                // that changed after the token.
+                var include = since is null || everything || room.Serial > since;
                 if (include)
                 {
                     result.Add(new RoomTyping(roomId, room.ExpiresAt.Keys.Order(StringComparer.Ordinal).ToList(), room.Serial));

@@ -76,6 +76,19 @@ public sealed class TypingTests(TestServer server) : IClassFixture<TestServer>
     }
 
     [Fact]
+    public async Task An_initial_sync_after_a_stop_shows_the_empty_typing_list()
+    {
+        var alice = await NewUserAsync();
+        var bob = await NewUserAsync();
+        var roomId = await SharedRoomAsync(alice, bob);
+        (await TypeAsync(alice, roomId, new { typing = true, timeout = 30000 })).EnsureOk();
+        (await TypeAsync(alice, roomId, new { typing = false })).EnsureOk();
+
+        // As Synapse: a client starting afresh learns that nobody types (rather than nothing about typing).
+        TypingUsers(await bob.SyncAsync(), roomId).Should().NotBeNull().And.BeEmpty();
+    }
+
+    [Fact]
     public async Task Nobody_can_set_the_typing_state_of_someone_else()
     {
         var alice = await NewUserAsync();
