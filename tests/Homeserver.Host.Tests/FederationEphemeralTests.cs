@@ -84,31 +84,11 @@ public sealed class FederationEphemeralTests(TwoServers servers) : IClassFixture
     }
 }
 
-/// <summary>Our server and a fake remote server whose user has joined a room of ours.</summary>
-public sealed class EphemeralRemoteFixture : IAsyncLifetime
-{
-    public FederatedTestServer Server { get; } = new();
-
-    public FakeRemoteServer Remote { get; } = new();
-
-    public async Task InitializeAsync()
-    {
-        await Remote.InitializeAsync();
-        await Server.InitializeAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await Server.DisposeAsync();
-        await Remote.DisposeAsync();
-    }
-}
-
 /// <summary>
 /// What crafted EDUs from another server achieve (only what the spec allows), and what our server sends: typing and
 /// public receipts of our users, never private receipts, and presence only when it changes.
 /// </summary>
-public sealed class FederationEphemeralSafetyTests(EphemeralRemoteFixture fixture) : IClassFixture<EphemeralRemoteFixture>
+public sealed class FederationEphemeralSafetyTests(ServerWithFakeRemote fixture) : IClassFixture<ServerWithFakeRemote>
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 

@@ -8,30 +8,11 @@ using Microsoft.AspNetCore.Http;
 
 namespace Homeserver.Host.Tests;
 
-public sealed class FederationHandshakeFixture : IAsyncLifetime
-{
-    public FederatedTestServer Server { get; } = new();
-
-    public FakeRemoteServer Remote { get; } = new();
-
-    public async Task InitializeAsync()
-    {
-        await Remote.InitializeAsync();
-        await Server.InitializeAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await Server.DisposeAsync();
-        await Remote.DisposeAsync();
-    }
-}
-
 /// <summary>
 /// Server ACLs and the membership handshakes (make/send join, leave, invite) as another server sees them, and as our
 /// server answers its clients when the other server refuses (the behaviour SyTest's federation tests expect).
 /// </summary>
-public sealed class FederationHandshakeTests(FederationHandshakeFixture fixture) : IClassFixture<FederationHandshakeFixture>
+public sealed class FederationHandshakeTests(ServerWithFakeRemote fixture) : IClassFixture<ServerWithFakeRemote>
 {
     private FederatedTestServer Server => fixture.Server;
 

@@ -9,7 +9,7 @@ namespace Homeserver.Host.Tests;
 /// What becomes of events another server sends that our checks do not simply accept (server-server API, "Checks
 /// performed on receipt of a PDU", "Soft failure", "Handling redactions"), and what we send to servers not in a room.
 /// </summary>
-public sealed class FederationInboundOutcomeTests(FederationSafetyFixture fixture) : IClassFixture<FederationSafetyFixture>
+public sealed class FederationInboundOutcomeTests(ServerWithFakeRemote fixture) : IClassFixture<ServerWithFakeRemote>
 {
     private FederatedTestServer Server => fixture.Server;
 

@@ -5,27 +5,8 @@ using Homeserver.TestKit;
 
 namespace Homeserver.Host.Tests;
 
-public sealed class FederationSafetyFixture : IAsyncLifetime
-{
-    public FederatedTestServer Server { get; } = new();
-
-    public FakeRemoteServer Remote { get; } = new();
-
-    public async Task InitializeAsync()
-    {
-        await Remote.InitializeAsync();
-        await Server.InitializeAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await Server.DisposeAsync();
-        await Remote.DisposeAsync();
-    }
-}
-
 /// <summary>What another server sends is verified before it is believed: bad signatures, bad hashes and failed auth rules.</summary>
-public sealed class FederationSafetyTests(FederationSafetyFixture fixture) : IClassFixture<FederationSafetyFixture>
+public sealed class FederationSafetyTests(ServerWithFakeRemote fixture) : IClassFixture<ServerWithFakeRemote>
 {
     private FederatedTestServer Server => fixture.Server;
 

@@ -8,7 +8,7 @@ using Homeserver.TestKit;
 namespace Homeserver.Host.Tests;
 
 /// <summary>Our server as a notary for other servers' keys (server-server API "Querying keys through another server").</summary>
-public sealed class KeyNotaryTests(FederationSafetyFixture fixture) : IClassFixture<FederationSafetyFixture>
+public sealed class KeyNotaryTests(ServerWithFakeRemote fixture) : IClassFixture<ServerWithFakeRemote>
 {
     private FederatedTestServer Server => fixture.Server;
 

@@ -12,7 +12,7 @@ namespace Homeserver.Host.Tests;
 /// cache follows m.device_list_update EDUs that build on it, is fetched again after a gap, believes only verified keys
 /// from the user's own server, and is forgotten when no local user shares a room with the remote user any more.
 /// </summary>
-public sealed class RemoteDeviceListTests(FederationSafetyFixture fixture) : IClassFixture<FederationSafetyFixture>
+public sealed class RemoteDeviceListTests(ServerWithFakeRemote fixture) : IClassFixture<ServerWithFakeRemote>
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 
