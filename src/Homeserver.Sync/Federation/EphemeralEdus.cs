@@ -54,14 +54,7 @@ public static class EphemeralEdus
         w.WriteStringValue(receipt.EventId);
         w.WriteEndArray();
         w.WritePropertyName("data"u8);
-        w.WriteStartObject();
-        w.WriteNumber("ts"u8, receipt.Ts);
-        if (receipt.ThreadId.Length > 0)
-        {
-            w.WriteString("thread_id"u8, receipt.ThreadId);
-        }
-
-        w.WriteEndObject();
+        receipt.WriteData(w);
         w.WriteEndObject();
         w.WriteEndObject();
         w.WriteEndObject();

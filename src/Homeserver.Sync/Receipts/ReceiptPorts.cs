@@ -18,6 +18,19 @@ public static class ReceiptTypes
 public sealed record Receipt(string RoomId, string ReceiptType, string UserId, string ThreadId, string EventId, long Ts, long StreamId)
 {
     public bool IsPrivate => ReceiptType == ReceiptTypes.ReadPrivate;
+
+    /// <summary>The receipt's data object, as clients and other servers receive it: <c>{"ts", "thread_id"?}</c>.</summary>
+    public void WriteData(System.Text.Json.Utf8JsonWriter w)
+    {
+        w.WriteStartObject();
+        w.WriteNumber("ts"u8, Ts);
+        if (ThreadId.Length > 0)
+        {
+            w.WriteString("thread_id"u8, ThreadId);
+        }
+
+        w.WriteEndObject();
+    }
 }
 
 /// <summary>

@@ -67,14 +67,7 @@ public sealed class ReceiptSyncSection(IReceiptStore store) : IRoomSyncSection
                 foreach (var receipt in byType.GroupBy(r => r.UserId, StringComparer.Ordinal).Select(g => g.MaxBy(r => r.StreamId)!))
                 {
                     w.WritePropertyName(receipt.UserId);
-                    w.WriteStartObject();
-                    w.WriteNumber("ts"u8, receipt.Ts);
-                    if (receipt.ThreadId.Length > 0)
-                    {
-                        w.WriteString("thread_id"u8, receipt.ThreadId);
-                    }
-
-                    w.WriteEndObject();
+                    receipt.WriteData(w);
                 }
 
                 w.WriteEndObject();
