@@ -33,10 +33,9 @@ internal sealed class PersistWrites
         SELECT u, d, t, e, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS x (u, d, t, e)
         """;
 
-    private const string DeleteExtremities = """
-        DELETE FROM forward_extremities f USING events e
-        WHERE f.room_nid = $1 AND e.event_nid = f.event_nid AND e.event_id = ANY($2::text[])
-        """;
+    // By number, not by a join with events on the IDs: the join's plan was remade on every call (a quarter of a
+    // millisecond of planning per batch), this one is prepared once.
+    private const string DeleteExtremities = "DELETE FROM forward_extremities WHERE room_nid = $1 AND event_nid = ANY($2::bigint[])";
 
     private const string InsertExtremities = "INSERT INTO forward_extremities (room_nid, event_nid) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING";
 
@@ -149,7 +148,7 @@ internal sealed class PersistWrites
     /// </summary>
     public async Task ExecuteAsync(
         NpgsqlConnection conn, NpgsqlTransaction? tx, long roomNid, long nowTs, EventSideRows sideRows, IReadOnlyList<(string RedactionId, string TargetId)> redactions,
-        IReadOnlyCollection<string> extremitiesRemoved, IReadOnlyList<long> extremitiesAdded, (long SnapshotNid, long LastStream)? roomPosition, CancellationToken ct)
+        IReadOnlyList<long> extremitiesRemoved, IReadOnlyList<long> extremitiesAdded, (long SnapshotNid, long LastStream)? roomPosition, CancellationToken ct)
     {
         await using var batch = new NpgsqlBatch(conn, tx);
         if (_nids.Count > 0)

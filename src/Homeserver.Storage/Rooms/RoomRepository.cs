@@ -24,7 +24,7 @@ internal sealed class RoomRepository(
         """;
 
     private const string SelectExtremities = """
-        SELECT e.event_id AS EventId, e.depth AS Depth
+        SELECT e.event_id AS EventId, e.depth AS Depth, e.event_nid AS Nid
         FROM forward_extremities f JOIN events e ON e.event_nid = f.event_nid
         WHERE f.room_nid = @RoomNid
         """;
@@ -91,6 +91,8 @@ internal sealed class RoomRepository(
 
     private sealed record SnapshotHeadRow(long SnapshotNid, long LastStreamOrdering);
 
+    private sealed record ExtremityRow(string EventId, long Depth, long Nid);
+
     private sealed record TxnRow(string UserId, string DeviceId, string TxnId, string EventId);
 
     public async Task<RoomRecord?> GetRoomAsync(string roomId, CancellationToken ct)
@@ -113,7 +115,15 @@ internal sealed class RoomRepository(
         SnapshotHeadRow? current;
         await using (var conn = await db.OpenConnectionAsync(ct))
         {
-            extremities = (await conn.QueryAsync<Extremity>(new CommandDefinition(SelectExtremities, new { room.RoomNid }, cancellationToken: ct))).ToList();
+            var rows = (await conn.QueryAsync<ExtremityRow>(new CommandDefinition(SelectExtremities, new { room.RoomNid }, cancellationToken: ct))).ToList();
+
+            // The writer removes extremities by number: known from here on, without a lookup.
+            foreach (var row in rows)
+            {
+                eventNids.Remember(row.Nid, row.EventId);
+            }
+
+            extremities = rows.Select(r => new Extremity(r.EventId, r.Depth)).ToList();
             current = await conn.QuerySingleOrDefaultAsync<SnapshotHeadRow>(new CommandDefinition(SelectCurrentSnapshot, new { room.RoomNid }, cancellationToken: ct));
         }
 
@@ -345,6 +355,9 @@ internal sealed class RoomRepository(
             }
         }
 
+        var removedNids = batch.ExtremitiesRemoved.Count == 0
+            ? []
+            : (await eventNids.GetNidsAsync(batch.ExtremitiesRemoved, ct, conn, tx)).Values.ToList();
         var addedNids = new List<long>();
         var outsideBatch = batch.ExtremitiesAdded.Where(id => !batchNids.ContainsKey(id)).ToList();
         var looked = outsideBatch.Count == 0 ? new Dictionary<string, long>() : await eventNids.GetNidsAsync(outsideBatch, ct, conn, tx);
@@ -362,7 +375,7 @@ internal sealed class RoomRepository(
             && events.All(e => e.Event.StateKey is null
                 && (e.StateBefore is StateBefore.AfterPrevious || (e.StateBefore is StateBefore.Existing existing && existing.SnapshotId == head.SnapshotId)));
         long? positionInBatch = stateUnchanged ? lastStream : null;
-        await writes.ExecuteAsync(conn, explicitTx, room.RoomNid, now, sideRows, redactions, batch.ExtremitiesRemoved, addedNids,
+        await writes.ExecuteAsync(conn, explicitTx, room.RoomNid, now, sideRows, redactions, removedNids, addedNids,
             positionInBatch is { } p ? (head.SnapshotId, p) : null, ct);
 
         var newSnapshot = head.SnapshotId;
