@@ -97,6 +97,44 @@ public sealed class NotificationTests(TestServer server) : IClassFixture<TestSer
     }
 
     [Fact]
+    public async Task Counts_stay_right_across_syncs_that_add_to_the_counts_of_the_one_before()
+    {
+        // Each sync keeps its counts and the next counts only what was stored since; reads, own messages and threads
+        // must still show, whatever order they come in.
+        var (alice, bob, _, roomId) = await GroupAsync();
+        var sent = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            sent.Add(await SendAsync(bob, roomId, new { msgtype = "m.text", body = $"first {i}" }));
+        }
+
+        Unread(await RoomInSyncAsync(alice, roomId)).Should().Be((3, 0));
+        Unread(await RoomInSyncAsync(alice, roomId)).Should().Be((3, 0));
+        for (var i = 0; i < 2; i++)
+        {
+            sent.Add(await SendAsync(bob, roomId, new { msgtype = "m.text", body = $"second {i}" }));
+        }
+
+        Unread(await RoomInSyncAsync(alice, roomId)).Should().Be((5, 0));
+
+        (await alice.PostAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/receipt/m.read/{Uri.EscapeDataString(sent[3])}", new { })).EnsureOk();
+        Unread(await RoomInSyncAsync(alice, roomId)).Should().Be((1, 0));
+
+        await SendAsync(bob, roomId, JsonDocument.Parse($$$"""{"msgtype": "m.text", "body": "hey", "m.mentions": {"user_ids": ["{{{alice.UserId}}}"]}}""").RootElement);
+        Unread(await RoomInSyncAsync(alice, roomId)).Should().Be((2, 1));
+
+        await SendAsync(alice, roomId, new { msgtype = "m.text", body = "read it all" });
+        Unread(await RoomInSyncAsync(alice, roomId)).Should().Be((0, 0));
+
+        await SendAsync(bob, roomId, JsonDocument.Parse($$$"""{"msgtype": "m.text", "body": "in a thread", "m.relates_to": {"rel_type": "m.thread", "event_id": "{{{sent[0]}}}"}}""").RootElement);
+        await SendAsync(bob, roomId, new { msgtype = "m.text", body = "main again" });
+        var split = await RoomInSyncAsync(alice, roomId, """{"room": {"timeline": {"unread_thread_notifications": true}}}""");
+        Unread(split).Should().Be((1, 0));
+        split.GetProperty("unread_thread_notifications").GetProperty(sent[0]).GetProperty("notification_count").GetInt64().Should().Be(1);
+        Unread(await RoomInSyncAsync(alice, roomId)).Should().Be((2, 0));
+    }
+
+    [Fact]
     public async Task Thread_notifications_are_counted_per_thread_when_the_filter_asks()
     {
         var (alice, bob, _, roomId) = await GroupAsync();

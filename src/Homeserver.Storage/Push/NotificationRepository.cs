@@ -11,6 +11,8 @@ namespace Homeserver.Storage.Push;
 /// </summary>
 internal sealed class NotificationRepository(NpgsqlDataSource db) : INotificationStore
 {
+    private readonly UnreadCountCache _counts = new();
+
     private const string ReadPositionJoin = """
         LEFT JOIN push_read_positions r0 ON r0.user_id = a.user_id AND r0.room_id = a.room_id AND r0.thread_id = ''
         LEFT JOIN push_read_positions rt ON rt.user_id = a.user_id AND rt.room_id = a.room_id AND rt.thread_id = a.thread_id
@@ -51,11 +53,14 @@ internal sealed class NotificationRepository(NpgsqlDataSource db) : INotificatio
         SELECT count(*) FROM moved
         """;
 
+    // Per room, the unread notifications stored after a position (0: all of them; else the position of counts kept
+    // in UnreadCountCache, which this adds to).
     private const string SelectUnreadCounts = $"""
         SELECT a.room_id AS RoomId, a.thread_id AS ThreadId, count(*) AS Notifications, count(*) FILTER (WHERE a.highlight) AS Highlights
-        FROM event_push_actions a
+        FROM unnest(@RoomIds, @After) AS q (room_id, after)
+        JOIN event_push_actions a ON a.user_id = @UserId AND a.room_id = q.room_id AND a.stream_ordering > q.after AND a.stream_ordering <= @UpTo
         {ReadPositionJoin}
-        WHERE a.user_id = @UserId AND a.room_id = ANY(@RoomIds) AND a.stream_ordering <= @UpTo AND a.stream_ordering > {ReadUpTo}
+        WHERE a.stream_ordering > {ReadUpTo}
         GROUP BY a.room_id, a.thread_id
         """;
 
@@ -151,6 +156,12 @@ internal sealed class NotificationRepository(NpgsqlDataSource db) : INotificatio
         {
             await batch.ExecuteNonQueryAsync(ct);
         }
+
+        _counts.OnStored(rows);
+        foreach (var read in reads)
+        {
+            _counts.Invalidate(read.UserId);
+        }
     }
 
     public async Task<bool> MarkReadAsync(ReadPosition position, CancellationToken ct)
@@ -158,17 +169,57 @@ internal sealed class NotificationRepository(NpgsqlDataSource db) : INotificatio
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var batch = new NpgsqlBatch(conn);
         batch.BatchCommands.Add(MarkReadCommand(position));
-        return Convert.ToInt64(await batch.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture) > 0;
+        var moved = Convert.ToInt64(await batch.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture) > 0;
+        if (moved)
+        {
+            _counts.Invalidate(position.UserId);
+        }
+
+        return moved;
     }
 
     private static NpgsqlBatchCommand MarkReadCommand(ReadPosition p) => PersistWrites.Command(MarkRead, p.UserId, p.RoomId, p.ThreadId, p.StreamOrdering);
 
     public async Task<IReadOnlyList<UnreadCount>> GetUnreadCountsAsync(string userId, IReadOnlyCollection<string> roomIds, long upToStream, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
-        var rows = await conn.QueryAsync<CountRow>(new CommandDefinition(
-            SelectUnreadCounts, new { UserId = userId, RoomIds = roomIds.ToArray(), UpTo = upToStream }, cancellationToken: ct));
-        return rows.Select(r => new UnreadCount(r.RoomId, r.ThreadId, r.Notifications, r.Highlights)).ToList();
+        // Rooms with counts kept from an earlier sync count only what was stored since; the others count everything.
+        var generation = _counts.Current(userId);
+        var rooms = roomIds.Distinct(StringComparer.Ordinal).ToArray();
+        var after = new long[rooms.Length];
+        var byRoom = new Dictionary<string, Dictionary<string, UnreadCount>>(StringComparer.Ordinal);
+        for (var i = 0; i < rooms.Length; i++)
+        {
+            var threads = byRoom[rooms[i]] = new Dictionary<string, UnreadCount>(StringComparer.Ordinal);
+            if (_counts.TryGet(userId, rooms[i], upToStream, generation, out after[i], out var cached))
+            {
+                foreach (var count in cached)
+                {
+                    threads[count.ThreadId] = count;
+                }
+            }
+        }
+
+        await using (var conn = await db.OpenConnectionAsync(ct))
+        {
+            var rows = await conn.QueryAsync<CountRow>(new CommandDefinition(
+                SelectUnreadCounts, new { UserId = userId, RoomIds = rooms, After = after, UpTo = upToStream }, cancellationToken: ct));
+            foreach (var row in rows)
+            {
+                var threads = byRoom[row.RoomId];
+                var previous = threads.GetValueOrDefault(row.ThreadId);
+                threads[row.ThreadId] = new UnreadCount(row.RoomId, row.ThreadId, (previous?.Notifications ?? 0) + row.Notifications, (previous?.Highlights ?? 0) + row.Highlights);
+            }
+        }
+
+        var result = new List<UnreadCount>();
+        foreach (var (roomId, threads) in byRoom)
+        {
+            var counts = threads.Values.ToList();
+            _counts.Store(userId, roomId, upToStream, generation, counts);
+            result.AddRange(counts);
+        }
+
+        return result;
     }
 
     public async Task<IReadOnlyList<StoredNotification>> GetNotificationsAsync(string userId, long? before, int limit, bool onlyHighlight, CancellationToken ct)
@@ -197,7 +248,17 @@ internal sealed class NotificationRepository(NpgsqlDataSource db) : INotificatio
 
     public async Task<int> PruneAsync(long olderThanTs, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
-        return await conn.ExecuteAsync(new CommandDefinition(Prune, new { Ts = olderThanTs }, cancellationToken: ct));
+        int pruned;
+        await using (var conn = await db.OpenConnectionAsync(ct))
+        {
+            pruned = await conn.ExecuteAsync(new CommandDefinition(Prune, new { Ts = olderThanTs }, cancellationToken: ct));
+        }
+
+        if (pruned > 0)
+        {
+            _counts.InvalidateAll();
+        }
+
+        return pruned;
     }
 }
