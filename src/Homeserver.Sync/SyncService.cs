@@ -68,8 +68,18 @@ public sealed class SyncService(
         {
             var signal = notifier.GetSignal(requester.UserId);
             var upTo = CurrentToken;
-            var (json, isEmpty) = await ComputeAsync(requester, request, upTo, ct);
             var remaining = deadline - time.GetUtcNow();
+            if (request.Since == upTo && !request.FullState && remaining > TimeSpan.Zero)
+            {
+                // Nothing at all was written since the token was given out (every stream is behind one of its two
+                // positions), so the answer would be empty: wait for news without computing it. A client that polls
+                // again right after an answer, the common case, costs no database work until something happens.
+                await notifier.WaitAsync(signal, remaining, time, ct);
+                continue;
+            }
+
+            var (json, isEmpty) = await ComputeAsync(requester, request, upTo, ct);
+            remaining = deadline - time.GetUtcNow();
             if (!isEmpty || request.Since is null || request.FullState || remaining <= TimeSpan.Zero)
             {
                 return json;
@@ -95,12 +105,29 @@ public sealed class SyncService(
         var ignoredTask = ignoredUsers.GetAsync(requester.UserId, ct);
         var accountDataTask = data.GetAccountDataAsync(userId, since ?? 0, upTo, ct);
         var memberships = await userMemberships.AtAsync(userId, upTo, ct);
-        var joinedNids = memberships.Where(m => m.Membership == Membership.Join && request.Filter.IncludesRoom(m.RoomId)).Select(m => m.RoomNid).ToList();
+        var filter = request.Filter with { IgnoredUsers = await ignoredTask };
+        bool Changed(UserRoomMembership m) => since is null || m.StreamOrdering > since;
+
+        // Other modules' sections (presence, to-device, device lists...) and per-room additions (typing, receipts, unread
+        // counts) need only the memberships: they start now, beside the rooms, and are awaited last.
+        var joinedIds = memberships.Where(m => m.Membership == Membership.Join && filter.IncludesRoom(m.RoomId)).Select(m => m.RoomId).ToList();
+        var context = new SyncContext(requester, request.Since, upToToken, filter, request.FullState, joinedIds)
+        {
+            NewlyJoinedRoomIds = since is null
+                ? []
+                : memberships.Where(m => m.Membership == Membership.Join && Changed(m) && filter.IncludesRoom(m.RoomId)).Select(m => m.RoomId).ToList(),
+            NewlyLeftRoomIds = since is null
+                ? []
+                : memberships.Where(m => m.Membership is Membership.Leave or Membership.Ban && Changed(m) && filter.IncludesRoom(m.RoomId)).Select(m => m.RoomId).ToList(),
+        };
+        var sectionsTask = Task.WhenAll(_sections.Select(section => section.ComputeAsync(context, ct)));
+        var roomSectionsTask = Task.WhenAll(_roomSections.Select(section => section.ComputeAsync(context, joinedIds, ct)));
+
+        var joinedNids = memberships.Where(m => m.Membership == Membership.Join && filter.IncludesRoom(m.RoomId)).Select(m => m.RoomNid).ToList();
         var changedSet = since is { } s && !request.FullState
             ? (await reads.GetRoomsWithEventsAsync(joinedNids, s, upTo, ct)).ToHashSet()
             : [];
 
-        var filter = request.Filter with { IgnoredUsers = await ignoredTask };
         var accountData = await accountDataTask;
         var roomAccountData = accountData.Where(a => a.RoomId.Length > 0 && filter.RoomAccountData.MatchesType(a.Type) && filter.RoomAccountData.IncludesRoom(a.RoomId))
             .GroupBy(a => a.RoomId)
@@ -109,8 +136,6 @@ public sealed class SyncService(
         var work = new List<RoomWork>();
         var invites = new List<(string RoomId, List<JsonElement> State)>();
         var knocks = new List<(string RoomId, List<JsonElement> State)>();
-        var newlyJoined = new List<string>();
-        var newlyLeft = new List<string>();
         foreach (var m in memberships)
         {
             if (!filter.IncludesRoom(m.RoomId))
@@ -118,7 +143,7 @@ public sealed class SyncService(
                 continue;
             }
 
-            var membershipChanged = since is null || m.StreamOrdering > since;
+            var membershipChanged = Changed(m);
             switch (m.Membership)
             {
                 case Membership.Join:
@@ -129,11 +154,6 @@ public sealed class SyncService(
                         // A newly joined room is sent like on an initial sync: latest events, full state.
                         var timelineAfter = membershipChanged ? 0 : since!.Value;
                         work.Add(new RoomWork(m, Joined: true, timelineAfter, upTo, fresh ? null : since, NewlyJoined: membershipChanged));
-                    }
-
-                    if (since is not null && membershipChanged)
-                    {
-                        newlyJoined.Add(m.RoomId);
                     }
 
                     break;
@@ -162,26 +182,11 @@ public sealed class SyncService(
                     work.Add(wasJoined is null
                         ? new RoomWork(m, Joined: false, 0, leaveAt, null, NewlyJoined: false, OnlyMembershipEvent: true)
                         : new RoomWork(m, Joined: false, since ?? 0, leaveAt, wasJoined.Value && since is not null ? since : null, NewlyJoined: false));
-                    if (since is not null)
-                    {
-                        newlyLeft.Add(m.RoomId);
-                    }
-
                     break;
                 }
             }
         }
 
-        // Other modules' sections (presence, to-device, device lists...) and per-room additions (typing, receipts, unread
-        // counts) are computed beside the rooms.
-        var joinedIds = memberships.Where(m => m.Membership == Membership.Join && filter.IncludesRoom(m.RoomId)).Select(m => m.RoomId).ToList();
-        var context = new SyncContext(requester, request.Since, upToToken, filter, request.FullState, joinedIds)
-        {
-            NewlyJoinedRoomIds = newlyJoined,
-            NewlyLeftRoomIds = newlyLeft,
-        };
-        var sectionsTask = Task.WhenAll(_sections.Select(section => section.ComputeAsync(context, ct)));
-        var roomSectionsTask = Task.WhenAll(_roomSections.Select(section => section.ComputeAsync(context, joinedIds, ct)));
         var built = await builder.BuildAsync(requester, work, filter, ct);
         var joined = new List<RoomResult>();
         var left = new List<RoomResult>();
