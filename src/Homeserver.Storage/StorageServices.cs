@@ -25,6 +25,7 @@ public static class StorageServices
         services.AddSingleton<StateKeyInterner>();
         services.AddSingleton<EventNidCache>();
         services.AddSingleton<EventNidAllocator>();
+        services.AddSingleton<RoomNewsTracker>();
         services.AddSingleton<StateSnapshotStore>();
         services.AddSingleton<StateTranslator>();
         services.AddSingleton<IRoomStore, RoomRepository>();

@@ -8,7 +8,7 @@ namespace Homeserver.Storage;
 /// Seeds <see cref="StreamPositions"/> at start-up with the highest stream position in the database, so that new
 /// writes continue after it. Every table that stores global stream positions belongs in <see cref="MaxPosition"/>.
 /// </summary>
-public sealed class StreamPositionsSeeder(NpgsqlDataSource db)
+public sealed class StreamPositionsSeeder(NpgsqlDataSource db, Rooms.RoomNewsTracker newsTracker)
 {
     private const string MaxPosition = """
         SELECT GREATEST(
@@ -27,6 +27,7 @@ public sealed class StreamPositionsSeeder(NpgsqlDataSource db)
         await using var conn = await db.OpenConnectionAsync(ct);
         var max = await conn.ExecuteScalarAsync<long>(new CommandDefinition(MaxPosition, cancellationToken: ct));
         positions.Seed(max);
+        newsTracker.StartTracking(max);
         return max;
     }
 }

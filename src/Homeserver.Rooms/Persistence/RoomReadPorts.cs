@@ -50,7 +50,10 @@ public interface IRoomReadStore
     /// <summary>Every room the user has a membership in, with that membership.</summary>
     Task<IReadOnlyList<UserRoomMembership>> GetUserMembershipsAsync(string userId, CancellationToken ct);
 
-    /// <summary>Rooms among <paramref name="roomNids"/> with timeline events in (<paramref name="afterStream"/>, <paramref name="upToStream"/>].</summary>
+    /// <summary>
+    /// Rooms among <paramref name="roomNids"/> with timeline events in (<paramref name="afterStream"/>, <paramref name="upToStream"/>];
+    /// may also name rooms whose only news is after <paramref name="upToStream"/> (callers read each room up to it anyway).
+    /// </summary>
     Task<IReadOnlyCollection<long>> GetRoomsWithEventsAsync(IReadOnlyCollection<long> roomNids, long afterStream, long upToStream, CancellationToken ct);
 
     Task<IReadOnlyList<RoomMember>> GetMembersAsync(long roomNid, CancellationToken ct);

@@ -9,7 +9,7 @@ using Npgsql;
 namespace Homeserver.Storage.Rooms;
 
 /// <summary>Read queries over the event DAG for the client API and sync (see RoomRepository for the tables).</summary>
-internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator translator) : IRoomReadStore
+internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator translator, RoomNewsTracker newsTracker) : IRoomReadStore
 {
     private const string StoredColumns = """
         e.event_id AS EventId, e.json AS Json, r.room_version AS Version, e.stream_ordering AS StreamOrdering,
@@ -143,6 +143,11 @@ internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator tr
         if (roomNids.Count == 0 || upToStream <= afterStream)
         {
             return [];
+        }
+
+        if (newsTracker.RoomsWrittenAfter(roomNids, afterStream) is { } tracked)
+        {
+            return tracked;
         }
 
         await using var conn = await db.OpenConnectionAsync(ct);

@@ -14,7 +14,13 @@ namespace Homeserver.Storage.Rooms;
 /// one transaction.
 /// </summary>
 internal sealed class RoomRepository(
-    NpgsqlDataSource db, StateSnapshotStore snapshots, StateKeyInterner stateKeys, EventNidCache eventNids, EventNidAllocator nidAllocator, StateTranslator translator) : IRoomStore
+    NpgsqlDataSource db,
+    StateSnapshotStore snapshots,
+    StateKeyInterner stateKeys,
+    EventNidCache eventNids,
+    EventNidAllocator nidAllocator,
+    StateTranslator translator,
+    RoomNewsTracker newsTracker) : IRoomStore
 {
     private const string SelectRoom = "SELECT room_nid AS RoomNid, room_version AS Version FROM rooms WHERE room_id = @RoomId";
 
@@ -177,6 +183,7 @@ internal sealed class RoomRepository(
 
     public async Task PersistOutOfBandMembershipAsync(RoomRecord room, Pdu member, long streamOrdering, CancellationToken ct)
     {
+        newsTracker.Record(room.RoomNid, streamOrdering);
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         var nid = await conn.ExecuteScalarAsync<long?>(new CommandDefinition(InsertOutOfBand, new
@@ -375,6 +382,11 @@ internal sealed class RoomRepository(
             && events.All(e => e.Event.StateKey is null
                 && (e.StateBefore is StateBefore.AfterPrevious || (e.StateBefore is StateBefore.Existing existing && existing.SnapshotId == head.SnapshotId)));
         long? positionInBatch = stateUnchanged ? lastStream : null;
+        if (lastStream is { } newest)
+        {
+            newsTracker.Record(room.RoomNid, newest);
+        }
+
         await writes.ExecuteAsync(conn, explicitTx, room.RoomNid, now, sideRows, redactions, removedNids, addedNids,
             positionInBatch is { } p ? (head.SnapshotId, p) : null, ct);
 
