@@ -54,14 +54,18 @@ internal sealed class NotificationRepository(NpgsqlDataSource db) : INotificatio
         """;
 
     // Per room, the unread notifications stored after a position (0: all of them; else the position of counts kept
-    // in UnreadCountCache, which this adds to).
+    // in UnreadCountCache, which this adds to). Counted inside a LATERAL per room, so that each room is one range of
+    // stream positions from its own start (a plain join let the planner scan all of the user's rows and filter).
     private const string SelectUnreadCounts = $"""
-        SELECT a.room_id AS RoomId, a.thread_id AS ThreadId, count(*) AS Notifications, count(*) FILTER (WHERE a.highlight) AS Highlights
+        SELECT q.room_id AS RoomId, c.thread_id AS ThreadId, c.notifications AS Notifications, c.highlights AS Highlights
         FROM unnest(@RoomIds, @After) AS q (room_id, after)
-        JOIN event_push_actions a ON a.user_id = @UserId AND a.room_id = q.room_id AND a.stream_ordering > q.after AND a.stream_ordering <= @UpTo
-        {ReadPositionJoin}
-        WHERE a.stream_ordering > {ReadUpTo}
-        GROUP BY a.room_id, a.thread_id
+        CROSS JOIN LATERAL (
+            SELECT a.thread_id, count(*) AS notifications, count(*) FILTER (WHERE a.highlight) AS highlights
+            FROM event_push_actions a
+            {ReadPositionJoin}
+            WHERE a.user_id = @UserId AND a.room_id = q.room_id AND a.stream_ordering > q.after AND a.stream_ordering <= @UpTo
+              AND a.stream_ordering > {ReadUpTo}
+            GROUP BY a.thread_id) c
         """;
 
     private const string SelectNotifications = $"""
