@@ -30,6 +30,9 @@ public sealed class SyncRoomBuilder(ISyncRoomStore store, IRoomReadStore reads, 
     /// <summary>How many extra queries may top up a timeline thinned by filters.</summary>
     private const int MaxTopUps = 3;
 
+    /// <summary>The fewest events a look further back loads (the first; each later one loads twice the one before).</summary>
+    private const int MinTopUp = 10;
+
     private sealed class Work(RoomWork request)
     {
         public RoomWork Request { get; } = request;
@@ -147,11 +150,13 @@ public sealed class SyncRoomBuilder(ISyncRoomStore store, IRoomReadStore reads, 
             var currentState = fetched.Count > 0 ? fetched[0].StateAfter : null;
             var kept = await FilterTimelineAsync(userId, membership, request.Membership.RoomId, considered, filter, currentState, ct);
 
-            // Filters thinned the page: look further back, a few times at most (as Synapse's _load_filtered_recents).
+            // Filters thinned the page: look further back, a few times at most, each page at least ten events and
+            // twice the one before (as Synapse's _load_filtered_recents), so that a filter matching one event in
+            // twenty still finds it.
             for (var i = 0; i < MaxTopUps && hasMore && kept.Count < limit; i++)
             {
                 var oldest = considered[^1].StreamOrdering!.Value;
-                var want = (limit - kept.Count) * 2;
+                var want = Math.Max((limit - kept.Count) * 3, MinTopUp) << i;
                 var older = await reads.GetLatestEventsAsync(request.Membership.RoomNid, request.TimelineAfter, oldest - 1, want + 1, ct);
                 hasMore = older.Count > want;
                 var page = older.Take(want).ToList();

@@ -72,6 +72,25 @@ public sealed class SyncFilterTests(TestServer server) : IClassFixture<TestServe
     }
 
     [Fact]
+    public async Task A_types_filter_finds_the_one_matching_event_behind_a_dozen_others_and_is_not_limited()
+    {
+        // SyTest's "A filtered timeline reaches its limit": the only message sits behind twelve events of another
+        // type and the room's own state; looking further back must reach it, and nothing more matches, so the
+        // timeline is complete.
+        var alice = await NewUserAsync();
+        var roomId = await alice.CreateRoomAsync();
+        var message = await alice.SendTextAsync(roomId, "My message");
+        for (var i = 0; i < 12; i++)
+        {
+            (await alice.PutAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/send/org.example.filler/{Guid.NewGuid():N}", new { filler = i })).EnsureOk();
+        }
+
+        var sync = await alice.SyncAsync(filter: """{"room":{"timeline":{"limit":1,"types":["m.room.message"]},"state":{"types":[]}}}""");
+        sync.Timeline(roomId).Should().ContainSingle().Which.GetProperty("event_id").GetString().Should().Be(message);
+        sync.JoinedRoom(roomId)!.Value.GetProperty("timeline").GetProperty("limited").GetBoolean().Should().BeFalse();
+    }
+
+    [Fact]
     public async Task Senders_contains_url_and_not_types_filter_the_timeline()
     {
         var alice = await NewUserAsync();
