@@ -106,7 +106,22 @@ public sealed class SyncService(
         var accountDataTask = data.GetAccountDataAsync(userId, since ?? 0, upTo, ct);
         var memberships = await userMemberships.AtAsync(userId, upTo, ct);
         var filter = request.Filter with { IgnoredUsers = await ignoredTask };
-        bool Changed(UserRoomMembership m) => since is null || m.StreamOrdering > since;
+
+        // A join since the token that finds the user already joined at the token is a profile change (a new display
+        // name or avatar): the room is synced incrementally, not as newly joined with its whole state (as Synapse).
+        var profileChanges = new HashSet<string>(StringComparer.Ordinal);
+        if (since is { } sinceValue && !request.FullState)
+        {
+            foreach (var m in memberships.Where(m => m.Membership == Membership.Join && m.StreamOrdering > sinceValue && filter.IncludesRoom(m.RoomId)))
+            {
+                if (await userMemberships.WasJoinedAtAsync(userId, m, sinceValue, ct))
+                {
+                    profileChanges.Add(m.RoomId);
+                }
+            }
+        }
+
+        bool Changed(UserRoomMembership m) => since is null || (m.StreamOrdering > since && !profileChanges.Contains(m.RoomId));
 
         // Other modules' sections (presence, to-device, device lists...) and per-room additions (typing, receipts, unread
         // counts) need only the memberships: they start now, beside the rooms, and are awaited last.

@@ -67,6 +67,13 @@ public sealed class UserMemberships(IRoomReadStore reads)
         return atSince?.StateAfter is { } snapshot && await MembershipInAsync(snapshot, key, ct) == Membership.Join;
     }
 
+    /// <summary>Whether the user was joined to the room at <paramref name="since"/> (a join since then that finds them joined is a profile change).</summary>
+    public async Task<bool> WasJoinedAtAsync(string userId, UserRoomMembership m, long since, CancellationToken ct)
+    {
+        var atSince = await reads.GetLastEventAtAsync(m.RoomNid, since, ct);
+        return atSince?.StateAfter is { } snapshot && await MembershipInAsync(snapshot, new StateKey(EventTypes.Member, userId), ct) == Membership.Join;
+    }
+
     private async Task<string?> MembershipInAsync(long snapshot, StateKey key, CancellationToken ct)
     {
         var entries = await reads.GetStateEntriesAsync(snapshot, [key], ct);

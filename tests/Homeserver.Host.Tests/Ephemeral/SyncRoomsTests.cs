@@ -78,6 +78,34 @@ public sealed class SyncRoomsTests(TestServer server) : IClassFixture<TestServer
     }
 
     [Fact]
+    public async Task A_display_name_change_is_an_incremental_update_not_a_new_join()
+    {
+        // SyTest's "A change to displayname should appear in incremental /sync" and "... should not result in a full
+        // state sync": the user was joined at the token, so the room is not sent again as newly joined.
+        var alice = await NewUserAsync();
+        var roomId = await alice.CreateRoomAsync();
+        await alice.SendTextAsync(roomId, "before");
+        var since = (await alice.SyncAsync()).NextBatch();
+
+        var rename = (await alice.PutAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/state/m.room.member/{Esc(alice.UserId!)}",
+            new { membership = "join", displayname = "boris" })).EnsureOk().Json.GetProperty("event_id").GetString();
+        var message = await alice.SendTextAsync(roomId, "after");
+
+        var sync = await alice.SyncUntilAsync(since, s => s.Timeline(roomId).Any(e => e.GetProperty("event_id").GetString() == message));
+        sync.Timeline(roomId).Select(e => e.GetProperty("event_id").GetString()).Should().Equal(rename, message);
+        sync.JoinedRoom(roomId)!.Value.GetProperty("timeline").GetProperty("limited").GetBoolean().Should().BeFalse();
+        sync.State(roomId).Should().BeEmpty("nothing changed before the timeline");
+
+        // With the member event filtered out of the timeline and only other state asked for, nothing is left to send.
+        var filtered = """{"room":{"timeline":{"types":["m.room.message"],"not_types":["m.room.message"]},"state":{"types":["org.example.state"]}}}""";
+        var since2 = (await alice.SyncAsync(filter: filtered)).NextBatch();
+        (await alice.PutAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/state/m.room.member/{Esc(alice.UserId!)}",
+            new { membership = "join", displayname = "natasha" })).EnsureOk();
+        var quiet = await alice.SyncAsync(since2, filter: filtered);
+        quiet.JoinedRoom(roomId).Should().BeNull();
+    }
+
+    [Fact]
     public async Task The_summary_names_heroes_in_join_order_without_the_syncing_user_and_counts_members()
     {
         var alice = await NewUserAsync();
