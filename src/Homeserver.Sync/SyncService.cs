@@ -168,7 +168,10 @@ public sealed class SyncService(
                     {
                         // A newly joined room is sent like on an initial sync: latest events, full state.
                         var timelineAfter = membershipChanged ? 0 : since!.Value;
-                        work.Add(new RoomWork(m, Joined: true, timelineAfter, upTo, fresh ? null : since, NewlyJoined: membershipChanged));
+                        work.Add(new RoomWork(m, Joined: true, timelineAfter, upTo, fresh ? null : since, NewlyJoined: membershipChanged)
+                        {
+                            JoinedSinceToken = since is not null && membershipChanged,
+                        });
                     }
 
                     break;

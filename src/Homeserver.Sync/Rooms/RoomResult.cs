@@ -21,7 +21,14 @@ public sealed record RoomWork(
     long? StateSince,
     bool NewlyJoined,
     bool OnlyMembershipEvent = false,
-    int? TimelineLimit = null);
+    int? TimelineLimit = null)
+{
+    /// <summary>
+    /// The requester joined since the token of an incremental sync: the timeline is marked limited whatever it holds,
+    /// so that clients drop what they had of the room (as Synapse's <c>limited or newly_joined_room</c>).
+    /// </summary>
+    public bool JoinedSinceToken { get; init; }
+}
 
 /// <summary>A room's timeline as built, with the state snapshots at its start and at its end.</summary>
 public sealed record RoomTimeline(RoomWork Work, RoomResult Result, long? StartSnapshot, long? EndSnapshot);

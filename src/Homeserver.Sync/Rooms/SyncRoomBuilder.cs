@@ -173,7 +173,7 @@ public sealed class SyncRoomBuilder(ISyncRoomStore store, IRoomReadStore reads, 
             // kept is newest first: the timeline is the newest `limit` of them, oldest first.
             var timeline = kept.Take(limit).Reverse().ToList();
             room.Timeline.AddRange(timeline);
-            room.Limited = hasMore || kept.Count > limit;
+            room.Limited = hasMore || kept.Count > limit || request.JoinedSinceToken;
             var oldestShown = timeline.FirstOrDefault();
             room.PrevBatch = oldestShown is not null
                 ? new PaginationToken(null, oldestShown.StreamOrdering!.Value - 1).ToString()

@@ -78,6 +78,27 @@ public sealed class SyncRoomsTests(TestServer server) : IClassFixture<TestServer
     }
 
     [Fact]
+    public async Task A_room_joined_since_the_token_comes_with_a_limited_timeline()
+    {
+        // As Synapse: a newly joined room is always limited, so that a client drops whatever it had of the room.
+        var alice = await NewUserAsync();
+        var bob = await NewUserAsync();
+        var roomId = await alice.CreateRoomAsync(new { preset = "public_chat" });
+        await alice.SendTextAsync(roomId, "before bob");
+        var since = (await bob.SyncAsync()).NextBatch();
+        await bob.JoinAsync(roomId);
+
+        var sync = await bob.SyncUntilAsync(since, s => s.JoinedRoom(roomId) is not null);
+        sync.JoinedRoom(roomId)!.Value.GetProperty("timeline").GetProperty("limited").GetBoolean().Should().BeTrue();
+        sync.Timeline(roomId).Select(e => e.Type()).Should().Contain("m.room.message");
+
+        // The next incremental sync of the room is an ordinary one.
+        var next = await alice.SendTextAsync(roomId, "after bob");
+        var again = await bob.SyncUntilAsync(sync.NextBatch(), s => s.Timeline(roomId).Any(e => e.GetProperty("event_id").GetString() == next));
+        again.JoinedRoom(roomId)!.Value.GetProperty("timeline").GetProperty("limited").GetBoolean().Should().BeFalse();
+    }
+
+    [Fact]
     public async Task A_display_name_change_is_an_incremental_update_not_a_new_join()
     {
         // SyTest's "A change to displayname should appear in incremental /sync" and "... should not result in a full
