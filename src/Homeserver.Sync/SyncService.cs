@@ -106,13 +106,14 @@ public sealed class SyncService(
         var accountDataTask = data.GetAccountDataAsync(userId, since ?? 0, upTo, ct);
         var memberships = await userMemberships.AtAsync(userId, upTo, ct);
         var filter = request.Filter with { IgnoredUsers = await ignoredTask };
+        var joinedMemberships = memberships.Where(m => m.Membership == Membership.Join && filter.IncludesRoom(m.RoomId)).ToList();
 
         // A join since the token that finds the user already joined at the token is a profile change (a new display
         // name or avatar): the room is synced incrementally, not as newly joined with its whole state (as Synapse).
         var profileChanges = new HashSet<string>(StringComparer.Ordinal);
         if (since is { } sinceValue && !request.FullState)
         {
-            foreach (var m in memberships.Where(m => m.Membership == Membership.Join && m.StreamOrdering > sinceValue && filter.IncludesRoom(m.RoomId)))
+            foreach (var m in joinedMemberships.Where(m => m.StreamOrdering > sinceValue))
             {
                 if (await userMemberships.WasJoinedAtAsync(userId, m, sinceValue, ct))
                 {
@@ -125,12 +126,12 @@ public sealed class SyncService(
 
         // Other modules' sections (presence, to-device, device lists...) and per-room additions (typing, receipts, unread
         // counts) need only the memberships: they start now, beside the rooms, and are awaited last.
-        var joinedIds = memberships.Where(m => m.Membership == Membership.Join && filter.IncludesRoom(m.RoomId)).Select(m => m.RoomId).ToList();
+        var joinedIds = joinedMemberships.Select(m => m.RoomId).ToList();
         var context = new SyncContext(requester, request.Since, upToToken, filter, request.FullState, joinedIds)
         {
             NewlyJoinedRoomIds = since is null
                 ? []
-                : memberships.Where(m => m.Membership == Membership.Join && Changed(m) && filter.IncludesRoom(m.RoomId)).Select(m => m.RoomId).ToList(),
+                : joinedMemberships.Where(Changed).Select(m => m.RoomId).ToList(),
             NewlyLeftRoomIds = since is null
                 ? []
                 : memberships.Where(m => m.Membership is Membership.Leave or Membership.Ban && Changed(m) && filter.IncludesRoom(m.RoomId)).Select(m => m.RoomId).ToList(),
@@ -138,7 +139,7 @@ public sealed class SyncService(
         var sectionsTask = Task.WhenAll(_sections.Select(section => section.ComputeAsync(context, ct)));
         var roomSectionsTask = Task.WhenAll(_roomSections.Select(section => section.ComputeAsync(context, joinedIds, ct)));
 
-        var joinedNids = memberships.Where(m => m.Membership == Membership.Join && filter.IncludesRoom(m.RoomId)).Select(m => m.RoomNid).ToList();
+        var joinedNids = joinedMemberships.Select(m => m.RoomNid).ToList();
         var changedSet = since is { } s && !request.FullState
             ? (await reads.GetRoomsWithEventsAsync(joinedNids, s, upTo, ct)).ToHashSet()
             : [];

@@ -63,8 +63,7 @@ public sealed class UserMemberships(IRoomReadStore reads)
             return false;
         }
 
-        var atSince = await reads.GetLastEventAtAsync(m.RoomNid, since.Value, ct);
-        return atSince?.StateAfter is { } snapshot && await MembershipInAsync(snapshot, key, ct) == Membership.Join;
+        return await WasJoinedAtAsync(userId, m, since.Value, ct);
     }
 
     /// <summary>Whether the user was joined to the room at <paramref name="since"/> (a join since then that finds them joined is a profile change).</summary>
