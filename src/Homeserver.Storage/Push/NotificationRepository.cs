@@ -28,7 +28,6 @@ internal sealed class NotificationRepository(NpgsqlDataSource db) : INotificatio
     private const string InsertRows = """
         INSERT INTO event_push_actions (user_id, room_id, event_id, stream_ordering, thread_id, actions, highlight, ts)
         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::boolean[], $8::bigint[])
-        ON CONFLICT (user_id, stream_ordering) DO NOTHING
         """;
 
     // Moves a read position forward and drops the notifications it made read, in one statement; counts 1 when it moved.
@@ -132,7 +131,12 @@ internal sealed class NotificationRepository(NpgsqlDataSource db) : INotificatio
         public long Highlights { get; set; }
     }
 
-    /// <summary>The notifications and read positions of one evaluated batch: one round trip, one (implicit) transaction.</summary>
+    /// <summary>
+    /// The notifications and read positions of evaluated batches: one round trip, one (implicit) transaction. Each event is
+    /// evaluated once and notifies a user once, so the rows are new (no conflict check: it probed the index for every row).
+    /// A statement per read position: one statement for all of them (a join of the positions with the notifications)
+    /// was planned, once generic, as a scan of the whole table (75 ms instead of 0.08 ms per position).
+    /// </summary>
     public async Task AddAsync(IReadOnlyList<NotificationRow> rows, IReadOnlyList<ReadPosition> reads, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);

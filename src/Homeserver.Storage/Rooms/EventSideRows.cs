@@ -11,17 +11,21 @@ namespace Homeserver.Storage.Rooms;
 /// </summary>
 internal sealed class EventSideRows
 {
-    private const string InsertRelations = """
+    // Events stored before as outliers already have these rows: they are kept. Events the writer just built cannot have
+    // any, and are inserted without the conflict check (each ON CONFLICT probes the index before inserting).
+    private const string InsertNewRelations = """
         INSERT INTO event_relations (event_nid, room_nid, relates_to_id, rel_type, aggregation_key)
         SELECT n, $1, p, t, k FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[]) AS u(n, p, t, k)
-        ON CONFLICT (event_nid) DO NOTHING
         """;
 
-    private const string InsertSearch = """
+    private const string InsertRelations = InsertNewRelations + " ON CONFLICT (event_nid) DO NOTHING";
+
+    private const string InsertNewSearch = """
         INSERT INTO event_search (event_nid, room_nid, search_key, vector)
         SELECT n, $1, k, to_tsvector('english', t) FROM unnest($2::bigint[], $3::text[], $4::text[]) AS u(n, k, t)
-        ON CONFLICT (event_nid) DO NOTHING
         """;
+
+    private const string InsertSearch = InsertNewSearch + " ON CONFLICT (event_nid) DO NOTHING";
 
     private readonly List<long> _relationNids = [];
     private readonly List<string> _parents = [];
@@ -50,17 +54,20 @@ internal sealed class EventSideRows
         }
     }
 
-    /// <summary>Adds the inserts of the collected rows to a batch (nothing when there are none).</summary>
-    public void AddTo(NpgsqlBatch batch, long roomNid)
+    /// <summary>
+    /// Adds the inserts of the collected rows to a batch (nothing when there are none). <paramref name="newlyBuilt"/>: every
+    /// event was just built here (see <see cref="Homeserver.Rooms.Persistence.PersistBatch.NewlyBuilt"/>).
+    /// </summary>
+    public void AddTo(NpgsqlBatch batch, long roomNid, bool newlyBuilt)
     {
         if (_relationNids.Count > 0)
         {
-            batch.BatchCommands.Add(PersistWrites.Command(InsertRelations, roomNid, _relationNids.ToArray(), _parents.ToArray(), _relTypes.ToArray(), _keys.ToArray()));
+            batch.BatchCommands.Add(PersistWrites.Command(newlyBuilt ? InsertNewRelations : InsertRelations, roomNid, _relationNids.ToArray(), _parents.ToArray(), _relTypes.ToArray(), _keys.ToArray()));
         }
 
         if (_searchNids.Count > 0)
         {
-            batch.BatchCommands.Add(PersistWrites.Command(InsertSearch, roomNid, _searchNids.ToArray(), _searchKeys.ToArray(), _texts.ToArray()));
+            batch.BatchCommands.Add(PersistWrites.Command(newlyBuilt ? InsertNewSearch : InsertSearch, roomNid, _searchNids.ToArray(), _searchKeys.ToArray(), _texts.ToArray()));
         }
     }
 

@@ -388,7 +388,7 @@ internal sealed class RoomRepository(
         }
 
         await writes.ExecuteAsync(conn, explicitTx, room.RoomNid, now, sideRows, redactions, removedNids, addedNids,
-            positionInBatch is { } p ? (head.SnapshotId, p) : null, ct);
+            positionInBatch is { } p ? (head.SnapshotId, p) : null, batch.NewlyBuilt, ct);
 
         var newSnapshot = head.SnapshotId;
         var stateChanges = new Dictionary<StateKey, string?>();
