@@ -52,4 +52,40 @@ internal static class RoomTestHelpers
         await using var cmd = new NpgsqlCommand(sql, conn);
         return Convert.ToInt64(await cmd.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
     }
+
+    /// <summary>
+    /// The room's timeline as stored is one chain: every event's only prev_event is the event before it in stream order,
+    /// and the room has one forward extremity. Returns the events (ID, JSON) in stream order.
+    /// </summary>
+    public static async Task<List<(string Id, JsonElement Event)>> AssertOneChainAsync(TestDatabase database, string roomId)
+    {
+        await using var conn = new NpgsqlConnection(database.ConnectionString);
+        await conn.OpenAsync();
+        var chain = new List<(string Id, JsonElement Event)>();
+        await using (var cmd = new NpgsqlCommand(
+            "SELECT e.event_id, e.json FROM events e JOIN rooms r ON r.room_nid = e.room_nid WHERE r.room_id = $1 AND e.stream_ordering IS NOT NULL ORDER BY e.stream_ordering", conn))
+        {
+            cmd.Parameters.AddWithValue(roomId);
+            await using var reader = await cmd.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                using var doc = JsonDocument.Parse(reader.GetString(1));
+                chain.Add((reader.GetString(0), doc.RootElement.Clone()));
+            }
+        }
+
+        for (var i = 1; i < chain.Count; i++)
+        {
+            chain[i].Event.GetProperty("prev_events").EnumerateArray().Select(p => p.GetString()).Should()
+                .Equal([chain[i - 1].Id], "event {0} of the room follows the one before it", i);
+        }
+
+        await using (var cmd = new NpgsqlCommand("SELECT count(*) FROM forward_extremities f JOIN rooms r ON r.room_nid = f.room_nid WHERE r.room_id = $1", conn))
+        {
+            cmd.Parameters.AddWithValue(roomId);
+            ((long)(await cmd.ExecuteScalarAsync())!).Should().Be(1, "the room has one forward extremity");
+        }
+
+        return chain;
+    }
 }

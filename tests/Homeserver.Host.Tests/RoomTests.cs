@@ -107,6 +107,37 @@ public sealed class RoomTests(TestServer server) : IClassFixture<TestServer>
     }
 
     [Fact]
+    public async Task Messages_and_state_changes_sent_at_once_form_one_chain_with_one_forward_extremity()
+    {
+        // The writer builds the next batch of messages while the one before commits, and sends it once that one is
+        // committed; state changes wait for the batch before them. Whatever the interleaving, every event must have
+        // the event before it (in stream order) as its only prev_event, and the state must follow the last change.
+        var alice = await NewUserAsync();
+        var roomId = await CreateRoomAsync(alice);
+        var escaped = Uri.EscapeDataString(roomId);
+        // Sixteen senders, each sending as soon as its last send was answered (as clients do): batches overlap.
+        var results = (await Task.WhenAll(Enumerable.Range(0, 16).Select(async sender =>
+        {
+            var mine = new List<MatrixClient.Response>();
+            for (var i = 0; i < 25; i++)
+            {
+                mine.Add(sender == 3 && i % 10 == 5
+                    ? await alice.PutAsync($"/_matrix/client/v3/rooms/{escaped}/state/m.room.topic/", new { topic = $"topic {i}" })
+                    : await alice.PutAsync($"/_matrix/client/v3/rooms/{escaped}/send/m.room.message/chain{sender}.{i}", new { msgtype = "m.text", body = $"m{i}" }));
+            }
+
+            return mine;
+        }))).SelectMany(r => r).ToList();
+        results.Should().OnlyContain(r => r.Status == HttpStatusCode.OK);
+
+        var chain = await RoomTestHelpers.AssertOneChainAsync(server.Database, roomId);
+        chain.Select(e => e.Id).Should().Contain(results.Select(r => r.Json.GetProperty("event_id").GetString()));
+        var lastTopic = chain.Select(e => e.Event).Last(e => e.GetProperty("type").GetString() == "m.room.topic");
+        var topic = (await alice.GetAsync($"/_matrix/client/v3/rooms/{escaped}/state/m.room.topic/")).EnsureOk().Json;
+        topic.GetProperty("topic").GetString().Should().Be(lastTopic.GetProperty("content").GetProperty("topic").GetString());
+    }
+
+    [Fact]
     public async Task A_stranger_cannot_send_or_read_and_gets_403()
     {
         var alice = await NewUserAsync();

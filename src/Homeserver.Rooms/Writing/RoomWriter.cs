@@ -179,15 +179,7 @@ public sealed partial class RoomWriter(
         {
             while (true)
             {
-                var items = new List<object>();
-                while (items.Count < MaxBatch && _queue.TryDequeue(out var item))
-                {
-                    if (item is not WriteRequest { Completion.Task.IsCompleted: true })
-                    {
-                        items.Add(item);
-                    }
-                }
-
+                var items = TakeQueued();
                 if (items.Count == 0)
                 {
                     Volatile.Write(ref _draining, 0);
@@ -204,54 +196,166 @@ public sealed partial class RoomWriter(
                 await _drainLock.WaitAsync();
                 try
                 {
-                    var i = 0;
-                    while (i < items.Count)
+                    // While a batch of messages commits, the requests that queued up meanwhile are built into the next
+                    // batch, which is sent as soon as the first is committed, before the first is answered.
+                    SentBatch? inFlight = null;
+                    while (items.Count > 0)
                     {
-                        if (items[i] is CustomOperation operation)
-                        {
-                            i++;
-                            try
-                            {
-                                var head = _head ?? await writer.LoadHeadAsync(room, CancellationToken.None);
-                                _head = await operation.Run(head);
-                                operation.Done.TrySetResult();
-                            }
-                            catch (Exception e)
-                            {
-                                _head = null;
-                                operation.Done.TrySetException(e);
-                            }
+                        inFlight = await RunAsync(items, inFlight);
+                        items = inFlight is null ? [] : TakeQueued();
+                    }
 
-                            continue;
-                        }
-
-                        // Consecutive local writes are persisted together (group commit).
-                        var batch = new List<WriteRequest>();
-                        while (i < items.Count && items[i] is WriteRequest w)
-                        {
-                            batch.Add(w);
-                            i++;
-                        }
-
-                        try
-                        {
-                            _head = await writer.ProcessBatchAsync(room, _head, batch, _transactions, published => _head = published);
-                        }
-                        catch (Exception e)
-                        {
-                            // The head may be stale now (e.g. the transaction failed after the database changed): reload it next time.
-                            _head = null;
-                            writer.LogBatchFailed(e, room.RoomId);
-                            foreach (var r in batch)
-                            {
-                                r.Completion.TrySetException(e);
-                            }
-                        }
+                    if (inFlight is not null)
+                    {
+                        await FinishAsync(inFlight);
                     }
                 }
                 finally
                 {
                     _drainLock.Release();
+                }
+            }
+        }
+
+        private List<object> TakeQueued()
+        {
+            var items = new List<object>();
+            while (items.Count < MaxBatch && _queue.TryDequeue(out var item))
+            {
+                if (item is not WriteRequest { Completion.Task.IsCompleted: true })
+                {
+                    items.Add(item);
+                }
+            }
+
+            return items;
+        }
+
+        /// <summary>Runs queued items in order; returns the batch still committing, if any.</summary>
+        private async Task<SentBatch?> RunAsync(List<object> items, SentBatch? inFlight)
+        {
+            var i = 0;
+            while (i < items.Count)
+            {
+                if (items[i] is CustomOperation operation)
+                {
+                    i++;
+                    if (inFlight is not null)
+                    {
+                        await FinishAsync(inFlight);
+                        inFlight = null;
+                    }
+
+                    try
+                    {
+                        var head = _head ?? await writer.LoadHeadAsync(room, CancellationToken.None);
+                        _head = await operation.Run(head);
+                        operation.Done.TrySetResult();
+                    }
+                    catch (Exception e)
+                    {
+                        _head = null;
+                        operation.Done.TrySetException(e);
+                    }
+
+                    continue;
+                }
+
+                // Consecutive local writes are persisted together (group commit).
+                var batch = new List<WriteRequest>();
+                while (i < items.Count && items[i] is WriteRequest w)
+                {
+                    batch.Add(w);
+                    i++;
+                }
+
+                // Only messages follow a batch that is still committing: a state change is built on the state the batch
+                // before it made, and a batch with state changes is committed before anything is built on it.
+                if (inFlight is not null && (!inFlight.MessagesOnly || batch.Any(ChangesState)))
+                {
+                    await FinishAsync(inFlight);
+                    inFlight = null;
+                }
+
+                BuiltBatch? built = null;
+                try
+                {
+                    var head = inFlight?.HeadAfter ?? _head ?? await writer.LoadHeadAsync(room, CancellationToken.None);
+                    built = await writer.BuildBatchAsync(room, head, batch, _transactions);
+                }
+                catch (Exception e)
+                {
+                    writer.LogBatchFailed(e, room.RoomId);
+                    foreach (var r in batch)
+                    {
+                        r.Completion.TrySetException(e);
+                    }
+                }
+
+                SentBatch? sent = null;
+                if (inFlight is not null)
+                {
+                    // The next batch goes to the database the moment the one it was built on is committed; answering that
+                    // one and telling the listeners happens during the next one's round trip.
+                    var committed = await WaitCommittedAsync(inFlight);
+                    if (committed && built is not null)
+                    {
+                        sent = writer.Send(built);
+                    }
+
+                    await FinishAsync(inFlight);
+                    if (!committed && built is not null)
+                    {
+                        // Built on events that were not stored: built again on the head as it is, and written on its own.
+                        await RunAloneAsync(Unanswered(batch));
+                    }
+                }
+                else if (built is not null)
+                {
+                    sent = writer.Send(built);
+                }
+
+                inFlight = sent;
+            }
+
+            return inFlight;
+        }
+
+        private async Task RunAloneAsync(List<WriteRequest> batch)
+        {
+            try
+            {
+                _head = await writer.ProcessBatchAsync(room, _head, batch, _transactions, published => _head = published);
+            }
+            catch (Exception e)
+            {
+                _head = null;
+                writer.LogBatchFailed(e, room.RoomId);
+                foreach (var r in batch)
+                {
+                    r.Completion.TrySetException(e);
+                }
+            }
+        }
+
+        private static bool ChangesState(WriteRequest request) =>
+            request.PrebuiltFirst is not null || request.Drafts.Any(d => d.StateKey is not null);
+
+        /// <summary>Waits for a sent batch to commit, then answers it (or writes it again, see FinishBatchAsync).</summary>
+        private async Task FinishAsync(SentBatch sent)
+        {
+            try
+            {
+                _head = await writer.FinishBatchAsync(room, sent, _head, _transactions, published => _head = published);
+            }
+            catch (Exception e)
+            {
+                // The head may be stale now (e.g. the transaction failed after the database changed): reload it next time.
+                _head = null;
+                writer.LogBatchFailed(e, room.RoomId);
+                foreach (var r in sent.Requests)
+                {
+                    r.Completion.TrySetException(e);
                 }
             }
         }
@@ -286,39 +390,102 @@ public sealed partial class RoomWriter(
     private Task<RoomHead> LoadHeadAsync(RoomRecord room, CancellationToken ct) => store.LoadHeadAsync(room, ct);
 
     /// <summary>
-    /// Builds, checks and persists a batch of requests; returns the new head. A client transaction that is not in the
-    /// room's memory is recognised by the database (its primary key) when the batch is written: the batch is rolled
-    /// back, those requests are answered with the events stored for them, and the rest is built and written again.
+    /// Builds, checks and persists a batch of requests on its own (nothing is in flight before it); returns the new head.
     /// </summary>
     private async Task<RoomHead> ProcessBatchAsync(RoomRecord room, RoomHead? cachedHead, List<WriteRequest> batch, RecentTransactions recent, Action<RoomHead> publishHead)
     {
+        var head = cachedHead ?? await store.LoadHeadAsync(room, CancellationToken.None);
+        var built = await BuildBatchAsync(room, head, batch, recent);
+        return built is null ? head : await FinishBatchAsync(room, Send(built), head, recent, publishHead);
+    }
+
+    /// <summary>
+    /// Waits for a sent batch to commit; answers its requests and tells the listeners; returns the new head.
+    /// <paramref name="currentHead"/> is the room's head once every batch before this one finished (null if unknown).
+    /// A client transaction that is not in the room's memory is recognised by the database (its primary key): nothing
+    /// of the batch is written, those requests are answered with the events stored for them, and the rest is built and
+    /// written again.
+    /// </summary>
+    private async Task<RoomHead> FinishBatchAsync(RoomRecord room, SentBatch sent, RoomHead? currentHead, RecentTransactions recent, Action<RoomHead> publishHead)
+    {
         var ct = CancellationToken.None; // once taken, a batch is finished even if a client goes away
-        var head = cachedHead ?? await store.LoadHeadAsync(room, ct);
-        while (true)
+        PersistResult result;
+        try
+        {
+            result = await sent.Persist;
+        }
+        catch (DuplicateTransactionException duplicate)
+        {
+            // Nothing was written. Answer the repeats and try the others again.
+            sent.Reservation.Dispose();
+            foreach (var (txn, eventId) in duplicate.Stored)
+            {
+                recent.Add(txn, eventId);
+            }
+
+            // Requests already answered (refused by the auth rules, repeats of older transactions) are not retried.
+            var unanswered = Unanswered(sent.Requests);
+            var rest = await AnswerRepeatsAsync(unanswered, recent, ct);
+            if (rest.Count == unanswered.Count)
+            {
+                throw new InvalidOperationException("the store reported a repeated transaction that is not in the batch", duplicate);
+            }
+
+            return await ProcessBatchAsync(room, currentHead, rest, recent, publishHead);
+        }
+        catch
+        {
+            sent.Reservation.Dispose();
+            throw;
+        }
+
+        sent.Reservation.Dispose();
+        foreach (var (txn, eventId) in sent.TxnsInBatch)
+        {
+            recent.Add(txn, eventId);
+        }
+
+        var toPersist = sent.ToPersist;
+        var orderings = new Dictionary<string, long?>(StringComparer.Ordinal);
+        var persisted = new List<PersistedEvent>(toPersist.Count);
+        for (var i = 0; i < toPersist.Count; i++)
+        {
+            var pdu = toPersist[i].Event;
+            eventCache.Add(pdu);
+            orderings[pdu.EventId] = result.StreamOrderings[i];
+            persisted.Add(new PersistedEvent(pdu, result.StreamOrderings[i], false));
+        }
+
+        // The new head is published before anyone is answered: a client that reads the room right after its send was
+        // answered (joined members after a join, state after a state event) must see what it just wrote.
+        publishHead(result.Head);
+        foreach (var (request, results) in sent.Completions)
+        {
+            request.Completion.TrySetResult(results.Select(r => r with { StreamOrdering = orderings[r.EventId] }).ToList());
+        }
+
+        foreach (var (request, txn) in sent.RepeatsInBatch)
+        {
+            var eventId = sent.TxnsInBatch[txn];
+            request.Completion.TrySetResult([new SendResult(eventId, null, sent.BuiltInBatch[eventId])]);
+        }
+
+        foreach (var listener in _listeners)
         {
             try
             {
-                return await ProcessBatchOnceAsync(room, head, batch, recent, publishHead, ct);
+                listener.OnPersisted(room, persisted, result.Head);
             }
-            catch (DuplicateTransactionException duplicate)
+            catch (Exception e)
             {
-                // Nothing was written. Answer the repeats and try the others again (on the same head).
-                foreach (var (txn, eventId) in duplicate.Stored)
-                {
-                    recent.Add(txn, eventId);
-                }
-
-                // Requests already answered (refused by the auth rules, repeats of older transactions) are not retried.
-                var rest = await AnswerRepeatsAsync(batch.Where(r => !r.Completion.Task.IsCompleted).ToList(), recent, ct);
-                if (rest.Count == batch.Count)
-                {
-                    throw new InvalidOperationException("the store reported a repeated transaction that is not in the batch", duplicate);
-                }
-
-                batch = rest;
+                LogListenerFailed(e, listener.GetType().Name, room.RoomId);
             }
         }
+
+        return result.Head;
     }
+
+    private static List<WriteRequest> Unanswered(IEnumerable<WriteRequest> requests) => requests.Where(r => !r.Completion.Task.IsCompleted).ToList();
 
     /// <summary>Completes the requests whose transaction already created an event; returns the others.</summary>
     private async Task<List<WriteRequest>> AnswerRepeatsAsync(List<WriteRequest> batch, RecentTransactions recent, CancellationToken ct)
@@ -340,9 +507,84 @@ public sealed partial class RoomWriter(
         return rest;
     }
 
-    private async Task<RoomHead> ProcessBatchOnceAsync(
-        RoomRecord room, RoomHead head, List<WriteRequest> batch, RecentTransactions recent, Action<RoomHead> publishHead, CancellationToken ct)
+    /// <summary>A batch built and checked, not yet handed to the store.</summary>
+    private class BuiltBatch
     {
+        public required RoomHead Head { get; init; }
+
+        public required List<WriteRequest> Requests { get; init; }
+
+        public required List<EventToPersist> ToPersist { get; init; }
+
+        public required List<(WriteRequest Request, List<SendResult> Results)> Completions { get; init; }
+
+        public required Dictionary<TransactionRef, string> TxnsInBatch { get; init; }
+
+        public required List<(WriteRequest Request, TransactionRef Txn)> RepeatsInBatch { get; init; }
+
+        public required Dictionary<string, Pdu> BuiltInBatch { get; init; }
+
+        /// <summary>No event of the batch is a state event: the room's state is the same after it.</summary>
+        public bool MessagesOnly => ToPersist.All(e => e.Event.StateKey is null);
+    }
+
+    /// <summary>A batch handed to the store and not yet finished.</summary>
+    private sealed class SentBatch : BuiltBatch
+    {
+        public required StreamPositions.Reservation Reservation { get; init; }
+
+        public required Task<PersistResult> Persist { get; init; }
+
+        /// <summary>The room's head once this batch of messages is committed (its last event the one forward extremity).</summary>
+        public RoomHead HeadAfter => Head with
+        {
+            ForwardExtremities = [new Extremity(ToPersist[^1].Event.EventId, ToPersist[^1].Event.Depth)],
+            LastStreamOrdering = Math.Max(Head.LastStreamOrdering, Reservation.Last),
+        };
+    }
+
+    /// <summary>Hands a built batch to the store (its stream positions are reserved now, in the order batches are sent).</summary>
+    private SentBatch Send(BuiltBatch built)
+    {
+        var head = built.Head;
+        var removed = head.ForwardExtremities.Select(e => e.EventId).ToList();
+        var reservation = streams.Reserve(built.ToPersist.Count);
+        var batch = new PersistBatch(built.ToPersist, removed, [built.ToPersist[^1].Event.EventId], CurrentStateIsStateAfterLastEvent: true) { NewlyBuilt = true };
+        return new SentBatch
+        {
+            Head = head,
+            Requests = built.Requests,
+            ToPersist = built.ToPersist,
+            Completions = built.Completions,
+            TxnsInBatch = built.TxnsInBatch,
+            RepeatsInBatch = built.RepeatsInBatch,
+            BuiltInBatch = built.BuiltInBatch,
+            Reservation = reservation,
+            Persist = store.PersistAsync(head, batch, reservation.First, CancellationToken.None),
+        };
+    }
+
+    /// <summary>Whether a sent batch committed (a failure is dealt with when the batch is finished).</summary>
+    private static async Task<bool> WaitCommittedAsync(SentBatch sent)
+    {
+        try
+        {
+            await sent.Persist;
+            return true;
+        }
+        catch
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Builds and checks a batch of requests on <paramref name="head"/>; null when nothing is to be written (every
+    /// request was answered or refused).
+    /// </summary>
+    private async Task<BuiltBatch?> BuildBatchAsync(RoomRecord room, RoomHead head, List<WriteRequest> batch, RecentTransactions recent)
+    {
+        var ct = CancellationToken.None; // once taken, a batch is finished even if a client goes away
         var version = room.Version;
         var state = new Dictionary<StateKey, string>(head.State);
         var extremities = head.ForwardExtremities.ToList();
@@ -351,7 +593,6 @@ public sealed partial class RoomWriter(
         var txnsInBatch = new Dictionary<TransactionRef, string>();
         var repeatsInBatch = new List<(WriteRequest Request, TransactionRef Txn)>();
         var builtInBatch = new Dictionary<string, Pdu>(StringComparer.Ordinal);
-
         foreach (var request in batch)
         {
             if (request.Transaction is { } txn)
@@ -445,56 +686,19 @@ public sealed partial class RoomWriter(
 
         if (toPersist.Count == 0)
         {
-            return head;
+            return null;
         }
 
-        var removed = head.ForwardExtremities.Select(e => e.EventId).ToList();
-        var added = new[] { toPersist[^1].Event.EventId };
-        using var reservation = streams.Reserve(toPersist.Count);
-        var result = await store.PersistAsync(head, new PersistBatch(toPersist, removed, added, CurrentStateIsStateAfterLastEvent: true) { NewlyBuilt = true }, reservation.First, ct);
-        reservation.Dispose();
-        foreach (var (txn, eventId) in txnsInBatch)
+        return new BuiltBatch
         {
-            recent.Add(txn, eventId);
-        }
-
-        var orderings = new Dictionary<string, long?>(StringComparer.Ordinal);
-        var persisted = new List<PersistedEvent>(toPersist.Count);
-        for (var i = 0; i < toPersist.Count; i++)
-        {
-            var pdu = toPersist[i].Event;
-            eventCache.Add(pdu);
-            orderings[pdu.EventId] = result.StreamOrderings[i];
-            persisted.Add(new PersistedEvent(pdu, result.StreamOrderings[i], false));
-        }
-
-        // The new head is published before anyone is answered: a client that reads the room right after its send was
-        // answered (joined members after a join, state after a state event) must see what it just wrote.
-        publishHead(result.Head);
-        foreach (var (request, results) in completions)
-        {
-            request.Completion.TrySetResult(results.Select(r => r with { StreamOrdering = orderings[r.EventId] }).ToList());
-        }
-
-        foreach (var (request, txn) in repeatsInBatch)
-        {
-            var eventId = txnsInBatch[txn];
-            request.Completion.TrySetResult([new SendResult(eventId, null, builtInBatch[eventId])]);
-        }
-
-        foreach (var listener in _listeners)
-        {
-            try
-            {
-                listener.OnPersisted(room, persisted, result.Head);
-            }
-            catch (Exception e)
-            {
-                LogListenerFailed(e, listener.GetType().Name, room.RoomId);
-            }
-        }
-
-        return result.Head;
+            Head = head,
+            Requests = batch,
+            ToPersist = toPersist,
+            Completions = completions,
+            TxnsInBatch = txnsInBatch,
+            RepeatsInBatch = repeatsInBatch,
+            BuiltInBatch = builtInBatch,
+        };
     }
 
     private static Pdu CheckPrebuilt(Pdu create, List<Extremity> extremities)
