@@ -6,27 +6,11 @@ using Npgsql;
 namespace Homeserver.Storage.Rooms;
 
 /// <summary>
-/// The rows of <c>event_relations</c> and <c>event_search</c> that a batch of events adds (see 0006_rooms.sql),
-/// collected while the batch is persisted and added to the batch's NpgsqlBatch (see PersistWrites) with one statement per table.
+/// The rows of <c>event_relations</c> and <c>event_search</c> that a batch of events adds (see 0005_rooms.sql),
+/// collected while the batch is persisted and written with the batch's other rows (see PersistWrites).
 /// </summary>
 internal sealed class EventSideRows
 {
-    // Events stored before as outliers already have these rows: they are kept. Events the writer just built cannot have
-    // any, and are inserted without the conflict check (each ON CONFLICT probes the index before inserting).
-    private const string InsertNewRelations = """
-        INSERT INTO event_relations (event_nid, room_nid, relates_to_id, rel_type, aggregation_key)
-        SELECT n, $1, p, t, k FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[]) AS u(n, p, t, k)
-        """;
-
-    private const string InsertRelations = InsertNewRelations + " ON CONFLICT (event_nid) DO NOTHING";
-
-    private const string InsertNewSearch = """
-        INSERT INTO event_search (event_nid, room_nid, search_key, vector)
-        SELECT n, $1, k, to_tsvector('english', t) FROM unnest($2::bigint[], $3::text[], $4::text[]) AS u(n, k, t)
-        """;
-
-    private const string InsertSearch = InsertNewSearch + " ON CONFLICT (event_nid) DO NOTHING";
-
     private readonly List<long> _relationNids = [];
     private readonly List<string> _parents = [];
     private readonly List<string> _relTypes = [];
@@ -54,22 +38,9 @@ internal sealed class EventSideRows
         }
     }
 
-    /// <summary>
-    /// Adds the inserts of the collected rows to a batch (nothing when there are none). <paramref name="newlyBuilt"/>: every
-    /// event was just built here (see <see cref="Homeserver.Rooms.Persistence.PersistBatch.NewlyBuilt"/>).
-    /// </summary>
-    public void AddTo(NpgsqlBatch batch, long roomNid, bool newlyBuilt)
-    {
-        if (_relationNids.Count > 0)
-        {
-            batch.BatchCommands.Add(PersistWrites.Command(newlyBuilt ? InsertNewRelations : InsertRelations, roomNid, _relationNids.ToArray(), _parents.ToArray(), _relTypes.ToArray(), _keys.ToArray()));
-        }
-
-        if (_searchNids.Count > 0)
-        {
-            batch.BatchCommands.Add(PersistWrites.Command(newlyBuilt ? InsertNewSearch : InsertSearch, roomNid, _searchNids.ToArray(), _searchKeys.ToArray(), _texts.ToArray()));
-        }
-    }
+    /// <summary>The collected rows as the arrays <see cref="PersistWrites"/> inserts (empty when there are none).</summary>
+    public (long[] RelationNids, string[] Parents, string[] RelTypes, string?[] Keys, long[] SearchNids, string[] SearchKeys, string[] Texts) Arrays() =>
+        (_relationNids.ToArray(), _parents.ToArray(), _relTypes.ToArray(), _keys.ToArray(), _searchNids.ToArray(), _searchKeys.ToArray(), _texts.ToArray());
 
     /// <summary>The searchable text of an event (client-server API, "Server side search": body, name and topic).</summary>
     internal static (string Key, string Text)? SearchText(Pdu pdu)

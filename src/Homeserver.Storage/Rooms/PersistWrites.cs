@@ -8,44 +8,58 @@ namespace Homeserver.Storage.Rooms;
 /// <summary>
 /// The rows a persisted batch adds, collected while <see cref="RoomRepository.PersistAsync"/> walks the batch and
 /// written in one round trip (an <see cref="NpgsqlBatch"/> inside the batch's transaction): the events, their prev
-/// and auth edges, transaction IDs, relations and search text, redaction marks, and the forward extremities. Each
-/// table gets one multi-row statement (<c>unnest</c> of arrays), whatever the number of events.
+/// and auth edges, transaction IDs, relations and search text, the forward extremities and the room's position in one
+/// statement (<c>unnest</c> of arrays into each table), whatever the number of events; then the redaction marks.
 /// </summary>
 internal sealed class PersistWrites
 {
-    private const string InsertEvents = """
-        INSERT INTO events (event_nid, event_id, room_nid, event_type, state_key, state_key_nid, sender, depth, origin_server_ts,
-                            stream_ordering, topological_ordering, state_before, state_after, outlier, rejection_reason, soft_failed, json)
-        SELECT u.nid, u.id, $1, u.type, u.sk, u.sknid, u.sender, u.depth, u.ts, u.so, u.depth, u.sb, u.sa, u.outlier, u.rr, u.sf, u.json
-        FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[],
-                    $11::bigint[], $12::bigint[], $13::boolean[], $14::text[], $15::boolean[], $16::text[])
-             AS u (nid, id, type, sk, sknid, sender, depth, ts, so, sb, sa, outlier, rr, sf, json)
-        """;
+    // Every row of a batch in one statement: data-modifying CTEs, each an unnest of arrays (empty arrays add nothing).
+    // One statement instead of nine took PostgreSQL's per-statement work (executor start-up and shutdown, a protocol
+    // exchange, a snapshot) out of the room's one writer's path. All CTEs see the database as it was before the
+    // statement, so an event must not be both a removed and an added extremity (the caller keeps the lists apart).
+    // Conflicts: a remote event may list an edge twice, and an event first stored as an outlier already has its relation
+    // and search rows; the events the writer just built cannot have any, and are written without the conflict checks
+    // (each ON CONFLICT probes the index before inserting: 8% of PostgreSQL's CPU under load).
+    // Transaction IDs never take ON CONFLICT: one that already created an event fails the batch (the writer then
+    // answers the retry with the stored event instead of creating a second one).
+    // Extremities go by number, not by a join with events on the IDs (the join's plan was remade on every call).
+    private static string RowsStatement(bool checkConflicts)
+    {
+        var conflict = checkConflicts ? " ON CONFLICT DO NOTHING" : string.Empty;
+        return $"""
+            WITH position AS (
+                INSERT INTO room_current_snapshot (room_nid, snapshot_nid, last_stream_ordering) SELECT $1, $36, $37 WHERE $35
+                ON CONFLICT (room_nid) DO UPDATE SET snapshot_nid = EXCLUDED.snapshot_nid,
+                    last_stream_ordering = GREATEST(room_current_snapshot.last_stream_ordering, EXCLUDED.last_stream_ordering)),
+            new_events AS (
+                INSERT INTO events (event_nid, event_id, room_nid, event_type, state_key, state_key_nid, sender, depth, origin_server_ts,
+                                    stream_ordering, topological_ordering, state_before, state_after, outlier, rejection_reason, soft_failed, json)
+                SELECT u.nid, u.id, $1, u.type, u.sk, u.sknid, u.sender, u.depth, u.ts, u.so, u.depth, u.sb, u.sa, u.outlier, u.rr, u.sf, u.json
+                FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[],
+                            $11::bigint[], $12::bigint[], $13::boolean[], $14::text[], $15::boolean[], $16::text[])
+                     AS u (nid, id, type, sk, sknid, sender, depth, ts, so, sb, sa, outlier, rr, sf, json)),
+            prev_edges AS (
+                INSERT INTO event_prev_events (event_nid, prev_event_id) SELECT * FROM unnest($17::bigint[], $18::text[]){conflict}),
+            auth_edges AS (
+                INSERT INTO event_auth_events (event_nid, auth_event_id) SELECT * FROM unnest($19::bigint[], $20::text[]){conflict}),
+            txns AS (
+                INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, created_ts)
+                SELECT u, d, t, e, $25 FROM unnest($21::text[], $22::text[], $23::text[], $24::text[]) AS x (u, d, t, e)),
+            relations AS (
+                INSERT INTO event_relations (event_nid, room_nid, relates_to_id, rel_type, aggregation_key)
+                SELECT n, $1, p, t, k FROM unnest($26::bigint[], $27::text[], $28::text[], $29::text[]) AS u (n, p, t, k){conflict}),
+            search AS (
+                INSERT INTO event_search (event_nid, room_nid, search_key, vector)
+                SELECT n, $1, k, to_tsvector('english', t) FROM unnest($30::bigint[], $31::text[], $32::text[]) AS u (n, k, t){conflict}),
+            old_extremities AS (
+                DELETE FROM forward_extremities WHERE room_nid = $1 AND event_nid = ANY($33::bigint[]))
+            INSERT INTO forward_extremities (room_nid, event_nid) SELECT $1, unnest($34::bigint[]){conflict}
+            """;
+    }
 
-    // A remote event may list an edge twice; the events the writer just built cannot, and their edges are inserted
-    // without the conflict check (each ON CONFLICT probes the index before inserting: 8% of PostgreSQL's CPU under load).
-    private const string InsertNewPrevEdges = "INSERT INTO event_prev_events (event_nid, prev_event_id) SELECT * FROM unnest($1::bigint[], $2::text[])";
+    private static readonly string InsertNewRows = RowsStatement(checkConflicts: false);
 
-    private const string InsertPrevEdges = InsertNewPrevEdges + " ON CONFLICT DO NOTHING";
-
-    private const string InsertNewAuthEdges = "INSERT INTO event_auth_events (event_nid, auth_event_id) SELECT * FROM unnest($1::bigint[], $2::text[])";
-
-    private const string InsertAuthEdges = InsertNewAuthEdges + " ON CONFLICT DO NOTHING";
-
-    // No ON CONFLICT: a transaction ID that already created an event fails the batch (the writer then answers the retry
-    // with the stored event instead of creating a second one).
-    private const string InsertTxns = """
-        INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, created_ts)
-        SELECT u, d, t, e, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS x (u, d, t, e)
-        """;
-
-    // By number, not by a join with events on the IDs: the join's plan was remade on every call (a quarter of a
-    // millisecond of planning per batch), this one is prepared once.
-    private const string DeleteExtremities = "DELETE FROM forward_extremities WHERE room_nid = $1 AND event_nid = ANY($2::bigint[])";
-
-    private const string InsertNewExtremities = "INSERT INTO forward_extremities (room_nid, event_nid) SELECT $1, unnest($2::bigint[])";
-
-    private const string InsertExtremities = InsertNewExtremities + " ON CONFLICT DO NOTHING";
+    private static readonly string InsertRows = RowsStatement(checkConflicts: true);
 
     // A redacted event loses its relation and its searchable text with its content (redaction drops both).
     private const string MarkRedacted = """
@@ -53,12 +67,6 @@ internal sealed class PersistWrites
             UPDATE events SET redacted_by = $1 WHERE event_id = $2 AND room_nid = $3 AND redacted_by IS NULL RETURNING event_nid),
         relation AS (DELETE FROM event_relations WHERE event_nid IN (SELECT event_nid FROM target))
         DELETE FROM event_search WHERE event_nid IN (SELECT event_nid FROM target)
-        """;
-
-    private const string UpsertRoomPosition = """
-        INSERT INTO room_current_snapshot (room_nid, snapshot_nid, last_stream_ordering) VALUES ($1, $2, $3)
-        ON CONFLICT (room_nid) DO UPDATE SET snapshot_nid = EXCLUDED.snapshot_nid,
-            last_stream_ordering = GREATEST(room_current_snapshot.last_stream_ordering, EXCLUDED.last_stream_ordering)
         """;
 
     private const string SelectOutliers = """
@@ -160,56 +168,29 @@ internal sealed class PersistWrites
         CancellationToken ct)
     {
         await using var batch = new NpgsqlBatch(conn, tx);
-        if (_nids.Count > 0)
-        {
-            batch.BatchCommands.Add(Command(InsertEvents, roomNid, _nids.ToArray(), _ids.ToArray(), _types.ToArray(), _stateKeys.ToArray(), _stateKeyNids.ToArray(),
-                _senders.ToArray(), _depths.ToArray(), _timestamps.ToArray(), _streams.ToArray(), _before.ToArray(), _after.ToArray(), _outliers.ToArray(),
-                _rejections.ToArray(), _softFailed.ToArray(), _json.ToArray()));
-        }
+        var removed = extremitiesRemoved.Except(extremitiesAdded).ToArray();
+        var (relationNids, parents, relTypes, keys, searchNids, searchKeys, texts) = sideRows.Arrays();
+        batch.BatchCommands.Add(Command(
+            newlyBuilt ? InsertNewRows : InsertRows,
+            roomNid,
+            _nids.ToArray(), _ids.ToArray(), _types.ToArray(), _stateKeys.ToArray(), _stateKeyNids.ToArray(), _senders.ToArray(), _depths.ToArray(),
+            _timestamps.ToArray(), _streams.ToArray(), _before.ToArray(), _after.ToArray(), _outliers.ToArray(), _rejections.ToArray(),
+            _softFailed.ToArray(), _json.ToArray(),
+            _prevNids.ToArray(), _prevIds.ToArray(),
+            _authNids.ToArray(), _authIds.ToArray(),
+            _txns.Select(t => t.UserId).ToArray(), _txns.Select(t => t.DeviceId).ToArray(), _txns.Select(t => t.TxnId).ToArray(), _txnEvents.ToArray(), nowTs,
+            relationNids, parents, relTypes, keys,
+            searchNids, searchKeys, texts,
+            removed, extremitiesAdded.ToArray(),
+            roomPosition is not null, roomPosition?.SnapshotNid ?? 0L, roomPosition?.LastStream ?? 0L));
 
-        if (_prevNids.Count > 0)
-        {
-            batch.BatchCommands.Add(Command(newlyBuilt ? InsertNewPrevEdges : InsertPrevEdges, _prevNids.ToArray(), _prevIds.ToArray()));
-        }
-
-        if (_authNids.Count > 0)
-        {
-            batch.BatchCommands.Add(Command(newlyBuilt ? InsertNewAuthEdges : InsertAuthEdges, _authNids.ToArray(), _authIds.ToArray()));
-        }
-
-        if (_txns.Count > 0)
-        {
-            batch.BatchCommands.Add(Command(InsertTxns, _txns.Select(t => t.UserId).ToArray(), _txns.Select(t => t.DeviceId).ToArray(),
-                _txns.Select(t => t.TxnId).ToArray(), _txnEvents.ToArray(), nowTs));
-        }
-
-        // Relations and search text before the redactions, so that a redaction in the same batch removes its target's rows.
-        sideRows.AddTo(batch, roomNid, newlyBuilt);
+        // After the rows, so that a redaction in the same batch removes its target's relation and search rows.
         foreach (var (redactionId, targetId) in redactions)
         {
             batch.BatchCommands.Add(Command(MarkRedacted, redactionId, targetId, roomNid));
         }
 
-        if (extremitiesRemoved.Count > 0)
-        {
-            batch.BatchCommands.Add(Command(DeleteExtremities, roomNid, extremitiesRemoved.ToArray()));
-        }
-
-        if (extremitiesAdded.Count > 0)
-        {
-            // The writer's new extremity is the batch's last event; other stores may name one that is already one.
-            batch.BatchCommands.Add(Command(newlyBuilt ? InsertNewExtremities : InsertExtremities, roomNid, extremitiesAdded.ToArray()));
-        }
-
-        if (roomPosition is { } position)
-        {
-            batch.BatchCommands.Add(Command(UpsertRoomPosition, roomNid, position.SnapshotNid, position.LastStream));
-        }
-
-        if (batch.BatchCommands.Count > 0)
-        {
-            await batch.ExecuteNonQueryAsync(ct);
-        }
+        await batch.ExecuteNonQueryAsync(ct);
     }
 
     /// <summary>A batch command with positional parameters ($1, $2, ...); the SQL casts every array parameter.</summary>
