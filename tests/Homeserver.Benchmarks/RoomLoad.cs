@@ -20,6 +20,9 @@ namespace Homeserver.Benchmarks;
 /// </summary>
 public static class RoomLoad
 {
+    /// <summary>How the statement batch that writes a batch of events begins (see PersistWrites in the storage project).</summary>
+    private const string BatchStatement = "WITH position AS";
+
     public static async Task RunAsync(string[] args)
     {
         var seconds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 10;
@@ -36,11 +39,16 @@ public static class RoomLoad
         foreach (var concurrency in seconds > 0 ? new[] { 1, 8 } : [])
         {
             var before = commands.Count;
+            var batchesBefore = commands.CountOf(BatchStatement);
             var dbBefore = commands.Time;
             var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
             var latencies = await SendForAsync(room, concurrency, TimeSpan.FromSeconds(seconds));
             var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
             Report($"PUT /send, {concurrency} sender(s), {seconds} s", latencies, seconds, commands.Count - before, cpu, commands.Time - dbBefore);
+
+            // The room writer's batches: how many sends each commit carried (a larger batch spreads a commit over more sends).
+            var batches = commands.CountOf(BatchStatement) - batchesBefore;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {batches:N0} batches written, {latencies.Count / (double)Math.Max(1, batches):F2} sends per batch"));
         }
 
         if (seconds > 0)
