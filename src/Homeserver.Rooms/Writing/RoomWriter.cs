@@ -271,7 +271,7 @@ public sealed partial class RoomWriter(
 
                 // Only messages follow a batch that is still committing: a state change is built on the state the batch
                 // before it made, and a batch with state changes is committed before anything is built on it.
-                if (inFlight is not null && (!inFlight.MessagesOnly || batch.Any(ChangesState)))
+                if (inFlight is not null && (!inFlight.Built.MessagesOnly || batch.Any(ChangesState)))
                 {
                     await FinishAsync(inFlight);
                     inFlight = null;
@@ -285,11 +285,8 @@ public sealed partial class RoomWriter(
                 }
                 catch (Exception e)
                 {
-                    writer.LogBatchFailed(e, room.RoomId);
-                    foreach (var r in batch)
-                    {
-                        r.Completion.TrySetException(e);
-                    }
+                    // Nothing of this batch was sent: the head is still right.
+                    Fail(batch, e);
                 }
 
                 SentBatch? sent = null;
@@ -330,11 +327,16 @@ public sealed partial class RoomWriter(
             catch (Exception e)
             {
                 _head = null;
-                writer.LogBatchFailed(e, room.RoomId);
-                foreach (var r in batch)
-                {
-                    r.Completion.TrySetException(e);
-                }
+                Fail(batch, e);
+            }
+        }
+
+        private void Fail(IEnumerable<WriteRequest> batch, Exception e)
+        {
+            writer.LogBatchFailed(e, room.RoomId);
+            foreach (var r in batch)
+            {
+                r.Completion.TrySetException(e);
             }
         }
 
@@ -352,11 +354,7 @@ public sealed partial class RoomWriter(
             {
                 // The head may be stale now (e.g. the transaction failed after the database changed): reload it next time.
                 _head = null;
-                writer.LogBatchFailed(e, room.RoomId);
-                foreach (var r in sent.Requests)
-                {
-                    r.Completion.TrySetException(e);
-                }
+                Fail(sent.Built.Requests, e);
             }
         }
 
@@ -409,6 +407,7 @@ public sealed partial class RoomWriter(
     private async Task<RoomHead> FinishBatchAsync(RoomRecord room, SentBatch sent, RoomHead? currentHead, RecentTransactions recent, Action<RoomHead> publishHead)
     {
         var ct = CancellationToken.None; // once taken, a batch is finished even if a client goes away
+        var built = sent.Built;
         PersistResult result;
         try
         {
@@ -424,7 +423,7 @@ public sealed partial class RoomWriter(
             }
 
             // Requests already answered (refused by the auth rules, repeats of older transactions) are not retried.
-            var unanswered = Unanswered(sent.Requests);
+            var unanswered = Unanswered(built.Requests);
             var rest = await AnswerRepeatsAsync(unanswered, recent, ct);
             if (rest.Count == unanswered.Count)
             {
@@ -433,19 +432,18 @@ public sealed partial class RoomWriter(
 
             return await ProcessBatchAsync(room, currentHead, rest, recent, publishHead);
         }
-        catch
+        finally
         {
+            // Released whether the batch was written or not (a second release does nothing).
             sent.Reservation.Dispose();
-            throw;
         }
 
-        sent.Reservation.Dispose();
-        foreach (var (txn, eventId) in sent.TxnsInBatch)
+        foreach (var (txn, eventId) in built.TxnsInBatch)
         {
             recent.Add(txn, eventId);
         }
 
-        var toPersist = sent.ToPersist;
+        var toPersist = built.ToPersist;
         var orderings = new Dictionary<string, long?>(StringComparer.Ordinal);
         var persisted = new List<PersistedEvent>(toPersist.Count);
         for (var i = 0; i < toPersist.Count; i++)
@@ -459,15 +457,15 @@ public sealed partial class RoomWriter(
         // The new head is published before anyone is answered: a client that reads the room right after its send was
         // answered (joined members after a join, state after a state event) must see what it just wrote.
         publishHead(result.Head);
-        foreach (var (request, results) in sent.Completions)
+        foreach (var (request, results) in built.Completions)
         {
             request.Completion.TrySetResult(results.Select(r => r with { StreamOrdering = orderings[r.EventId] }).ToList());
         }
 
-        foreach (var (request, txn) in sent.RepeatsInBatch)
+        foreach (var (request, txn) in built.RepeatsInBatch)
         {
-            var eventId = sent.TxnsInBatch[txn];
-            request.Completion.TrySetResult([new SendResult(eventId, null, sent.BuiltInBatch[eventId])]);
+            var eventId = built.TxnsInBatch[txn];
+            request.Completion.TrySetResult([new SendResult(eventId, null, built.BuiltInBatch[eventId])]);
         }
 
         foreach (var listener in _listeners)
@@ -508,7 +506,7 @@ public sealed partial class RoomWriter(
     }
 
     /// <summary>A batch built and checked, not yet handed to the store.</summary>
-    private class BuiltBatch
+    private sealed class BuiltBatch
     {
         public required RoomHead Head { get; init; }
 
@@ -529,39 +527,29 @@ public sealed partial class RoomWriter(
     }
 
     /// <summary>A batch handed to the store and not yet finished.</summary>
-    private sealed class SentBatch : BuiltBatch
+    private sealed class SentBatch(BuiltBatch built, StreamPositions.Reservation reservation, Task<PersistResult> persist)
     {
-        public required StreamPositions.Reservation Reservation { get; init; }
+        public BuiltBatch Built { get; } = built;
 
-        public required Task<PersistResult> Persist { get; init; }
+        public StreamPositions.Reservation Reservation { get; } = reservation;
+
+        public Task<PersistResult> Persist { get; } = persist;
 
         /// <summary>The room's head once this batch of messages is committed (its last event the one forward extremity).</summary>
-        public RoomHead HeadAfter => Head with
+        public RoomHead HeadAfter => Built.Head with
         {
-            ForwardExtremities = [new Extremity(ToPersist[^1].Event.EventId, ToPersist[^1].Event.Depth)],
-            LastStreamOrdering = Math.Max(Head.LastStreamOrdering, Reservation.Last),
+            ForwardExtremities = [new Extremity(Built.ToPersist[^1].Event.EventId, Built.ToPersist[^1].Event.Depth)],
+            LastStreamOrdering = Math.Max(Built.Head.LastStreamOrdering, Reservation.Last),
         };
     }
 
     /// <summary>Hands a built batch to the store (its stream positions are reserved now, in the order batches are sent).</summary>
     private SentBatch Send(BuiltBatch built)
     {
-        var head = built.Head;
-        var removed = head.ForwardExtremities.Select(e => e.EventId).ToList();
+        var removed = built.Head.ForwardExtremities.Select(e => e.EventId).ToList();
         var reservation = streams.Reserve(built.ToPersist.Count);
         var batch = new PersistBatch(built.ToPersist, removed, [built.ToPersist[^1].Event.EventId], CurrentStateIsStateAfterLastEvent: true) { NewlyBuilt = true };
-        return new SentBatch
-        {
-            Head = head,
-            Requests = built.Requests,
-            ToPersist = built.ToPersist,
-            Completions = built.Completions,
-            TxnsInBatch = built.TxnsInBatch,
-            RepeatsInBatch = built.RepeatsInBatch,
-            BuiltInBatch = built.BuiltInBatch,
-            Reservation = reservation,
-            Persist = store.PersistAsync(head, batch, reservation.First, CancellationToken.None),
-        };
+        return new SentBatch(built, reservation, store.PersistAsync(built.Head, batch, reservation.First, CancellationToken.None));
     }
 
     /// <summary>Whether a sent batch committed (a failure is dealt with when the batch is finished).</summary>
