@@ -42,9 +42,20 @@ public static class RoomLoad
             var batchesBefore = commands.CountOf(BatchStatement);
             var dbBefore = commands.Time;
             var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+            var gen0Before = GC.CollectionCount(0);
+            var gen1Before = GC.CollectionCount(1);
+            var allocatedBefore = GC.GetTotalAllocatedBytes();
+            var pausedBefore = GC.GetTotalPauseDuration();
             var latencies = await SendForAsync(room, concurrency, TimeSpan.FromSeconds(seconds));
             var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
             Report($"PUT /send, {concurrency} sender(s), {seconds} s", latencies, seconds, commands.Count - before, cpu, commands.Time - dbBefore);
+
+            // The process's garbage collections: allocations per send (server and load generator together) and the
+            // pauses they cost, which stop the room's writer too.
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {(GC.GetTotalAllocatedBytes() - allocatedBefore) / 1024.0 / Math.Max(1, latencies.Count):F1} KiB allocated per send; " +
+                $"{GC.CollectionCount(0) - gen0Before} collections ({GC.CollectionCount(1) - gen1Before} of gen1), " +
+                $"paused {(GC.GetTotalPauseDuration() - pausedBefore).TotalMilliseconds:F0} ms"));
 
             // The room writer's batches: how many sends each commit carried (a larger batch spreads a commit over more sends).
             var batches = commands.CountOf(BatchStatement) - batchesBefore;

@@ -110,7 +110,8 @@ public sealed class RoomTests(TestServer server) : IClassFixture<TestServer>
     public async Task Messages_and_state_changes_sent_at_once_form_one_chain_with_one_forward_extremity()
     {
         // The writer builds the next batch of messages while the one before commits, and sends it once that one is
-        // committed; state changes wait for the batch before them. Whatever the interleaving, every event must have
+        // committed (or, once batches carry several requests, gathers the next batch after answering the last);
+        // state changes wait for the batch before them. Whatever the interleaving, every event must have
         // the event before it (in stream order) as its only prev_event, and the state must follow the last change.
         var alice = await NewUserAsync();
         var roomId = await CreateRoomAsync(alice);
@@ -135,6 +136,31 @@ public sealed class RoomTests(TestServer server) : IClassFixture<TestServer>
         var lastTopic = chain.Select(e => e.Event).Last(e => e.GetProperty("type").GetString() == "m.room.topic");
         var topic = (await alice.GetAsync($"/_matrix/client/v3/rooms/{escaped}/state/m.room.topic/")).EnsureOk().Json;
         topic.GetProperty("topic").GetString().Should().Be(lastTopic.GetProperty("content").GetProperty("topic").GetString());
+    }
+
+    [Fact]
+    public async Task A_busy_rooms_writer_goes_on_when_the_senders_it_waits_for_do_not_come_back()
+    {
+        // After a batch of several requests the writer waits for as many again (briefly): here eight senders send at
+        // once, then only one goes on, one message at a time. Each of its sends must still be written (the wait ends
+        // by itself), on the one chain. The bound below is for a hang, not a timing: each send takes milliseconds.
+        var alice = await NewUserAsync();
+        var roomId = await CreateRoomAsync(alice);
+        var escaped = Uri.EscapeDataString(roomId);
+        var burst = await Task.WhenAll(Enumerable.Range(0, 8).Select(i =>
+            alice.PutAsync($"/_matrix/client/v3/rooms/{escaped}/send/m.room.message/burst{i}", new { msgtype = "m.text", body = $"b{i}" })));
+        burst.Should().OnlyContain(r => r.Status == HttpStatusCode.OK);
+
+        var lone = new List<string>();
+        for (var i = 0; i < 20; i++)
+        {
+            var send = await alice.PutAsync($"/_matrix/client/v3/rooms/{escaped}/send/m.room.message/lone{i}", new { msgtype = "m.text", body = $"l{i}" })
+                .WaitAsync(TimeSpan.FromSeconds(30));
+            lone.Add(send.EnsureOk().Json.GetProperty("event_id").GetString()!);
+        }
+
+        var chain = await RoomTestHelpers.AssertOneChainAsync(server.Database, roomId);
+        chain.Select(e => e.Id).TakeLast(20).Should().Equal(lone);
     }
 
     [Fact]
