@@ -7,6 +7,7 @@ using Homeserver.Push.Pushers;
 using Homeserver.Rooms.Writing;
 using Homeserver.Storage.Push;
 using Homeserver.Sync;
+using Microsoft.Extensions.Logging;
 
 namespace Homeserver.Host;
 
@@ -14,7 +15,7 @@ namespace Homeserver.Host;
 /// Composes push: rules, the notification evaluator (a room event listener), unread counts in /sync, pushers and
 /// their delivery worker. Call <see cref="AddPushModule"/> after the storage and sync registrations.
 /// </summary>
-internal static class PushModule
+internal static partial class PushModule
 {
     public static IServiceCollection AddPushModule(this IServiceCollection services, HomeserverConfig config)
     {
@@ -35,6 +36,7 @@ internal static class PushModule
         services.AddSingleton<IRoomSyncSection, UnreadNotificationsSyncSection>();
         services.AddSingleton<PusherService>();
         services.AddHostedService<PushDeliveryService>();
+        services.AddHostedService<NotificationDrainOnStop>();
         DecorateSyncData(services);
         return services;
     }
@@ -53,6 +55,47 @@ internal static class PushModule
                 ?? (ISyncDataStore)ActivatorUtilities.CreateInstance(sp, inner.ImplementationType!);
             return new PushRulesAccountData(store);
         });
+    }
+
+    /// <summary>
+    /// On a stop, waits (bounded) until the notifications still queued in <see cref="NotificationEvaluator"/> are stored:
+    /// they are evaluated after their events' commit, in memory, and nothing evaluates those events again after a
+    /// restart. Runs before the container closes the database pool; a crash still loses the last batches.
+    /// </summary>
+    private sealed partial class NotificationDrainOnStop(NotificationEvaluator evaluator, ILogger<NotificationDrainOnStop> logger) : IHostedService
+    {
+        private static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(10);
+
+        public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public async Task StopAsync(CancellationToken cancellationToken)
+        {
+            if (evaluator.PendingEvents is var pending && pending == 0)
+            {
+                return;
+            }
+
+            LogDraining(pending);
+            try
+            {
+                await evaluator.WaitForAsync(long.MaxValue, MaxWait, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                // The host's own shutdown timeout came first.
+            }
+
+            if (evaluator.PendingEvents is var left && left > 0)
+            {
+                LogNotDrained(left);
+            }
+        }
+
+        [LoggerMessage(Level = LogLevel.Information, Message = "Stopping: storing the notifications of {Events} events first")]
+        private partial void LogDraining(int events);
+
+        [LoggerMessage(Level = LogLevel.Warning, Message = "Stopped with the notifications of {Events} events not stored")]
+        private partial void LogNotDrained(int events);
     }
 
     /// <summary>Runs <see cref="PushDelivery.RunAsync"/> for the lifetime of the server.</summary>

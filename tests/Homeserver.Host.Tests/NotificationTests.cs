@@ -227,4 +227,34 @@ public sealed class NotificationTests(TestServer server) : IClassFixture<TestSer
         await JoinAsync(bob, roomId);
         Unread(await RoomInSyncAsync(bob, roomId)).Should().Be((0, 0));
     }
+
+    [Fact]
+    public async Task Notifications_still_queued_when_the_server_stops_are_stored_first()
+    {
+        // Notifications are evaluated after the events' commit, in the background. Holding a lock on the notifications
+        // table makes them queue up behind a store that cannot finish; the server is then asked to stop, and the lock is
+        // released while it stops. Nothing evaluates those events again after a restart, so the stop must store them.
+        var (alice, bob, _, roomId) = await GroupAsync();
+        await using var blocker = new Npgsql.NpgsqlConnection(server.Database.ConnectionString);
+        await blocker.OpenAsync();
+        await using var hold = await blocker.BeginTransactionAsync();
+        await using (var lockTable = new Npgsql.NpgsqlCommand("LOCK TABLE event_push_actions IN SHARE MODE", blocker, hold))
+        {
+            await lockTable.ExecuteNonQueryAsync();
+        }
+
+        for (var i = 0; i < 10; i++)
+        {
+            await SendAsync(bob, roomId, new { msgtype = "m.text", body = $"m{i}" });
+        }
+
+        var stopping = server.StopAsync();
+        await Task.Delay(TimeSpan.FromMilliseconds(300)); // let the stop begin (an order of steps, not a timing check)
+        await hold.CommitAsync();
+        await stopping;
+        await server.RestartAsync();
+
+        var notifications = (await alice.GetAsync("/_matrix/client/v3/notifications?limit=100")).EnsureOk().Json.GetProperty("notifications");
+        notifications.EnumerateArray().Count(n => n.GetProperty("room_id").GetString() == roomId).Should().Be(10);
+    }
 }

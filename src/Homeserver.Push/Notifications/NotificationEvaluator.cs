@@ -127,6 +127,18 @@ public sealed partial class NotificationEvaluator : IRoomEventListener, IDisposa
         }
     }
 
+    /// <summary>Events queued or being evaluated whose notifications are not stored yet.</summary>
+    public int PendingEvents
+    {
+        get
+        {
+            lock (_pendingLock)
+            {
+                return _pending.Count;
+            }
+        }
+    }
+
     public void Dispose()
     {
         // Registered under two service types, so the container may dispose it twice.
