@@ -257,4 +257,58 @@ public sealed class NotificationTests(TestServer server) : IClassFixture<TestSer
         var notifications = (await alice.GetAsync("/_matrix/client/v3/notifications?limit=100")).EnsureOk().Json.GetProperty("notifications");
         notifications.EnumerateArray().Count(n => n.GetProperty("room_id").GetString() == roomId).Should().Be(10);
     }
+
+    private static bool HasSound(JsonElement notification) =>
+        notification.GetProperty("actions").EnumerateArray().Any(a => a.ValueKind == JsonValueKind.Object && a.TryGetProperty("set_tweak", out var t) && t.GetString() == "sound");
+
+    private async Task<JsonElement> NotificationOfAsync(MatrixClient reader, MatrixClient sender, string roomId, object content)
+    {
+        var eventId = await SendAsync(sender, roomId, content);
+        for (var attempt = 0; attempt < 50; attempt++)
+        {
+            var latest = (await reader.GetAsync("/_matrix/client/v3/notifications?limit=1")).EnsureOk().Json.GetProperty("notifications");
+            if (latest.EnumerateArray().FirstOrDefault() is { ValueKind: JsonValueKind.Object } top && top.GetProperty("event").GetProperty("event_id").GetString() == eventId)
+            {
+                return top;
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new InvalidOperationException("no notification for " + eventId);
+    }
+
+    [Fact]
+    public async Task The_member_count_and_display_names_follow_joins_leaves_and_renames()
+    {
+        // The evaluator keeps each room's members and display names and updates them from the member events that
+        // changed: the one-to-one rule (sound) applies while two are joined, and a display name mention follows renames.
+        var alice = await NewUserAsync();
+        var bob = await NewUserAsync();
+        var carol = await NewUserAsync();
+        var roomId = await CreateRoomAsync(alice);
+        await JoinAsync(bob, roomId);
+        HasSound(await NotificationOfAsync(alice, bob, roomId, new { msgtype = "m.text", body = "two of us" })).Should().BeTrue();
+
+        await JoinAsync(carol, roomId);
+        HasSound(await NotificationOfAsync(alice, bob, roomId, new { msgtype = "m.text", body = "three of us" })).Should().BeFalse();
+
+        (await carol.PostAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/leave", new { })).EnsureOk();
+        HasSound(await NotificationOfAsync(alice, bob, roomId, new { msgtype = "m.text", body = "two again" })).Should().BeTrue();
+
+        // contains_display_name is no longer among the default rules (v1.17); a user's own rule may still use it.
+        await JoinAsync(carol, roomId);
+        (await alice.PutAsync("/_matrix/client/v3/pushrules/global/override/my.name", JsonDocument.Parse(
+            """{"conditions": [{"kind": "contains_display_name"}], "actions": ["notify", {"set_tweak": "highlight"}]}""").RootElement)).EnsureOk();
+        (await alice.PutAsync($"/_matrix/client/v3/profile/{Uri.EscapeDataString(alice.UserId!)}/displayname", new { displayname = "Zebediah" })).EnsureOk();
+        (await NotificationOfAsync(alice, bob, roomId, new { msgtype = "m.text", body = "hello zebediah" })).GetProperty("actions").ToString().Should().Contain("highlight");
+
+        (await alice.PutAsync($"/_matrix/client/v3/profile/{Uri.EscapeDataString(alice.UserId!)}/displayname", new { displayname = "Quixote" })).EnsureOk();
+        var old = await NotificationOfAsync(alice, bob, roomId, new { msgtype = "m.text", body = "hello zebediah again" });
+        old.GetProperty("actions").EnumerateArray().Any(a => a.ValueKind == JsonValueKind.Object && a.TryGetProperty("set_tweak", out var t) && t.GetString() == "highlight"
+            && (!a.TryGetProperty("value", out var v) || v.ValueKind == JsonValueKind.True)).Should().BeFalse();
+        var renamed = await NotificationOfAsync(alice, bob, roomId, new { msgtype = "m.text", body = "hello quixote" });
+        renamed.GetProperty("actions").EnumerateArray().Any(a => a.ValueKind == JsonValueKind.Object && a.TryGetProperty("set_tweak", out var t) && t.GetString() == "highlight"
+            && (!a.TryGetProperty("value", out var v) || v.ValueKind == JsonValueKind.True)).Should().BeTrue();
+    }
 }

@@ -19,7 +19,7 @@ namespace Homeserver.Push.Notifications;
 /// Pipeline (one background consumer, in commit order):
 /// 1. <see cref="OnPersisted"/> (on the room's writer) only queues the batch and records its stream positions as pending;
 /// 2. the room's push state (joined member count, local members and their display names, power levels) is taken from a
-///    cache keyed by the room's state snapshot, and rebuilt only when the state changed;
+///    cache keyed by the room's state snapshot, and updated from the member events that changed when the state changed;
 /// 3. each event gets its thread (following up to 3 relations to an <c>m.thread</c> relation, as the spec recommends) and
 ///    one <see cref="PushEventContext"/>, against which each recipient's compiled rules are checked;
 /// 4. notifications (and the sender's implicit read position: sending an event marks the room read up to it) are
@@ -43,7 +43,6 @@ public sealed partial class NotificationEvaluator : IRoomEventListener, IDisposa
     private readonly SortedSet<long> _pending = [];
     private readonly CancellationTokenSource _stop = new();
     private readonly string _serverName;
-    private readonly IRoomReadStore _reads;
     private readonly EventLookup _lookup;
     private readonly PushRuleService _rules;
     private readonly INotificationStore _store;
@@ -56,7 +55,6 @@ public sealed partial class NotificationEvaluator : IRoomEventListener, IDisposa
 
     public NotificationEvaluator(
         HomeserverConfig config,
-        IRoomReadStore reads,
         EventLookup lookup,
         PushRuleService rules,
         INotificationStore store,
@@ -65,7 +63,6 @@ public sealed partial class NotificationEvaluator : IRoomEventListener, IDisposa
         ILogger<NotificationEvaluator> logger)
     {
         _serverName = config.ServerName;
-        _reads = reads;
         _lookup = lookup;
         _rules = rules;
         _store = store;
@@ -370,43 +367,76 @@ public sealed partial class NotificationEvaluator : IRoomEventListener, IDisposa
         return false;
     }
 
-    /// <summary>The room's push facts for its current state snapshot; rebuilt (one membership query) when the state changed.</summary>
+    /// <summary>
+    /// The room's push facts for the state snapshot a batch was written on. When the state changed, only the member
+    /// events that differ from the cached snapshot's are read (through the event cache), so a join costs one event, not
+    /// a query returning every member. The facts come from the batch's own state, not the membership table, which may
+    /// already be ahead of the batch being evaluated.
+    /// </summary>
     private async Task<RoomPushState> GetRoomStateAsync(RoomRecord room, RoomHead head, CancellationToken ct)
     {
-        if (_rooms.TryGetValue(room.RoomId, out var cached) && cached.SnapshotId == head.SnapshotId)
+        _rooms.TryGetValue(room.RoomId, out var cached);
+        if (cached is not null && cached.SnapshotId == head.SnapshotId)
         {
             return cached;
         }
 
-        var members = await _reads.GetMembersAsync(room.RoomNid, ct);
-        var joined = members.Where(m => m.Membership == Membership.Join).ToList();
-        var localJoined = joined.Where(m => IsLocal(m.UserId)).ToList();
-
-        var stateIds = new List<string>();
         var plId = head.State.GetValueOrDefault(new StateKey(EventTypes.PowerLevels, string.Empty));
         var createId = head.State.GetValueOrDefault(new StateKey(EventTypes.Create, string.Empty));
-        stateIds.AddRange(new[] { plId, createId }.OfType<string>());
-        stateIds.AddRange(localJoined.Select(m => m.EventId));
-        var events = await _lookup.GetEventsAsync(stateIds, ct);
-
-        var names = new Dictionary<string, string?>(StringComparer.Ordinal);
-        foreach (var m in localJoined)
+        var memberEvents = new Dictionary<string, string>(StringComparer.Ordinal);
+        var changed = new List<string>();
+        foreach (var (key, eventId) in head.State)
         {
-            string? name = null;
-            if (events.TryGetValue(m.EventId, out var member) && member.Content.ValueKind == JsonValueKind.Object
-                && member.Content.TryGetProperty("displayname", out var dn) && dn.ValueKind == JsonValueKind.String)
+            if (key.Type == EventTypes.Member)
             {
-                name = dn.GetString();
+                memberEvents[key.Key] = eventId;
+                if (cached is null || !cached.MemberEvents.TryGetValue(key.Key, out var before) || before != eventId)
+                {
+                    changed.Add(eventId);
+                }
             }
-
-            names[m.UserId] = name;
         }
 
-        var levels = PowerLevels.From(
-            plId is null ? null : events.GetValueOrDefault(plId),
-            createId is null ? null : events.GetValueOrDefault(createId),
-            room.Version);
-        var state = new RoomPushState(head.SnapshotId, joined.Count, names, levels);
+        // Members are never taken out of a room's state, but a resolved state may differ in any way: start afresh then.
+        if (cached is not null && cached.MemberEvents.Keys.Any(user => !memberEvents.ContainsKey(user)))
+        {
+            cached = null;
+            changed = memberEvents.Values.ToList();
+        }
+
+        var levelsChanged = cached is null || cached.PowerLevelsId != plId || cached.CreateId != createId;
+        var wanted = levelsChanged ? changed.Concat(new[] { plId, createId }.OfType<string>()).ToList() : changed;
+        var events = await _lookup.GetEventsAsync(wanted, ct);
+
+        var joined = cached is null ? new HashSet<string>(StringComparer.Ordinal) : new HashSet<string>(cached.Joined, StringComparer.Ordinal);
+        var names = cached is null ? new Dictionary<string, string?>(StringComparer.Ordinal) : new Dictionary<string, string?>(cached.LocalJoined, StringComparer.Ordinal);
+        foreach (var eventId in changed)
+        {
+            if (!events.TryGetValue(eventId, out var member) || member.StateKey is not { } user)
+            {
+                continue;
+            }
+
+            if (member.Membership == Membership.Join)
+            {
+                joined.Add(user);
+                if (IsLocal(user))
+                {
+                    names[user] = member.Content.ValueKind == JsonValueKind.Object
+                        && member.Content.TryGetProperty("displayname", out var dn) && dn.ValueKind == JsonValueKind.String ? dn.GetString() : null;
+                }
+            }
+            else
+            {
+                joined.Remove(user);
+                names.Remove(user);
+            }
+        }
+
+        var levels = levelsChanged
+            ? PowerLevels.From(plId is null ? null : events.GetValueOrDefault(plId), createId is null ? null : events.GetValueOrDefault(createId), room.Version)
+            : cached!.Levels;
+        var state = new RoomPushState(head.SnapshotId, memberEvents, joined, names, plId, createId, levels);
         if (_rooms.Count > RoomCacheLimit)
         {
             _rooms.Clear();
@@ -416,7 +446,17 @@ public sealed partial class NotificationEvaluator : IRoomEventListener, IDisposa
         return state;
     }
 
-    private sealed record RoomPushState(long SnapshotId, long JoinedCount, IReadOnlyDictionary<string, string?> LocalJoined, PowerLevels Levels);
+    private sealed record RoomPushState(
+        long SnapshotId,
+        IReadOnlyDictionary<string, string> MemberEvents,
+        IReadOnlySet<string> Joined,
+        IReadOnlyDictionary<string, string?> LocalJoined,
+        string? PowerLevelsId,
+        string? CreateId,
+        PowerLevels Levels)
+    {
+        public long JoinedCount => Joined.Count;
+    }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Push rule evaluation failed for a batch of room {RoomId}")]
     private partial void LogEvaluationFailed(Exception e, string roomId);
