@@ -70,7 +70,8 @@ internal static partial class PushModule
 
         public async Task StopAsync(CancellationToken cancellationToken)
         {
-            if (evaluator.PendingEvents is var pending && pending == 0)
+            var pending = evaluator.PendingEvents;
+            if (pending == 0)
             {
                 return;
             }
@@ -85,7 +86,8 @@ internal static partial class PushModule
                 // The host's own shutdown timeout came first.
             }
 
-            if (evaluator.PendingEvents is var left && left > 0)
+            var left = evaluator.PendingEvents;
+            if (left > 0)
             {
                 LogNotDrained(left);
             }

@@ -258,8 +258,17 @@ public sealed class NotificationTests(TestServer server) : IClassFixture<TestSer
         notifications.EnumerateArray().Count(n => n.GetProperty("room_id").GetString() == roomId).Should().Be(10);
     }
 
-    private static bool HasSound(JsonElement notification) =>
-        notification.GetProperty("actions").EnumerateArray().Any(a => a.ValueKind == JsonValueKind.Object && a.TryGetProperty("set_tweak", out var t) && t.GetString() == "sound");
+    private static bool HasSound(JsonElement notification) => Tweak(notification, "sound") is not null;
+
+    /// <summary>A highlight tweak whose value is true (or left out, which means true).</summary>
+    private static bool Highlights(JsonElement notification) =>
+        Tweak(notification, "highlight") is { } tweak && (!tweak.TryGetProperty("value", out var v) || v.ValueKind == JsonValueKind.True);
+
+    private static JsonElement? Tweak(JsonElement notification, string name) =>
+        notification.GetProperty("actions").EnumerateArray()
+            .Where(a => a.ValueKind == JsonValueKind.Object && a.TryGetProperty("set_tweak", out var t) && t.GetString() == name)
+            .Select(a => (JsonElement?)a)
+            .FirstOrDefault();
 
     private async Task<JsonElement> NotificationOfAsync(MatrixClient reader, MatrixClient sender, string roomId, object content)
     {
@@ -305,10 +314,8 @@ public sealed class NotificationTests(TestServer server) : IClassFixture<TestSer
 
         (await alice.PutAsync($"/_matrix/client/v3/profile/{Uri.EscapeDataString(alice.UserId!)}/displayname", new { displayname = "Quixote" })).EnsureOk();
         var old = await NotificationOfAsync(alice, bob, roomId, new { msgtype = "m.text", body = "hello zebediah again" });
-        old.GetProperty("actions").EnumerateArray().Any(a => a.ValueKind == JsonValueKind.Object && a.TryGetProperty("set_tweak", out var t) && t.GetString() == "highlight"
-            && (!a.TryGetProperty("value", out var v) || v.ValueKind == JsonValueKind.True)).Should().BeFalse();
+        Highlights(old).Should().BeFalse();
         var renamed = await NotificationOfAsync(alice, bob, roomId, new { msgtype = "m.text", body = "hello quixote" });
-        renamed.GetProperty("actions").EnumerateArray().Any(a => a.ValueKind == JsonValueKind.Object && a.TryGetProperty("set_tweak", out var t) && t.GetString() == "highlight"
-            && (!a.TryGetProperty("value", out var v) || v.ValueKind == JsonValueKind.True)).Should().BeTrue();
+        Highlights(renamed).Should().BeTrue();
     }
 }
