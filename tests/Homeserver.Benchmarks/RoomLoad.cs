@@ -46,9 +46,15 @@ public static class RoomLoad
             var gen1Before = GC.CollectionCount(1);
             var allocatedBefore = GC.GetTotalAllocatedBytes();
             var pausedBefore = GC.GetTotalPauseDuration();
+            var machineBefore = MachineCpu.Read();
             var latencies = await SendForAsync(room, concurrency, TimeSpan.FromSeconds(seconds));
             var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
+            var machine = MachineCpu.Describe(machineBefore, MachineCpu.Read(), latencies.Count);
             Report($"PUT /send, {concurrency} sender(s), {seconds} s", latencies, seconds, commands.Count - before, cpu, commands.Time - dbBefore);
+            if (machine is not null)
+            {
+                Console.WriteLine(machine);
+            }
 
             // The process's garbage collections: allocations per send (server and load generator together) and the
             // pauses they cost, which stop the room's writer too.
