@@ -1,8 +1,12 @@
 using System.Net;
 using System.Text.Json;
+using Homeserver.Push;
 using Homeserver.Push.Notifications;
+using Homeserver.Storage;
+using Homeserver.Storage.Push;
 using Homeserver.TestKit;
 using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
 
 namespace Homeserver.Host.Tests;
 
@@ -256,6 +260,45 @@ public sealed class NotificationTests(TestServer server) : IClassFixture<TestSer
 
         var notifications = (await alice.GetAsync("/_matrix/client/v3/notifications?limit=100")).EnsureOk().Json.GetProperty("notifications");
         notifications.EnumerateArray().Count(n => n.GetProperty("room_id").GetString() == roomId).Should().Be(10);
+    }
+
+    [Fact]
+    public async Task The_stores_commit_without_a_flush_wait_leaves_no_setting_on_the_pooled_connection()
+    {
+        // The store commits with synchronous_commit off for its own transaction only. The pool keeps connections as
+        // they are (no DISCARD ALL), so a setting that outlived the store would make later event writes on the same
+        // connection commit without waiting for the disk. A pool of one connection makes "the same connection" certain.
+        await using var database = await TestDatabase.CreateAsync();
+        await using var services = new ServiceCollection()
+            .AddLogging()
+            .AddSingleton(TimeProvider.System)
+            .AddStorage(database.ConnectionString + ";Maximum Pool Size=1")
+            .AddPushStorage()
+            .BuildServiceProvider();
+        await services.GetRequiredService<MigrationRunner>().MigrateAsync(CancellationToken.None);
+        var store = services.GetRequiredService<INotificationStore>();
+        var dataSource = services.GetRequiredService<NpgsqlDataSource>();
+
+        // The test clusters may run with synchronous_commit off: the connection's own value is set first.
+        await using (var before = await dataSource.OpenConnectionAsync())
+        await using (var set = new NpgsqlCommand("SET synchronous_commit = on", before))
+        {
+            await set.ExecuteNonQueryAsync();
+        }
+
+        await store.AddAsync(
+            [new NotificationRow("@bob:test", "!room:test", "$e1", 10, NotificationEvaluator.MainThread, """["notify"]""", false, 1)],
+            [new ReadPosition("@alice:test", "!room:test", NotificationEvaluator.MainThread, 10)],
+            CancellationToken.None);
+
+        await using var conn = await dataSource.OpenConnectionAsync();
+        await using (var show = new NpgsqlCommand("SHOW synchronous_commit", conn))
+        {
+            (await show.ExecuteScalarAsync()).Should().Be("on");
+        }
+
+        await using var count = new NpgsqlCommand("SELECT count(*) FROM event_push_actions WHERE user_id = '@bob:test'", conn);
+        (await count.ExecuteScalarAsync()).Should().Be(1L);
     }
 
     private static bool HasSound(JsonElement notification) => Tweak(notification, "sound") is not null;
