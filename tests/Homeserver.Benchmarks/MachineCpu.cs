@@ -18,10 +18,15 @@ internal readonly record struct MachineCpu(long Busy, long Idle, long Steal)
         {
             // cpu  user nice system idle iowait irq softirq steal guest guest_nice
             var fields = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (fields.Length < 9 || fields[0] != "cpu")
+            {
+                return null;
+            }
+
             var v = fields.Skip(1).Take(8).Select(f => long.Parse(f, CultureInfo.InvariantCulture)).ToArray();
             return new MachineCpu(v[0] + v[1] + v[2] + v[5] + v[6], v[3] + v[4], v[7]);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
         {
             return null;
         }
