@@ -172,7 +172,7 @@ public sealed partial class NotificationEvaluator : IRoomEventListener, IDisposa
     /// send fell by 23%. A quiet room's notifications are stored at once. Under load they are stored at most this much
     /// later, and a sync waiting for the counts of the events it shows waits that much longer.
     /// </summary>
-    internal static readonly TimeSpan StoreInterval = TimeSpan.FromMilliseconds(10);
+    private static readonly TimeSpan StoreInterval = TimeSpan.FromMilliseconds(10);
 
     private async Task RunAsync()
     {

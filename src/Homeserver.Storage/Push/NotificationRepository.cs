@@ -147,6 +147,11 @@ internal sealed class NotificationRepository(NpgsqlDataSource db) : INotificatio
     /// </summary>
     public async Task AddAsync(IReadOnlyList<NotificationRow> rows, IReadOnlyList<ReadPosition> reads, CancellationToken ct)
     {
+        if (rows.Count == 0 && reads.Count == 0)
+        {
+            return;
+        }
+
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var batch = new NpgsqlBatch(conn);
         batch.BatchCommands.Add(new NpgsqlBatchCommand(NoFlushWait));
@@ -169,11 +174,7 @@ internal sealed class NotificationRepository(NpgsqlDataSource db) : INotificatio
             batch.BatchCommands.Add(MarkReadCommand(read));
         }
 
-        if (batch.BatchCommands.Count > 0)
-        {
-            await batch.ExecuteNonQueryAsync(ct);
-        }
-
+        await batch.ExecuteNonQueryAsync(ct);
         _counts.OnStored(rows);
         foreach (var read in reads)
         {
