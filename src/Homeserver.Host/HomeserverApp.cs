@@ -86,7 +86,7 @@ public static class HomeserverApp
         services.AddSingleton(signingKey);
         services.AddSingleton(new ServerKeys(config.ServerName, signingKey, config.OldSigningKeys, config.KeyRefreshInterval));
         services.AddStorage(connectionString);
-        services.AddSingleton(new StreamPositions());
+        services.AddSingleton(sp => new StreamPositions(0, sp.GetRequiredService<TimeProvider>()));
         services.AddHostedService<StreamPositionsStartup>();
         services.AddAccountServices(config);
 

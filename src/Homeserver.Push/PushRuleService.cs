@@ -31,6 +31,7 @@ public sealed class PushRuleService(IPushRuleStore store, StreamPositions stream
         }
 
         notifier.Notify([userId], position);
+        await streams.WaitUntilReadableAsync(position, ct);
     }
 
     /// <summary>The compiled rules of several users (loaded together for those not cached).</summary>

@@ -20,22 +20,15 @@ namespace Homeserver.Sync;
 /// </summary>
 public sealed class SyncNotifier : IRoomEventListener, IUserStreamNotifier
 {
-    /// <summary>How long a request waits for its own change (e.g. the presence its sync sets) to become readable.</summary>
-    public static readonly TimeSpan OwnChangeWait = TimeSpan.FromSeconds(1);
-
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _signals = new(StringComparer.Ordinal);
     private readonly StreamPositions _streams;
     private readonly string _serverName;
-    private readonly object _pendingLock = new();
-    private readonly PriorityQueue<IReadOnlyCollection<string>, long> _pending = new();
-    private readonly PriorityQueue<TaskCompletionSource, long> _waiters = new();
     private int _waiting;
 
     public SyncNotifier(StreamPositions streams, HomeserverConfig config)
     {
         _streams = streams;
         _serverName = config.ServerName;
-        streams.Advanced += OnAdvanced;
     }
 
     /// <summary>The signal that fires on the user's next change. Capture it before reading, then await it.</summary>
@@ -50,19 +43,14 @@ public sealed class SyncNotifier : IRoomEventListener, IUserStreamNotifier
             return;
         }
 
-        if (_streams.Current >= position)
+        var reached = _streams.WhenReachedAsync(position);
+        if (reached.IsCompleted)
         {
             Fire(userIds);
             return;
         }
 
-        lock (_pendingLock)
-        {
-            _pending.Enqueue(userIds, position);
-        }
-
-        // The stream may have advanced between the check and the enqueue.
-        OnAdvanced(_streams.Current);
+        _ = reached.ContinueWith(_ => Fire(userIds), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     /// <summary>How many long-polls are waiting right now (each holds only a signal and a timer).</summary>
@@ -86,41 +74,6 @@ public sealed class SyncNotifier : IRoomEventListener, IUserStreamNotifier
             Interlocked.Decrement(ref _waiting);
         }
 
-        ct.ThrowIfCancellationRequested();
-    }
-
-    /// <summary>Completes once <see cref="StreamPositions.Current"/> has reached <paramref name="position"/>.</summary>
-    public Task WhenReachedAsync(long position)
-    {
-        if (_streams.Current >= position)
-        {
-            return Task.CompletedTask;
-        }
-
-        var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        lock (_pendingLock)
-        {
-            _waiters.Enqueue(reached, position);
-        }
-
-        OnAdvanced(_streams.Current);
-        return reached.Task;
-    }
-
-    /// <summary>
-    /// Waits (at most <paramref name="max"/>) until a position written by this request is readable, so that the
-    /// answer includes the request's own change (e.g. the presence a sync sets). Nothing to wait for at 0.
-    /// </summary>
-    public async Task WaitForAsync(long position, TimeSpan max, TimeProvider time, CancellationToken ct)
-    {
-        if (position <= 0 || _streams.Current >= position)
-        {
-            return;
-        }
-
-        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        await Task.WhenAny(WhenReachedAsync(position), Task.Delay(max, time, cancel.Token));
-        await cancel.CancelAsync();
         ct.ThrowIfCancellationRequested();
     }
 
@@ -150,41 +103,6 @@ public sealed class SyncNotifier : IRoomEventListener, IUserStreamNotifier
         }
 
         Notify(users, last);
-    }
-
-    private void OnAdvanced(long current)
-    {
-        List<IReadOnlyCollection<string>>? ready = null;
-        List<TaskCompletionSource>? reached = null;
-        lock (_pendingLock)
-        {
-            while (_pending.TryPeek(out var users, out var position) && position <= current)
-            {
-                _pending.Dequeue();
-                (ready ??= []).Add(users);
-            }
-
-            while (_waiters.TryPeek(out var waiter, out var position) && position <= current)
-            {
-                _waiters.Dequeue();
-                (reached ??= []).Add(waiter);
-            }
-        }
-
-        foreach (var waiter in reached ?? [])
-        {
-            waiter.TrySetResult();
-        }
-
-        if (ready is null)
-        {
-            return;
-        }
-
-        foreach (var users in ready)
-        {
-            Fire(users);
-        }
     }
 
     private void Fire(IEnumerable<string> userIds)

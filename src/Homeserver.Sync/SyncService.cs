@@ -56,7 +56,7 @@ public sealed class SyncService(
     public async Task<byte[]> SyncAsync(Requester requester, SyncRequest request, CancellationToken ct)
     {
         using var syncing = await presence.UserSyncingAsync(requester, request.SetPresence, ct);
-        await notifier.WaitForAsync(syncing.Position, SyncNotifier.OwnChangeWait, time, ct);
+        await streams.WaitUntilReadableAsync(syncing.Position, ct);
         if (request.Since is null)
         {
             // A new sync sequence: the client remembers no lazy-loaded members.

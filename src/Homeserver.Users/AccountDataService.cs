@@ -179,6 +179,7 @@ public sealed class AccountDataService(IAccountDataStore store, StreamPositions 
 
         // The owner's other devices see the change at once instead of at their long-poll's timeout.
         notifier?.Notify([userId], position);
+        await streams.WaitUntilReadableAsync(position, ct);
     }
 
     private static JsonObject TagsOf(string? stored) =>

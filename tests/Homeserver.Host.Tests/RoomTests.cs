@@ -1,6 +1,9 @@
 using System.Net;
 using System.Text.Json;
+using Homeserver.Core.Streams;
 using Homeserver.TestKit;
+using Microsoft.Extensions.DependencyInjection;
+using static Homeserver.Host.Tests.Accounts.AccountTestKit;
 
 namespace Homeserver.Host.Tests;
 
@@ -104,6 +107,33 @@ public sealed class RoomTests(TestServer server) : IClassFixture<TestServer>
 
         var page = (await alice.GetAsync($"/_matrix/client/v3/rooms/{roomId}/messages?dir=b&limit=100")).EnsureOk().Json;
         page.GetProperty("chunk").EnumerateArray().Select(e => e.GetProperty("event_id").GetString()).Should().Contain(ids);
+    }
+
+    [Fact]
+    public async Task A_sent_message_is_in_messages_even_while_an_earlier_write_is_still_committing()
+    {
+        var alice = await NewUserAsync();
+        var roomId = await CreateRoomAsync(alice);
+
+        // An unrelated write (another room's batch, a presence timeout) holds an earlier stream position, and finishes
+        // a moment after the message is stored: a send answered before that would be missing from the page read next.
+        var earlier = server.Services.GetRequiredService<StreamPositions>().Reserve();
+        var releasedAfterStore = Task.Run(async () =>
+        {
+            const string Stored = "SELECT count(*) FROM events e JOIN rooms r USING (room_nid) WHERE r.room_id = @room AND e.event_type = 'm.room.message'";
+            while (await ScalarAsync<long>(server, Stored, ("room", roomId)) == 0)
+            {
+                await Task.Delay(50);
+            }
+
+            await Task.Delay(50);
+            earlier.Dispose();
+        });
+        var eventId = await alice.SayAsync(roomId, "mine");
+
+        var page = (await alice.GetAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/messages?dir=b&limit=1")).EnsureOk().Json;
+        page.GetProperty("chunk").EnumerateArray().Single().GetProperty("event_id").GetString().Should().Be(eventId);
+        await releasedAfterStore;
     }
 
     [Fact]

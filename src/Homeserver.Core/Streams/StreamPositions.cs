@@ -10,22 +10,33 @@ namespace Homeserver.Core.Streams;
 /// only that is handed out in sync tokens. Positions live in memory: at start-up the allocator is seeded
 /// with the highest position found in the database (one process writes; several processes would
 /// need a database sequence and a shared tracker).
+///
+/// A request that wrote something waits (<see cref="WaitUntilReadableAsync"/>) until its own position is below
+/// <see cref="Current"/> before it answers: otherwise a client that reads right after its write (a room's initial sync
+/// after a receipt, <c>/messages</c> after a send) could be served a position from before it, while an unrelated
+/// write that reserved an earlier position (another room's batch, a presence timeout) is still committing.
 /// </summary>
 public sealed class StreamPositions
 {
+    /// <summary>
+    /// How long a request waits for its own write to become readable. A transaction before it that takes longer than
+    /// this (a stuck connection) would otherwise hold every writer's answer; after it the answer goes out anyway.
+    /// </summary>
+    public static readonly TimeSpan OwnWriteWait = TimeSpan.FromSeconds(1);
+
     private readonly object _lock = new();
     private readonly SortedSet<long> _inFlight = [];
+    private readonly PriorityQueue<TaskCompletionSource, long> _waiters = new();
+    private readonly TimeProvider _time;
     private long _lastAllocated;
     private long _current;
 
-    public StreamPositions(long persistedMax = 0)
+    public StreamPositions(long persistedMax = 0, TimeProvider? time = null)
     {
         _lastAllocated = persistedMax;
         _current = persistedMax;
+        _time = time ?? TimeProvider.System;
     }
-
-    /// <summary>Raised (outside the lock) with the new <see cref="Current"/> whenever it advances.</summary>
-    public event Action<long>? Advanced;
 
     /// <summary>The highest position such that every position at or below it is persisted or abandoned.</summary>
     public long Current
@@ -42,6 +53,7 @@ public sealed class StreamPositions
     /// <summary>Re-seeds after start-up once the database's maximum is known (only moves forward).</summary>
     public void Seed(long persistedMax)
     {
+        List<TaskCompletionSource>? reached;
         lock (_lock)
         {
             if (persistedMax > _lastAllocated)
@@ -53,6 +65,48 @@ public sealed class StreamPositions
             {
                 _current = _lastAllocated;
             }
+
+            reached = TakeReachedWaiters();
+        }
+
+        Complete(reached);
+    }
+
+    /// <summary>Completes once <see cref="Current"/> has reached <paramref name="position"/>.</summary>
+    public Task WhenReachedAsync(long position)
+    {
+        lock (_lock)
+        {
+            if (_current >= position)
+            {
+                return Task.CompletedTask;
+            }
+
+            var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiters.Enqueue(reached, position);
+            return reached.Task;
+        }
+    }
+
+    /// <summary>
+    /// Waits (at most <paramref name="max"/>, <see cref="OwnWriteWait"/> by default) until a position this request
+    /// wrote is readable, so that what the client reads next includes its own change. Nothing to wait for at 0.
+    /// </summary>
+    public async Task WaitUntilReadableAsync(long position, CancellationToken ct, TimeSpan? max = null)
+    {
+        var reached = WhenReachedAsync(position);
+        if (reached.IsCompleted)
+        {
+            return;
+        }
+
+        try
+        {
+            await reached.WaitAsync(max ?? OwnWriteWait, _time, ct);
+        }
+        catch (TimeoutException)
+        {
+            // Answered anyway: see OwnWriteWait.
         }
     }
 
@@ -75,7 +129,7 @@ public sealed class StreamPositions
 
     private void Release(long first, int count)
     {
-        long? advancedTo = null;
+        List<TaskCompletionSource>? reached;
         lock (_lock)
         {
             for (var p = first; p < first + count; p++)
@@ -87,13 +141,31 @@ public sealed class StreamPositions
             if (newCurrent > _current)
             {
                 _current = newCurrent;
-                advancedTo = newCurrent;
             }
+
+            reached = TakeReachedWaiters();
         }
 
-        if (advancedTo is { } value)
+        Complete(reached);
+    }
+
+    private List<TaskCompletionSource>? TakeReachedWaiters()
+    {
+        List<TaskCompletionSource>? reached = null;
+        while (_waiters.TryPeek(out var waiter, out var position) && position <= _current)
         {
-            Advanced?.Invoke(value);
+            _waiters.Dequeue();
+            (reached ??= []).Add(waiter);
+        }
+
+        return reached;
+    }
+
+    private static void Complete(List<TaskCompletionSource>? reached)
+    {
+        foreach (var waiter in reached ?? [])
+        {
+            waiter.TrySetResult();
         }
     }
 

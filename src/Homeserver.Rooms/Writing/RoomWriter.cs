@@ -86,10 +86,14 @@ public sealed partial class RoomWriter(
         var room = await store.CreateRoomAsync(roomId, version, time.GetUtcNow().ToUnixTimeMilliseconds(), ct);
         var request = new WriteRequest(drafts, null, Atomic: true) { PrebuiltFirst = prebuiltCreate };
         Queue(room).Enqueue(request);
+        IReadOnlyList<SendResult> results;
         using (ct.Register(() => request.Completion.TrySetCanceled(ct)))
         {
-            return (room, await request.Completion.Task);
+            results = await request.Completion.Task;
         }
+
+        await WaitUntilReadableAsync(results, ct);
+        return (room, results);
     }
 
     /// <summary>The room's head as the writer sees it (loaded if needed). Do not hold on to it: it is replaced on every write.</summary>
@@ -117,10 +121,26 @@ public sealed partial class RoomWriter(
         CheckContent(room.Version, drafts);
         var request = new WriteRequest(drafts, txn, atomic);
         Queue(room).Enqueue(request);
+        IReadOnlyList<SendResult> results;
         using (ct.Register(() => request.Completion.TrySetCanceled(ct)))
         {
-            return await request.Completion.Task;
+            results = await request.Completion.Task;
         }
+
+        await WaitUntilReadableAsync(results, ct);
+        return results;
+    }
+
+    /// <summary>The sender reads the room right after (<c>/messages</c>, a room's initial sync): its events must be in it.</summary>
+    private Task WaitUntilReadableAsync(IReadOnlyList<SendResult> results, CancellationToken ct)
+    {
+        var last = 0L;
+        foreach (var result in results)
+        {
+            last = Math.Max(last, result.StreamOrdering ?? 0);
+        }
+
+        return streams.WaitUntilReadableAsync(last, ct);
     }
 
     private RoomQueue Queue(RoomRecord room) => _rooms.GetOrAdd(room.RoomId, _ => new RoomQueue(this, room));

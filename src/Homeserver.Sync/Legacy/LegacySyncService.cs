@@ -35,6 +35,7 @@ public sealed class LegacySyncService(
     HistoryVisibility visibility,
     SyncService sync,
     SyncNotifier notifier,
+    StreamPositions streams,
     TimeProvider time)
 {
     /// <summary>The most events one room contributes to one event-stream answer.</summary>
@@ -47,7 +48,7 @@ public sealed class LegacySyncService(
     public async Task<byte[]> EventsAsync(Requester requester, SyncToken? from, TimeSpan timeout, string? roomId, CancellationToken ct)
     {
         using var syncing = await presence.UserSyncingAsync(requester, PresenceStates.Online, ct);
-        await notifier.WaitForAsync(syncing.Position, SyncNotifier.OwnChangeWait, time, ct);
+        await streams.WaitUntilReadableAsync(syncing.Position, ct);
         var start = from ?? sync.CurrentToken;
         var deadline = time.GetUtcNow() + timeout;
         while (true)

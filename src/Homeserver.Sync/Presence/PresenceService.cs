@@ -96,7 +96,7 @@ public sealed partial class PresenceService : IRoomEventListener, IDisposable
             throw MatrixException.InvalidParam("presence must be one of online, unavailable, offline");
         }
 
-        await UpdateAsync(userId, (entry, prev, now) =>
+        var position = await UpdateAsync(userId, (entry, prev, now) =>
         {
             entry.Devices[requester.DeviceId] = new DevicePresence(state, now, entry.Devices.GetValueOrDefault(requester.DeviceId)?.LastSyncTs ?? 0);
             var combined = PresenceRules.Combine(entry.Devices.Values);
@@ -107,6 +107,7 @@ public sealed partial class PresenceService : IRoomEventListener, IDisposable
                 LastActiveTs = now,
             };
         }, ct);
+        await _streams.WaitUntilReadableAsync(position, ct);
     }
 
     /// <summary>

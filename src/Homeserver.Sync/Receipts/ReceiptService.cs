@@ -188,6 +188,7 @@ public sealed class ReceiptService(
 
         IReadOnlyCollection<string> wake = receiptType == ReceiptTypes.ReadPrivate ? [userId] : await audience.GetLocalJoinedAsync(roomId, ct);
         notifier.Notify(wake, position);
+        await streams.WaitUntilReadableAsync(position, ct);
     }
 
     /// <summary>The fully-read marker only moves forward (as Synapse), by (depth, stream) order of the events.</summary>
@@ -213,6 +214,7 @@ public sealed class ReceiptService(
         }
 
         notifier.Notify([userId], position);
+        await streams.WaitUntilReadableAsync(position, ct);
     }
 
     private static string? ReadEventId(string content)

@@ -55,7 +55,7 @@ public sealed class SlidingSyncService(
     public async Task<byte[]> SyncAsync(Requester requester, SlidingSyncRequest request, CancellationToken ct)
     {
         using var syncing = await presence.UserSyncingAsync(requester, request.SetPresence, ct);
-        await notifier.WaitForAsync(syncing.Position, SyncNotifier.OwnChangeWait, time, ct);
+        await streams.WaitUntilReadableAsync(syncing.Position, ct);
         var previous = connections.Begin(requester, request.ConnId, request.Pos?.Connection);
         var deadline = time.GetUtcNow() + request.Timeout;
         while (true)

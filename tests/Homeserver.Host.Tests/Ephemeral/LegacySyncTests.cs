@@ -1,6 +1,9 @@
 using System.Net;
 using System.Text.Json;
+using Homeserver.Core.Streams;
 using Homeserver.TestKit;
+using Microsoft.Extensions.DependencyInjection;
+using static Homeserver.Host.Tests.Accounts.AccountTestKit;
 using static Homeserver.Host.Tests.Ephemeral.SyncClient;
 
 namespace Homeserver.Host.Tests.Ephemeral;
@@ -96,6 +99,33 @@ public sealed class LegacySyncTests(TestServer server) : IClassFixture<TestServe
 
         var refused = await stranger.GetAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/initialSync");
         refused.Status.Should().Be(HttpStatusCode.Forbidden);
+    }
+
+    [Fact]
+    public async Task A_receipt_is_in_the_rooms_initial_sync_even_while_an_earlier_write_is_still_committing()
+    {
+        var alice = await NewUserAsync();
+        var roomId = await alice.CreateRoomAsync(new { name = "Busy server" });
+        var eventId = await alice.SendTextAsync(roomId, "hello");
+
+        // Another write (another room's batch, a presence timeout) holds an earlier stream position: readers stop short
+        // of it. It finishes a moment after the receipt is stored, well after a receipt that did not wait was answered.
+        var earlier = server.Services.GetRequiredService<StreamPositions>().Reserve();
+        var releasedAfterStore = Task.Run(async () =>
+        {
+            while (await ScalarAsync<long>(server, "SELECT count(*) FROM receipts WHERE room_id = @room", ("room", roomId)) == 0)
+            {
+                await Task.Delay(50);
+            }
+
+            await Task.Delay(50);
+            earlier.Dispose();
+        });
+        (await alice.PostAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/receipt/m.read/{Esc(eventId)}", new { })).EnsureOk();
+
+        var room = (await alice.GetAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/initialSync")).EnsureOk().Json;
+        room.GetProperty("receipts").EnumerateArray().Should().ContainSingle(e => e.Type() == "m.receipt");
+        await releasedAfterStore;
     }
 
     [Fact]
