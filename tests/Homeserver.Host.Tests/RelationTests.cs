@@ -76,6 +76,25 @@ public sealed class RelationTests(TestServer server) : IClassFixture<TestServer>
     }
 
     [Fact]
+    public async Task Context_for_someone_never_in_a_private_room_is_403_and_for_anyone_in_a_world_readable_one_200()
+    {
+        // As /messages and Synapse: a stranger is refused the room (403), whichever event they ask about.
+        var alice = await server.NewUserAsync();
+        var stranger = await server.NewUserAsync();
+        var roomId = await alice.CreateRoomAsync();
+        var said = await alice.SayAsync(roomId, "private");
+        var refused = await stranger.GetAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/context/{Esc(said)}");
+        refused.Status.Should().Be(HttpStatusCode.Forbidden);
+        refused.ErrCode.Should().Be("M_FORBIDDEN");
+        (await stranger.GetAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/context/{Esc("$nope")}")).Status.Should().Be(HttpStatusCode.Forbidden);
+
+        var open = await alice.CreateRoomAsync(new { initial_state = new[] { new { type = "m.room.history_visibility", state_key = "", content = new { history_visibility = "world_readable" } } } });
+        var shown = await alice.SayAsync(open, "for all");
+        (await stranger.GetAsync($"/_matrix/client/v3/rooms/{Esc(open)}/context/{Esc(shown)}")).EnsureOk()
+            .Json.GetProperty("event").GetProperty("event_id").GetString().Should().Be(shown);
+    }
+
+    [Fact]
     public async Task Relations_are_listed_by_type_with_pagination_and_recursion()
     {
         var alice = await server.NewUserAsync();

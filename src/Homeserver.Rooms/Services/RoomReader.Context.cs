@@ -24,6 +24,8 @@ public sealed partial class RoomReader
     /// </summary>
     public async Task<EventContext> GetContextAsync(string userId, RoomRecord room, string eventId, int limit, RoomEventFilter filter, CancellationToken ct)
     {
+        // Someone who was never in the room is refused outright (403, as /messages and Synapse), not told "not found".
+        var (current, _) = await RequireMemberOrWorldReadableAsync(userId, room, ct);
         var target = await GetEventAsync(userId, room, eventId, ct);
         var ignored = ignoredUsers is null ? new HashSet<string>() : await ignoredUsers.GetAsync(userId, ct);
         if (IgnoredUsers.IsHidden(ignored, target.Event))
@@ -36,7 +38,6 @@ public sealed partial class RoomReader
         var rawBefore = beforeLimit == 0 ? [] : await reads.PaginateAsync(room.RoomNid, target.Token, null, backwards: true, beforeLimit, ct);
         var rawAfter = afterLimit == 0 ? [] : await reads.PaginateAsync(room.RoomNid, target.Token, null, backwards: false, afterLimit, ct);
 
-        var current = await rooms.GetMembershipAsync(room, userId, ct);
         var before = IgnoredUsers.Apply(ignored, filter.Apply(await visibility.FilterAsync(userId, current, rawBefore, ct)));
         var after = IgnoredUsers.Apply(ignored, filter.Apply(await visibility.FilterAsync(userId, current, rawAfter, ct)));
 
