@@ -65,9 +65,16 @@ public sealed class UserInteractiveAuth(TimeProvider time)
         {
             if (auth.TryGetProperty("session", out var sid) && sid.ValueKind == JsonValueKind.String)
             {
-                if (!_sessions.TryGetValue(sid.GetString()!, out session) || session.Purpose != purpose || (session.BoundTo is not null && session.BoundTo != boundTo))
+                if (!_sessions.TryGetValue(sid.GetString()!, out session))
                 {
                     throw new MatrixException(MatrixErrorCode.Unknown, 400, "Unknown or expired user-interactive auth session");
+                }
+
+                // A session authorises the one operation it was started for (as Synapse, which answers 403 here: the
+                // spec does not say): credentials given for deleting one device must not delete another.
+                if (session.Purpose != purpose || (session.BoundTo is not null && session.BoundTo != boundTo))
+                {
+                    throw MatrixException.Forbidden("Requested operation has changed during the user-interactive auth session");
                 }
             }
             else

@@ -65,13 +65,17 @@ public sealed class UserInteractiveAuthTests
     }
 
     [Fact]
-    public void A_session_is_bound_to_its_user_and_purpose_and_expires()
+    public void A_session_is_bound_to_its_user_and_purpose_403_otherwise_and_expires()
     {
         var uia = new UserInteractiveAuth(_time);
         var session = (string)Challenge(() => uia.AuthenticateAsync(Body("{}"), "op", "@a:x", Flows, new Dictionary<string, object?>(), Check, CancellationToken.None)).Extra!["session"]!;
         var auth = Body($$$"""{"auth": {"type": "m.login.dummy", "session": "{{{session}}}"}}""");
-        Challenge(() => uia.AuthenticateAsync(auth, "op", "@b:x", Flows, new Dictionary<string, object?>(), Check, CancellationToken.None)).ErrorCode.Should().Be(MatrixErrorCode.Unknown);
-        Challenge(() => uia.AuthenticateAsync(auth, "other", "@a:x", Flows, new Dictionary<string, object?>(), Check, CancellationToken.None)).ErrorCode.Should().Be(MatrixErrorCode.Unknown);
+        var otherUser = Challenge(() => uia.AuthenticateAsync(auth, "op", "@b:x", Flows, new Dictionary<string, object?>(), Check, CancellationToken.None));
+        (otherUser.ErrorCode, otherUser.HttpStatus).Should().Be((MatrixErrorCode.Forbidden, 403));
+        var otherOperation = Challenge(() => uia.AuthenticateAsync(auth, "other", "@a:x", Flows, new Dictionary<string, object?>(), Check, CancellationToken.None));
+        (otherOperation.ErrorCode, otherOperation.HttpStatus).Should().Be((MatrixErrorCode.Forbidden, 403));
+        var unknown = Challenge(() => uia.AuthenticateAsync(Body("""{"auth": {"type": "m.login.dummy", "session": "nope"}}"""), "op", "@a:x", Flows, new Dictionary<string, object?>(), Check, CancellationToken.None));
+        (unknown.ErrorCode, unknown.HttpStatus).Should().Be((MatrixErrorCode.Unknown, 400));
         _time.Now += UserInteractiveAuth.SessionLifetime + TimeSpan.FromSeconds(1);
         Challenge(() => uia.AuthenticateAsync(auth, "op", "@a:x", Flows, new Dictionary<string, object?>(), Check, CancellationToken.None)).ErrorCode.Should().Be(MatrixErrorCode.Unknown);
     }

@@ -49,8 +49,10 @@ public sealed class PasswordAndDeactivationTests(TestServer server) : IClassFixt
         var user = await RegisterAsync(server);
         var other = await RegisterAsync(server);
         var session = (await user.PostAsync(ChangePassword, new { new_password = "new" })).Json.GetProperty("session").GetString();
-        (await other.PostAsync(ChangePassword, new JsonObject { ["new_password"] = "x", ["auth"] = PasswordAuth(other.UserId!, session) })).ErrCode.Should().Be("M_UNKNOWN");
-        (await user.PostAsync(Deactivate, new JsonObject { ["auth"] = PasswordAuth(user.UserId!, session) })).ErrCode.Should().Be("M_UNKNOWN");
+        (await other.PostAsync(ChangePassword, new JsonObject { ["new_password"] = "x", ["auth"] = PasswordAuth(other.UserId!, session) })).ErrCode.Should().Be("M_FORBIDDEN");
+        (await user.PostAsync(Deactivate, new JsonObject { ["auth"] = PasswordAuth(user.UserId!, session) })).ErrCode.Should().Be("M_FORBIDDEN");
+        (await user.PostAsync(Deactivate, new JsonObject { ["auth"] = PasswordAuth(user.UserId!, "no-such-session") })).ErrCode.Should().Be("M_UNKNOWN");
+        (await user.GetAsync("/_matrix/client/v3/account/whoami")).EnsureOk();
     }
 
     [Fact]
