@@ -11,4 +11,6 @@ internal sealed class ProfileLookup(IAccountStore accounts) : IProfileLookup
         var user = await accounts.GetUserAsync(userId, ct);
         return user is null ? null : new MemberProfile(user.DisplayName, user.AvatarUrl);
     }
+
+    public async Task<bool> IsGuestAsync(string userId, CancellationToken ct) => (await accounts.GetUserAsync(userId, ct))?.IsGuest ?? false;
 }

@@ -3,6 +3,7 @@ using Homeserver.Federation;
 using Homeserver.Rooms.Relations;
 using Homeserver.Rooms.Search;
 using Homeserver.Rooms.Services;
+using Homeserver.Rooms.Writing;
 using Homeserver.Storage;
 
 namespace Homeserver.Host;
@@ -30,6 +31,16 @@ public static class RoomFeatureServices
         services.AddSingleton<RoomSearch>();
         services.AddSingleton<ProfilePropagation>();
         services.AddSingleton<IProfileChangeListener>(sp => sp.GetRequiredService<ProfilePropagation>());
+        services.AddSingleton<GuestAccessChanges>();
+        services.AddSingleton<IRoomEventListener>(sp => sp.GetRequiredService<GuestAccessChanges>());
+        services.AddSingleton<GuestAccessEnforcer>();
+        services.AddHostedService<GuestAccessService>();
         return services;
+    }
+
+    /// <summary>Runs <see cref="GuestAccessEnforcer"/> for the server's lifetime.</summary>
+    private sealed class GuestAccessService(GuestAccessEnforcer enforcer) : BackgroundService
+    {
+        protected override Task ExecuteAsync(CancellationToken stoppingToken) => enforcer.RunAsync(stoppingToken);
     }
 }

@@ -7,6 +7,9 @@ public sealed record MemberProfile(string? DisplayName, string? AvatarUrl);
 public interface IProfileLookup
 {
     Task<MemberProfile?> GetLocalProfileAsync(string userId, CancellationToken ct);
+
+    /// <summary>Whether the local user is a guest account (see <see cref="GuestAccess"/>).</summary>
+    Task<bool> IsGuestAsync(string userId, CancellationToken ct);
 }
 
 /// <summary>Membership changes that need another server (implemented by the federation module).</summary>

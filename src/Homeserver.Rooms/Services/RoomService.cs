@@ -381,6 +381,12 @@ public sealed partial class RoomService(
             return new SendResult(current.EventId, null, current);
         }
 
+        if (membership == Membership.Join && requester.IsGuest && target == requester.UserId
+            && !GuestAccess.Allows(await GetCurrentStateEventAsync(room, new StateKey(GuestAccess.EventType, string.Empty), ct)))
+        {
+            throw MatrixException.Forbidden("Guest access is not allowed in this room");
+        }
+
         // A join of a restricted room by a user who is not invited needs one of our users to vouch for it.
         if (membership == Membership.Join && target == requester.UserId && restrictedJoins is not null
             && await restrictedJoins.ChooseAuthoriserAsync(room, head, target, ct) is { } authoriser)
@@ -456,8 +462,9 @@ public sealed partial class RoomService(
         }
 
         var candidates = new List<string>(servers);
-        if (await FindRoomAsync(roomId, ct) is { } known && await GetOutOfBandMembershipAsync(known, requester.UserId, ct) is { } invite
-            && MatrixId.ServerOf(invite.Sender) is { } inviter)
+        var invite = await FindRoomAsync(roomId, ct) is { } known ? await GetOutOfBandMembershipAsync(known, requester.UserId, ct) : null;
+        RequireGuestInvitedToGuestRoom(requester, invite);
+        if (invite is not null && MatrixId.ServerOf(invite.Sender) is { } inviter)
         {
             candidates.Add(inviter);
         }
@@ -476,6 +483,15 @@ public sealed partial class RoomService(
         var (room, eventId) = await remote.JoinAsync(requester.UserId, roomId, candidates, content, ct);
         _rooms[room.RoomId] = room;
         return (room, eventId);
+    }
+
+    /// <summary>A guest joins a room we hold no state for only when its invite showed guest access (see <see cref="GuestAccess"/>).</summary>
+    private static void RequireGuestInvitedToGuestRoom(Requester requester, Pdu? invite)
+    {
+        if (requester.IsGuest && !GuestAccess.AllowedByInvite(invite))
+        {
+            throw MatrixException.Forbidden("Guest access is not allowed in this room");
+        }
     }
 
     /// <summary>The user's membership event in a room we hold no state for (an invite or knock), if any.</summary>
@@ -509,6 +525,7 @@ public sealed partial class RoomService(
         {
             case Membership.Join:
             {
+                RequireGuestInvitedToGuestRoom(requester, current);
                 var (_, eventId) = await remote.JoinAsync(requester.UserId, room.RoomId, servers, content, ct);
                 return new SendResult(eventId, null, (await writer.GetEventsAsync([eventId], ct))[eventId]);
             }
@@ -526,7 +543,8 @@ public sealed partial class RoomService(
 
     private async Task<IReadOnlyList<System.Text.Json.JsonElement>> StrippedStateAsync(RoomHead head, CancellationToken ct)
     {
-        string[] types = ["m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar", "m.room.canonical_alias", "m.room.encryption", "m.room.topic"];
+        // The spec's suggested stripped state, and guest access, without which the invitee's server cannot let a guest join.
+        string[] types = ["m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar", "m.room.canonical_alias", "m.room.encryption", "m.room.topic", GuestAccess.EventType];
         var ids = types.Select(t => head.State.GetValueOrDefault(new StateKey(t, string.Empty))).OfType<string>().ToList();
         var events = await writer.GetEventsAsync(ids, ct);
         return events.Values.Select(e => System.Text.Json.JsonSerializer.SerializeToElement(new JsonObject
