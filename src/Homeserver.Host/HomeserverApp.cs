@@ -98,6 +98,9 @@ public static class HomeserverApp
         services.AddSingleton<IProfileLookup, ProfileLookup>();
         services.AddSingleton<RoomDirectory>();
         services.AddSingleton<RoomService>();
+        services.AddSingleton<ErasedUsers>();
+        services.AddSingleton<IErasedUsers>(sp => sp.GetRequiredService<ErasedUsers>());
+        services.AddSingleton<Homeserver.Users.IAccountDeactivationListener>(sp => sp.GetRequiredService<ErasedUsers>());
         services.AddSingleton<HistoryVisibility>();
         services.AddSingleton<ClientEventLoader>();
         services.AddSingleton<RoomReader>();

@@ -81,6 +81,13 @@ public sealed class Pdu
     /// For v3 and later <paramref name="eventId"/> (the reference hash, computed by the caller) is required.
     /// </summary>
     /// <exception cref="InvalidPduException">The event is malformed for this room version.</exception>
+    /// <summary>This event with its room version's redaction applied (the same event ID: redaction keeps what it covers).</summary>
+    public Pdu Redacted()
+    {
+        using var redacted = JsonDocument.Parse(Homeserver.Crypto.Redaction.Redact(Json, RoomVersion));
+        return Parse(redacted.RootElement.Clone(), RoomVersion, EventId);
+    }
+
     public static Pdu Parse(JsonElement json, RoomVersion version, string? eventId = null)
     {
         ArgumentNullException.ThrowIfNull(version);

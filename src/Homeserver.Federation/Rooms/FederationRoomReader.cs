@@ -69,13 +69,7 @@ public sealed class FederationRoomReader(RoomService rooms, IRoomStore store, Ev
             }
         }
 
-        return erased.Count == 0 ? events : [.. events.Select(e => erased.Contains(e.Sender) ? Redacted(e) : e)];
-    }
-
-    private static Pdu Redacted(Pdu pdu)
-    {
-        using var redacted = JsonDocument.Parse(Redaction.Redact(pdu.Json, pdu.RoomVersion));
-        return Pdu.Parse(redacted.RootElement.Clone(), pdu.RoomVersion, pdu.EventId);
+        return erased.Count == 0 ? events : [.. events.Select(e => erased.Contains(e.Sender) ? e.Redacted() : e)];
     }
 
     /// <summary>The state before <paramref name="eventId"/> and its auth chain.</summary>

@@ -8,8 +8,13 @@ namespace Homeserver.Rooms.Client;
 /// anyone who is in the room now. Read from the state after each event; for a history visibility change
 /// itself the more permissive of old and new applies, so the boundary is visible from both sides (as Synapse); for the
 /// user's own membership events the more joined of old and new membership applies.
+///
+/// An event whose sender erased their account (deactivation with <c>erase</c>) is shown redacted to anyone who was not
+/// joined when it was sent: "users which join the room after the erasure request are served redacted copies of the
+/// events sent by the erased user. Users which had visibility on the event before the erasure are still able to see
+/// unredacted copies" (client-server API, <c>POST /account/deactivate</c>; as Synapse, by membership at the event).
 /// </summary>
-public sealed class HistoryVisibility(IRoomReadStore reads, EventLookup lookup)
+public sealed class HistoryVisibility(IRoomReadStore reads, EventLookup lookup, IErasedUsers? erasedUsers = null)
 {
     public const string WorldReadable = "world_readable";
     public const string Shared = "shared";
@@ -85,7 +90,8 @@ public sealed class HistoryVisibility(IRoomReadStore reads, EventLookup lookup)
 
             if (IsVisible(visibility, membership, currentMembership))
             {
-                result.Add(e);
+                var erased = membership != Membership.Join && erasedUsers is not null && await erasedUsers.IsErasedAsync(e.Event.Sender, ct);
+                result.Add(erased ? e with { Event = e.Event.Redacted() } : e);
             }
         }
 
@@ -119,4 +125,10 @@ public sealed class HistoryVisibility(IRoomReadStore reads, EventLookup lookup)
             : Shared;
 
     private async Task<IReadOnlyDictionary<string, Pdu>> LoadAsync(IEnumerable<string> ids, CancellationToken ct) => await lookup.GetEventsAsync(ids, ct);
+}
+
+/// <summary>Which local users deactivated their account with erasure (implemented over the accounts store).</summary>
+public interface IErasedUsers
+{
+    ValueTask<bool> IsErasedAsync(string userId, CancellationToken ct);
 }

@@ -194,7 +194,9 @@ public sealed class SyncRoomBuilder(ISyncRoomStore store, IRoomReadStore reads, 
 
         // A user always sees their own membership events (as Synapse), so that a leave or a kick is shown even
         // when history visibility would hide what follows the user's membership.
-        var visible = (await visibility.FilterAsync(userId, membership, newestFirst, ct)).Select(e => e.EventId).ToHashSet(StringComparer.Ordinal);
+        // The filter may hand back a redacted copy (an erased sender's event for someone who was not there): that copy is shown.
+        var shown = (await visibility.FilterAsync(userId, membership, newestFirst, ct)).ToDictionary(e => e.EventId, StringComparer.Ordinal);
+        var visible = shown.Keys.ToHashSet(StringComparer.Ordinal);
 
         // State events that are the room's current state are shown even when history visibility hides the time they
         // were sent (Synapse's always_include_ids): a user who rejoins sees who joined meanwhile in the timeline too.
@@ -206,6 +208,7 @@ public sealed class SyncRoomBuilder(ISyncRoomStore store, IRoomReadStore reads, 
         }
 
         return newestFirst
+            .Select(e => shown.GetValueOrDefault(e.EventId) ?? e)
             .Where(e => visible.Contains(e.EventId) || (e.Event.Type == EventTypes.Member && e.Event.StateKey == userId))
             .Where(e => e.Event.StateKey is not null || !filter.IgnoredUsers.Contains(e.Event.Sender))
             .Where(e => filter.Timeline.Matches(e.Event.Type, e.Event.Sender, e.Event.Content))

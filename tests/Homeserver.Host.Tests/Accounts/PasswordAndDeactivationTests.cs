@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using Homeserver.TestKit;
 using static Homeserver.Host.Tests.Accounts.AccountTestKit;
@@ -132,6 +133,41 @@ public sealed class PasswordAndDeactivationTests(TestServer server) : IClassFixt
         (await ScalarAsync<bool>(server, "SELECT erased FROM users WHERE user_id = @u", ("u", user.UserId))).Should().BeTrue();
         var profile = (await new MatrixClient(server.Client).GetAsync($"/_matrix/client/v3/profile/{user.UserId}")).EnsureOk().Json;
         profile.EnumerateObject().Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task An_erased_users_messages_stay_whole_for_those_who_were_there_and_are_redacted_for_later_joiners()
+    {
+        var creator = await RegisterAsync(server);
+        var member = await RegisterAsync(server);
+        var joiner = await RegisterAsync(server);
+        var roomId = (await creator.PostAsync("/_matrix/client/v3/createRoom", new { preset = "public_chat" })).EnsureOk().Json.GetProperty("room_id").GetString()!;
+        var room = Uri.EscapeDataString(roomId);
+        (await member.PostAsync($"/_matrix/client/v3/rooms/{room}/join", new { })).EnsureOk();
+        var message = (await creator.PutAsync($"/_matrix/client/v3/rooms/{room}/send/m.room.message/t1", new { msgtype = "m.text", body = "body1" }))
+            .EnsureOk().Json.GetProperty("event_id").GetString();
+        (await joiner.PostAsync($"/_matrix/client/v3/rooms/{room}/join", new { })).EnsureOk();
+
+        JsonElement Find(MatrixClient.Response page, string arrayPath) =>
+            (arrayPath == "chunk" ? page.Json.GetProperty("chunk") : page.Json.GetProperty("rooms").GetProperty("join").GetProperty(roomId).GetProperty("timeline").GetProperty("events"))
+                .EnumerateArray().Single(e => e.GetProperty("event_id").GetString() == message);
+        Find((await joiner.GetAsync($"/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=20")).EnsureOk(), "chunk")
+            .GetProperty("content").GetProperty("body").GetString().Should().Be("body1", "nothing is erased yet");
+
+        (await WithPasswordAsync(creator, HttpMethod.Post, Deactivate, new JsonObject { ["erase"] = true })).EnsureOk();
+
+        foreach (var response in new[] { await member.GetAsync($"/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=20"), await member.GetAsync("/_matrix/client/v3/sync") })
+        {
+            Find(response.EnsureOk(), response.Json.TryGetProperty("chunk", out _) ? "chunk" : "sync")
+                .GetProperty("content").GetProperty("body").GetString().Should().Be("body1", "the member was joined when it was sent");
+        }
+
+        foreach (var response in new[] { await joiner.GetAsync($"/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=20"), await joiner.GetAsync("/_matrix/client/v3/sync") })
+        {
+            var shown = Find(response.EnsureOk(), response.Json.TryGetProperty("chunk", out _) ? "chunk" : "sync");
+            shown.GetProperty("type").GetString().Should().Be("m.room.message");
+            shown.GetProperty("content").EnumerateObject().Should().BeEmpty("the joiner came after it and its sender is erased ({0})", response.Json.TryGetProperty("chunk", out _) ? "/messages" : "/sync");
+        }
     }
 
     [Fact]
