@@ -85,6 +85,27 @@ public sealed class FederationTests(TwoServers servers) : IClassFixture<TwoServe
     }
 
     [Fact]
+    public async Task Joining_a_room_upgraded_on_another_server_brings_this_servers_aliases_and_the_users_tags_along()
+    {
+        var alice = await new MatrixClient(servers.A.Client).RegisterAsync();
+        var bob = await new MatrixClient(servers.B.Client).RegisterAsync();
+        var roomId = (await alice.PostAsync("/_matrix/client/v3/createRoom", new { preset = "public_chat" })).EnsureOk().Json.GetProperty("room_id").GetString()!;
+        (await bob.PostAsync($"/_matrix/client/v3/join/{Esc(roomId)}?server_name={Esc(servers.A.ServerName)}", new { })).EnsureOk();
+        var alias = $"#upgraded-{Guid.NewGuid():N}:{servers.B.ServerName}";
+        (await bob.PutAsync($"/_matrix/client/v3/directory/room/{Esc(alias)}", new { room_id = roomId })).EnsureOk();
+        (await bob.PutAsync($"/_matrix/client/v3/user/{Esc(bob.UserId!)}/rooms/{Esc(roomId)}/tags/u.work", new { order = 0.5 })).EnsureOk();
+        await SyncUntilAsync(alice, s => TimelineOf(s, roomId).Any(e => e.GetProperty("type").GetString() == "m.room.member" && e.GetProperty("state_key").GetString() == bob.UserId), TimeSpan.FromSeconds(30));
+
+        var newRoomId = (await alice.PostAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/upgrade", new { new_version = "12" })).EnsureOk()
+            .Json.GetProperty("replacement_room").GetString()!;
+        (await bob.PostAsync($"/_matrix/client/v3/join/{Esc(newRoomId)}?server_name={Esc(servers.A.ServerName)}", new { })).EnsureOk();
+
+        (await bob.GetAsync($"/_matrix/client/v3/directory/room/{Esc(alias)}")).EnsureOk().Json.GetProperty("room_id").GetString().Should().Be(newRoomId);
+        (await bob.GetAsync($"/_matrix/client/v3/user/{Esc(bob.UserId!)}/rooms/{Esc(newRoomId)}/tags")).EnsureOk()
+            .Json.GetProperty("tags").TryGetProperty("u.work", out _).Should().BeTrue();
+    }
+
+    [Fact]
     public async Task A_server_that_was_down_receives_everything_it_missed_in_order()
     {
         var alice = await new MatrixClient(servers.A.Client).RegisterAsync();

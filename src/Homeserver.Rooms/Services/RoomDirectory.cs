@@ -82,4 +82,27 @@ public sealed class RoomDirectory(HomeserverConfig config, IRoomDirectoryStore s
     public Task<bool> IsPublishedAsync(string roomId, CancellationToken ct) => store.IsPublishedAsync(roomId, ct);
 
     public Task<IReadOnlyList<string>> GetPublishedRoomsAsync(CancellationToken ct) => store.GetPublishedRoomsAsync(ct);
+
+    /// <summary>
+    /// After an upgrade: our aliases of <paramref name="oldRoomId"/> point to <paramref name="newRoomId"/> instead, and the
+    /// new room takes the old one's place in the public room list (as Synapse's transfer_room_state_on_room_upgrade).
+    /// Doing it again changes nothing.
+    /// </summary>
+    public async Task MoveToSuccessorAsync(string oldRoomId, string newRoomId, CancellationToken ct)
+    {
+        foreach (var alias in await GetAliasesForRoomAsync(oldRoomId, ct))
+        {
+            if (await GetLocalAsync(alias, ct) is { } local && local.RoomId == oldRoomId)
+            {
+                await DeleteAsync(alias, ct);
+                await CreateAsync(alias, newRoomId, local.Creator, ct);
+            }
+        }
+
+        if (await IsPublishedAsync(oldRoomId, ct))
+        {
+            await SetPublishedAsync(oldRoomId, false, ct);
+            await SetPublishedAsync(newRoomId, true, ct);
+        }
+    }
 }

@@ -406,17 +406,46 @@ public sealed partial class RoomService(
     /// <summary>When <paramref name="room"/> replaced another, tells the listener that <paramref name="userId"/> (local) joined it.</summary>
     internal async Task NotifyJoinedSuccessorAsync(RoomRecord room, string userId, CancellationToken ct)
     {
-        if (succession is null || await GetCurrentStateEventAsync(room, new StateKey(EventTypes.Create, string.Empty), ct) is not { } create)
+        if (succession is not null && await GetPredecessorAsync(room, ct) is { } old)
+        {
+            await succession.OnJoinedSuccessorAsync(userId, old, room.RoomId, ct);
+        }
+    }
+
+    /// <summary>
+    /// One of our users joined <paramref name="room"/> through another server. If the room replaced one we know (another
+    /// server upgraded it), the user's state follows them, and so do our aliases of the old room and its place in the
+    /// public room list, as on the server that upgraded it (Synapse does this on a remote join). Only when whoever created
+    /// the new room may end the old one (send its m.room.tombstone, as the old room's power levels here say): a room that
+    /// merely names a predecessor does not take its aliases. (The tombstone itself may not have reached us yet.)
+    /// </summary>
+    private async Task JoinedThroughAnotherServerAsync(RoomRecord room, string userId, CancellationToken ct)
+    {
+        await NotifyJoinedSuccessorAsync(room, userId, ct);
+        if (await GetPredecessorAsync(room, ct) is not { } oldId || await FindRoomAsync(oldId, ct) is not { } old
+            || await GetCurrentStateEventAsync(room, new StateKey(EventTypes.Create, string.Empty), ct) is not { } create)
         {
             return;
         }
 
-        if (create.Content.ValueKind == JsonValueKind.Object && create.Content.TryGetProperty("predecessor", out var predecessor)
-            && predecessor.ValueKind == JsonValueKind.Object && predecessor.TryGetProperty("room_id", out var old) && old.ValueKind == JsonValueKind.String)
+        var oldHead = await GetHeadAsync(old, ct);
+        var oldState = (await writer.GetEventsAsync(
+            [.. new[] { EventTypes.Create, EventTypes.PowerLevels }.Select(t => oldHead.State.GetValueOrDefault(new StateKey(t, string.Empty))).OfType<string>()], ct))
+            .Values.ToDictionary(e => e.Type, StringComparer.Ordinal);
+        var levels = Auth.PowerLevels.From(oldState.GetValueOrDefault(EventTypes.PowerLevels), oldState.GetValueOrDefault(EventTypes.Create), old.Version);
+        if (levels.GetUserLevel(create.Sender) >= levels.GetEventLevel("m.room.tombstone", isState: true))
         {
-            await succession.OnJoinedSuccessorAsync(userId, old.GetString()!, room.RoomId, ct);
+            await directory.MoveToSuccessorAsync(oldId, room.RoomId, ct);
         }
     }
+
+    /// <summary>The room ID the room's create event names as its predecessor, if any.</summary>
+    private async Task<string?> GetPredecessorAsync(RoomRecord room, CancellationToken ct) =>
+        await GetCurrentStateEventAsync(room, new StateKey(EventTypes.Create, string.Empty), ct) is { } create
+        && create.Content.ValueKind == JsonValueKind.Object && create.Content.TryGetProperty("predecessor", out var predecessor)
+        && predecessor.ValueKind == JsonValueKind.Object && predecessor.TryGetProperty("room_id", out var old) && old.ValueKind == JsonValueKind.String
+            ? old.GetString()
+            : null;
 
     /// <summary>Whether one of our users is joined, as the room's state here says.</summary>
     public Task<bool> HasLocalJoinedMemberAsync(RoomHead head, CancellationToken ct) => HasJoinedMemberAsync(head, local: true, ct);
@@ -482,6 +511,7 @@ public sealed partial class RoomService(
 
         var (room, eventId) = await remote.JoinAsync(requester.UserId, roomId, candidates, content, ct);
         _rooms[room.RoomId] = room;
+        await JoinedThroughAnotherServerAsync(room, requester.UserId, ct);
         return (room, eventId);
     }
 
@@ -527,6 +557,7 @@ public sealed partial class RoomService(
             {
                 RequireGuestInvitedToGuestRoom(requester, current);
                 var (_, eventId) = await remote.JoinAsync(requester.UserId, room.RoomId, servers, content, ct);
+                await JoinedThroughAnotherServerAsync(room, requester.UserId, ct);
                 return new SendResult(eventId, null, (await writer.GetEventsAsync([eventId], ct))[eventId]);
             }
 

@@ -91,12 +91,8 @@ public sealed class RoomUpgrader(RoomService rooms, RoomWriter writer, RoomDirec
 
         await rooms.NotifyJoinedSuccessorAsync(newRoom, requester.UserId, ct);
         await RestrictOldRoomAsync(requester, old, byKey, ct);
-        await MoveAliasesAsync(requester, old, newRoom, byKey, ct);
-        if (await directory.IsPublishedAsync(old.RoomId, ct))
-        {
-            await directory.SetPublishedAsync(old.RoomId, false, ct);
-            await directory.SetPublishedAsync(newRoom.RoomId, true, ct);
-        }
+        await directory.MoveToSuccessorAsync(old.RoomId, newRoom.RoomId, ct);
+        await MoveCanonicalAliasAsync(requester, old, newRoom, byKey, ct);
 
         return newRoom.RoomId;
     }
@@ -279,18 +275,9 @@ public sealed class RoomUpgrader(RoomService rooms, RoomWriter writer, RoomDirec
         }
     }
 
-    /// <summary>Moves our aliases of the old room to the new one, and the canonical alias with them.</summary>
-    private async Task MoveAliasesAsync(Requester requester, RoomRecord old, RoomRecord replacement, Dictionary<StateKey, Pdu> state, CancellationToken ct)
+    /// <summary>The canonical alias follows our aliases (moved by RoomDirectory.MoveToSuccessorAsync) to the new room.</summary>
+    private async Task MoveCanonicalAliasAsync(Requester requester, RoomRecord old, RoomRecord replacement, Dictionary<StateKey, Pdu> state, CancellationToken ct)
     {
-        foreach (var moved in await directory.GetAliasesForRoomAsync(old.RoomId, ct))
-        {
-            if (await directory.GetLocalAsync(moved, ct) is { } local)
-            {
-                await directory.DeleteAsync(moved, ct);
-                await directory.CreateAsync(moved, replacement.RoomId, local.Creator, ct);
-            }
-        }
-
         if (!state.TryGetValue(new StateKey(RoomService.CanonicalAliasType, string.Empty), out var canonical)
             || canonical.Content.ValueKind != JsonValueKind.Object || !canonical.Content.EnumerateObject().Any())
         {
