@@ -110,6 +110,30 @@ public sealed class RoomTests(TestServer server) : IClassFixture<TestServer>
     }
 
     [Fact]
+    public async Task A_user_who_left_reads_the_state_as_it_was_but_a_banned_one_reads_nothing()
+    {
+        // As Synapse: departed users may read what they saw when they left; the banned may not (nor page the timeline).
+        var alice = await NewUserAsync();
+        var bob = await NewUserAsync();
+        var carol = await NewUserAsync();
+        var roomId = Uri.EscapeDataString(await CreateRoomAsync(alice, new { preset = "public_chat", name = "Before" }));
+        (await bob.PostAsync($"/_matrix/client/v3/rooms/{roomId}/join", new { })).EnsureOk();
+        (await carol.PostAsync($"/_matrix/client/v3/rooms/{roomId}/join", new { })).EnsureOk();
+        (await bob.PostAsync($"/_matrix/client/v3/rooms/{roomId}/leave", new { })).EnsureOk();
+        (await alice.PostAsync($"/_matrix/client/v3/rooms/{roomId}/ban", new { user_id = carol.UserId, reason = "testing" })).EnsureOk();
+        (await alice.PutAsync($"/_matrix/client/v3/rooms/{roomId}/state/m.room.name/", new { name = "After" })).EnsureOk();
+
+        (await bob.GetAsync($"/_matrix/client/v3/rooms/{roomId}/state/m.room.name/")).EnsureOk().Json.GetProperty("name").GetString().Should().Be("Before");
+        (await bob.GetAsync($"/_matrix/client/v3/rooms/{roomId}/messages?dir=b")).EnsureOk();
+        foreach (var path in new[] { $"/state/m.room.member/{Uri.EscapeDataString(carol.UserId!)}", "/state", "/messages?dir=b" })
+        {
+            var refused = await carol.GetAsync($"/_matrix/client/v3/rooms/{roomId}{path}");
+            refused.Status.Should().Be(HttpStatusCode.Forbidden, path);
+            refused.ErrCode.Should().Be("M_FORBIDDEN");
+        }
+    }
+
+    [Fact]
     public async Task A_sent_message_is_in_messages_even_while_an_earlier_write_is_still_committing()
     {
         var alice = await NewUserAsync();

@@ -24,8 +24,8 @@ public sealed partial class RoomReader
     /// </summary>
     public async Task<EventContext> GetContextAsync(string userId, RoomRecord room, string eventId, int limit, RoomEventFilter filter, CancellationToken ct)
     {
-        // Someone who was never in the room is refused outright (403, as /messages and Synapse), not told "not found".
-        var (current, _) = await RequireMemberOrWorldReadableAsync(userId, room, ct);
+        // Someone not in the room is refused outright (403, as /messages and Synapse), not told "not found".
+        var current = await RequireMayReadRoomAsync(userId, room, ct);
         var target = await GetEventAsync(userId, room, eventId, ct);
         var ignored = ignoredUsers is null ? new HashSet<string>() : await ignoredUsers.GetAsync(userId, ct);
         if (IgnoredUsers.IsHidden(ignored, target.Event))
@@ -87,13 +87,14 @@ public sealed partial class RoomReader
     }
 
     /// <summary>
-    /// A member, former member (left or banned) or anyone when the room is world-readable may read a room's timeline
-    /// (Synapse's check_user_in_room_or_world_readable with departed users); anyone else gets 403. Returns the membership.
+    /// A member, a former member who left (not one who was banned) or anyone when the room is world-readable may read a
+    /// room's timeline (Synapse's check_user_in_room_or_world_readable with departed users); anyone else, the invited
+    /// included, gets 403. Returns the membership.
     /// </summary>
     public async Task<string?> RequireMayReadRoomAsync(string userId, RoomRecord room, CancellationToken ct)
     {
         var current = await rooms.GetMembershipAsync(room, userId, ct);
-        if (current is Membership.Join or Membership.Leave or Membership.Ban)
+        if (current is Membership.Join or Membership.Leave)
         {
             return current;
         }

@@ -34,9 +34,10 @@ public sealed partial class RoomReader(
             return head.State;
         }
 
-        if (member?.Membership is Membership.Leave or Membership.Ban && member.Sender is not null)
+        if (member?.Membership == Membership.Leave && member.Sender is not null)
         {
-            // A former member sees the state as it was when they left.
+            // A former member sees the state as it was when they left; a banned one sees nothing (as Synapse's
+            // check_user_in_room_or_world_readable with departed users, which lets in those who left, not the banned).
             var stored = (await reads.GetStoredEventsAsync([member.EventId], ct)).FirstOrDefault();
             if (stored?.StateBefore is { } before && await WasJoinedAsync(userId, before, ct))
             {
@@ -51,8 +52,9 @@ public sealed partial class RoomReader(
     public async Task<(IReadOnlyList<StoredEvent> Events, PaginationToken? End)> PaginateAsync(
         string userId, RoomRecord room, PaginationToken from, PaginationToken? to, bool backwards, int limit, CancellationToken ct)
     {
-        var (current, head) = await RequireMemberOrWorldReadableAsync(userId, room, ct);
-        if (backwards && current is Membership.Leave or Membership.Ban && from.Topological is null
+        var current = await RequireMayReadRoomAsync(userId, room, ct);
+        var head = await rooms.GetHeadAsync(room, ct);
+        if (backwards && current == Membership.Leave && from.Topological is null
             && head.State.GetValueOrDefault(new StateKey(EventTypes.Member, userId)) is { } memberId
             && (await reads.GetStoredEventsAsync([memberId], ct)).FirstOrDefault() is { StreamOrdering: { } leftAt } && leftAt < from.Stream)
         {
@@ -73,23 +75,6 @@ public sealed partial class RoomReader(
         }
 
         return (visible, end);
-    }
-
-    /// <summary>
-    /// The requester's membership (null if they never had one) and the room's head; 403 for someone who was never in
-    /// the room unless it is world-readable (as Synapse's check_user_in_room_or_world_readable, for /messages and
-    /// /context). Which events such a reader sees is history visibility's business.
-    /// </summary>
-    private async Task<(string? Membership, RoomHead Head)> RequireMemberOrWorldReadableAsync(string userId, RoomRecord room, CancellationToken ct)
-    {
-        var current = await rooms.GetMembershipAsync(room, userId, ct);
-        var head = await rooms.GetHeadAsync(room, ct);
-        if (current is null && !await IsWorldReadableAsync(head, ct))
-        {
-            throw MatrixException.Forbidden("You are not a member of this room");
-        }
-
-        return (current, head);
     }
 
     /// <summary>One event, if the requester may see it (404 otherwise, so that existence is not leaked).</summary>
