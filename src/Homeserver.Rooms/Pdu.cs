@@ -75,12 +75,6 @@ public sealed class Pdu
 
     public override string ToString() => EventId + " (" + Type + (StateKey is null ? string.Empty : ", " + StateKey) + ")";
 
-    /// <summary>
-    /// Validates <paramref name="json"/> against the event format of <paramref name="version"/> and builds a PDU.
-    /// For v1 and v2 the ID is the <c>event_id</c> field; <paramref name="eventId"/>, if given, must match it.
-    /// For v3 and later <paramref name="eventId"/> (the reference hash, computed by the caller) is required.
-    /// </summary>
-    /// <exception cref="InvalidPduException">The event is malformed for this room version.</exception>
     /// <summary>This event with its room version's redaction applied (the same event ID: redaction keeps what it covers).</summary>
     public Pdu Redacted()
     {
@@ -88,6 +82,12 @@ public sealed class Pdu
         return Parse(redacted.RootElement.Clone(), RoomVersion, EventId);
     }
 
+    /// <summary>
+    /// Validates <paramref name="json"/> against the event format of <paramref name="version"/> and builds a PDU.
+    /// For v1 and v2 the ID is the <c>event_id</c> field; <paramref name="eventId"/>, if given, must match it.
+    /// For v3 and later <paramref name="eventId"/> (the reference hash, computed by the caller) is required.
+    /// </summary>
+    /// <exception cref="InvalidPduException">The event is malformed for this room version.</exception>
     public static Pdu Parse(JsonElement json, RoomVersion version, string? eventId = null)
     {
         ArgumentNullException.ThrowIfNull(version);

@@ -89,10 +89,10 @@ public sealed class StreamPositions
     }
 
     /// <summary>
-    /// Waits (at most <paramref name="max"/>, <see cref="OwnWriteWait"/> by default) until a position this request
-    /// wrote is readable, so that what the client reads next includes its own change. Nothing to wait for at 0.
+    /// Waits (at most <see cref="OwnWriteWait"/>) until a position this request wrote is readable, so that what the
+    /// client reads next includes its own change. Nothing to wait for at 0.
     /// </summary>
-    public async Task WaitUntilReadableAsync(long position, CancellationToken ct, TimeSpan? max = null)
+    public async Task WaitUntilReadableAsync(long position, CancellationToken ct)
     {
         var reached = WhenReachedAsync(position);
         if (reached.IsCompleted)
@@ -102,7 +102,7 @@ public sealed class StreamPositions
 
         try
         {
-            await reached.WaitAsync(max ?? OwnWriteWait, _time, ct);
+            await reached.WaitAsync(OwnWriteWait, _time, ct);
         }
         catch (TimeoutException)
         {

@@ -406,7 +406,7 @@ public sealed partial class RoomService(
     /// <summary>When <paramref name="room"/> replaced another, tells the listener that <paramref name="userId"/> (local) joined it.</summary>
     internal async Task NotifyJoinedSuccessorAsync(RoomRecord room, string userId, CancellationToken ct)
     {
-        if (succession is not null && await GetPredecessorAsync(room, ct) is { } old)
+        if (succession is not null && PredecessorOf(await GetCreateEventAsync(room, ct)) is { } old)
         {
             await succession.OnJoinedSuccessorAsync(userId, old, room.RoomId, ct);
         }
@@ -421,28 +421,35 @@ public sealed partial class RoomService(
     /// </summary>
     private async Task JoinedThroughAnotherServerAsync(RoomRecord room, string userId, CancellationToken ct)
     {
-        await NotifyJoinedSuccessorAsync(room, userId, ct);
-        if (await GetPredecessorAsync(room, ct) is not { } oldId || await FindRoomAsync(oldId, ct) is not { } old
-            || await GetCurrentStateEventAsync(room, new StateKey(EventTypes.Create, string.Empty), ct) is not { } create)
+        var create = await GetCreateEventAsync(room, ct);
+        if (PredecessorOf(create) is not { } oldId)
         {
             return;
         }
 
-        var oldHead = await GetHeadAsync(old, ct);
-        var oldState = (await writer.GetEventsAsync(
-            [.. new[] { EventTypes.Create, EventTypes.PowerLevels }.Select(t => oldHead.State.GetValueOrDefault(new StateKey(t, string.Empty))).OfType<string>()], ct))
-            .Values.ToDictionary(e => e.Type, StringComparer.Ordinal);
-        var levels = Auth.PowerLevels.From(oldState.GetValueOrDefault(EventTypes.PowerLevels), oldState.GetValueOrDefault(EventTypes.Create), old.Version);
-        if (levels.GetUserLevel(create.Sender) >= levels.GetEventLevel("m.room.tombstone", isState: true))
+        if (succession is not null)
+        {
+            await succession.OnJoinedSuccessorAsync(userId, oldId, room.RoomId, ct);
+        }
+
+        if (await FindRoomAsync(oldId, ct) is not { } old)
+        {
+            return;
+        }
+
+        var levels = await GetPowerLevelsAsync(old, ct);
+        if (levels.GetUserLevel(create!.Sender) >= levels.GetEventLevel("m.room.tombstone", isState: true))
         {
             await directory.MoveToSuccessorAsync(oldId, room.RoomId, ct);
         }
     }
 
-    /// <summary>The room ID the room's create event names as its predecessor, if any.</summary>
-    private async Task<string?> GetPredecessorAsync(RoomRecord room, CancellationToken ct) =>
-        await GetCurrentStateEventAsync(room, new StateKey(EventTypes.Create, string.Empty), ct) is { } create
-        && create.Content.ValueKind == JsonValueKind.Object && create.Content.TryGetProperty("predecessor", out var predecessor)
+    private Task<Pdu?> GetCreateEventAsync(RoomRecord room, CancellationToken ct) =>
+        GetCurrentStateEventAsync(room, new StateKey(EventTypes.Create, string.Empty), ct);
+
+    /// <summary>The room ID a create event names as its predecessor, if any.</summary>
+    private static string? PredecessorOf(Pdu? create) =>
+        create is not null && create.Content.ValueKind == JsonValueKind.Object && create.Content.TryGetProperty("predecessor", out var predecessor)
         && predecessor.ValueKind == JsonValueKind.Object && predecessor.TryGetProperty("room_id", out var old) && old.ValueKind == JsonValueKind.String
             ? old.GetString()
             : null;
