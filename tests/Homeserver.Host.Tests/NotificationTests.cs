@@ -242,7 +242,7 @@ public sealed class NotificationTests(TestServer server) : IClassFixture<TestSer
         await using var blocker = new Npgsql.NpgsqlConnection(server.Database.ConnectionString);
         await blocker.OpenAsync();
         await using var hold = await blocker.BeginTransactionAsync();
-        await using (var lockTable = new Npgsql.NpgsqlCommand("LOCK TABLE event_push_actions IN SHARE MODE", blocker, hold))
+        await using (var lockTable = new Npgsql.NpgsqlCommand("LOCK TABLE notifications IN SHARE MODE", blocker, hold))
         {
             await lockTable.ExecuteNonQueryAsync();
         }
@@ -279,9 +279,13 @@ public sealed class NotificationTests(TestServer server) : IClassFixture<TestSer
         var store = services.GetRequiredService<INotificationStore>();
         var dataSource = services.GetRequiredService<NpgsqlDataSource>();
 
-        // The test clusters may run with synchronous_commit off: the connection's own value is set first.
+        // The test clusters may run with synchronous_commit off: the connection's own value is set first. The users
+        // and the room must exist, as notifications are stored under their numbers.
         await using (var before = await dataSource.OpenConnectionAsync())
-        await using (var set = new NpgsqlCommand("SET synchronous_commit = on", before))
+        await using (var set = new NpgsqlCommand(
+            "SET synchronous_commit = on; " +
+            "INSERT INTO users (user_id, created_ts) VALUES ('@bob:test', 0), ('@alice:test', 0); " +
+            "INSERT INTO rooms (room_id, room_version, created_ts) VALUES ('!room:test', '12', 0)", before))
         {
             await set.ExecuteNonQueryAsync();
         }
@@ -297,7 +301,7 @@ public sealed class NotificationTests(TestServer server) : IClassFixture<TestSer
             (await show.ExecuteScalarAsync()).Should().Be("on");
         }
 
-        await using var count = new NpgsqlCommand("SELECT count(*) FROM event_push_actions WHERE user_id = '@bob:test'", conn);
+        await using var count = new NpgsqlCommand("SELECT count(*) FROM notifications n JOIN users u ON u.user_nid = n.user_nid WHERE u.user_id = '@bob:test'", conn);
         (await count.ExecuteScalarAsync()).Should().Be(1L);
     }
 

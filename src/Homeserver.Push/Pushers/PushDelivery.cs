@@ -14,7 +14,7 @@ namespace Homeserver.Push.Pushers;
 /// <summary>
 /// Sends each HTTP pusher its user's notifications, in order, to the push gateway (the push gateway API).
 ///
-/// The queue is persisted: it is the user's unread rows of <c>event_push_actions</c> after the pusher's
+/// The queue is persisted: it is the user's unread rows of <c>notifications</c> after the pusher's
 /// <c>last_stream_ordering</c>, which moves only once the gateway accepted a notification. Nothing is lost across a
 /// restart: <see cref="RunAsync"/> starts by catching up every pusher. When a gateway fails (after the client's own
 /// short retries) the pusher backs off, from 1 s doubling to 1 h, and gives a notification up after a day of failures

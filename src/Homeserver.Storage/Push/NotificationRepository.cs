@@ -6,28 +6,36 @@ using Npgsql;
 namespace Homeserver.Storage.Push;
 
 /// <summary>
-/// The <c>event_push_actions</c> and <c>push_read_positions</c> tables: a notification is unread while its stream
-/// ordering is above both the room's read position (unthreaded receipts, thread '') and its thread's.
+/// The <c>notifications</c> and <c>notification_read_positions</c> tables: a notification is unread while its stream
+/// ordering is above both the room's read position (unthreaded receipts, thread '') and its thread's. Users and rooms
+/// are stored by number (<see cref="NotificationNids"/>), events by their stream ordering; readers join back to the IDs.
 /// </summary>
 internal sealed class NotificationRepository(NpgsqlDataSource db) : INotificationStore
 {
     private readonly UnreadCountCache _counts = new();
+    private readonly NotificationNids _nids = new(db);
 
     private const string ReadPositionJoin = """
-        LEFT JOIN push_read_positions r0 ON r0.user_id = a.user_id AND r0.room_id = a.room_id AND r0.thread_id = ''
-        LEFT JOIN push_read_positions rt ON rt.user_id = a.user_id AND rt.room_id = a.room_id AND rt.thread_id = a.thread_id
+        LEFT JOIN notification_read_positions r0 ON r0.user_nid = a.user_nid AND r0.room_nid = a.room_nid AND r0.thread_id = ''
+        LEFT JOIN notification_read_positions rt ON rt.user_nid = a.user_nid AND rt.room_nid = a.room_nid AND rt.thread_id = a.thread_id
         """;
 
     private const string ReadUpTo = "GREATEST(COALESCE(r0.stream_ordering, 0), COALESCE(rt.stream_ordering, 0))";
 
+    // The IDs a row is shown with: the user's is the caller's, the room's and the event's are joined back.
     private const string RowColumns = """
-        a.user_id AS UserId, a.room_id AS RoomId, a.event_id AS EventId, a.stream_ordering AS StreamOrdering,
+        @UserId::text AS UserId, r.room_id AS RoomId, e.event_id AS EventId, a.stream_ordering AS StreamOrdering,
         a.thread_id AS ThreadId, a.actions AS ActionsJson, a.highlight AS Highlight, a.ts AS Ts
         """;
 
+    private const string RowIdJoin = """
+        JOIN rooms r ON r.room_nid = a.room_nid
+        JOIN events e ON e.stream_ordering = a.stream_ordering
+        """;
+
     private const string InsertRows = """
-        INSERT INTO event_push_actions (user_id, room_id, event_id, stream_ordering, thread_id, actions, highlight, ts)
-        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::boolean[], $8::bigint[])
+        INSERT INTO notifications (stream_ordering, room_nid, ts, user_nid, highlight, thread_id, actions)
+        SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::integer[], $5::boolean[], $6::text[], $7::text[])
         """;
 
     // The store's commit does not wait for its WAL to reach the disk (the next flush takes it along, at the latest the
@@ -46,16 +54,16 @@ internal sealed class NotificationRepository(NpgsqlDataSource db) : INotificatio
     // (A notification stored after a receipt had already passed it is not counted, as it is read, and stays until pruned.)
     private const string MarkRead = """
         WITH previous AS (
-            SELECT stream_ordering FROM push_read_positions WHERE user_id = $1 AND room_id = $2 AND thread_id = $3),
+            SELECT stream_ordering FROM notification_read_positions WHERE user_nid = $1 AND room_nid = $2 AND thread_id = $3),
         moved AS (
-            INSERT INTO push_read_positions (user_id, room_id, thread_id, stream_ordering) VALUES ($1, $2, $3, $4)
-            ON CONFLICT (user_id, room_id, thread_id) DO UPDATE SET stream_ordering = EXCLUDED.stream_ordering
-            WHERE push_read_positions.stream_ordering < EXCLUDED.stream_ordering
+            INSERT INTO notification_read_positions (user_nid, room_nid, thread_id, stream_ordering) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (user_nid, room_nid, thread_id) DO UPDATE SET stream_ordering = EXCLUDED.stream_ordering
+            WHERE notification_read_positions.stream_ordering < EXCLUDED.stream_ordering
             RETURNING 1),
         deleted AS (
-            DELETE FROM event_push_actions
-            WHERE user_id = $1 AND stream_ordering > COALESCE((SELECT stream_ordering FROM previous), 0) AND stream_ordering <= $4
-              AND room_id = $2 AND NOT highlight AND ($3 = '' OR thread_id = $3)
+            DELETE FROM notifications
+            WHERE user_nid = $1 AND stream_ordering > COALESCE((SELECT stream_ordering FROM previous), 0) AND stream_ordering <= $4
+              AND room_nid = $2 AND NOT highlight AND ($3 = '' OR thread_id = $3)
               AND EXISTS (SELECT 1 FROM moved))
         SELECT count(*) FROM moved
         """;
@@ -64,46 +72,48 @@ internal sealed class NotificationRepository(NpgsqlDataSource db) : INotificatio
     // in UnreadCountCache, which this adds to). Counted inside a LATERAL per room, so that each room is one range of
     // stream positions from its own start (a plain join let the planner scan all of the user's rows and filter).
     private const string SelectUnreadCounts = $"""
-        SELECT q.room_id AS RoomId, c.thread_id AS ThreadId, c.notifications AS Notifications, c.highlights AS Highlights
-        FROM unnest(@RoomIds, @After) AS q (room_id, after)
+        SELECT q.room_nid AS RoomNid, c.thread_id AS ThreadId, c.notifications AS Notifications, c.highlights AS Highlights
+        FROM unnest(@RoomNids, @After) AS q (room_nid, after)
         CROSS JOIN LATERAL (
             SELECT a.thread_id, count(*) AS notifications, count(*) FILTER (WHERE a.highlight) AS highlights
-            FROM event_push_actions a
+            FROM notifications a
             {ReadPositionJoin}
-            WHERE a.user_id = @UserId AND a.room_id = q.room_id AND a.stream_ordering > q.after AND a.stream_ordering <= @UpTo
+            WHERE a.user_nid = @UserNid AND a.room_nid = q.room_nid AND a.stream_ordering > q.after AND a.stream_ordering <= @UpTo
               AND a.stream_ordering > {ReadUpTo}
             GROUP BY a.thread_id) c
         """;
 
     private const string SelectNotifications = $"""
         SELECT {RowColumns}, (a.stream_ordering <= {ReadUpTo}) AS Read
-        FROM event_push_actions a
+        FROM notifications a
         {ReadPositionJoin}
-        WHERE a.user_id = @UserId AND a.stream_ordering < @Before AND (a.highlight OR NOT @OnlyHighlight)
+        {RowIdJoin}
+        WHERE a.user_nid = @UserNid AND a.stream_ordering < @Before AND (a.highlight OR NOT @OnlyHighlight)
         ORDER BY a.stream_ordering DESC
         LIMIT @Limit
         """;
 
     private const string SelectUnreadAfter = $"""
         SELECT {RowColumns}
-        FROM event_push_actions a
+        FROM notifications a
         {ReadPositionJoin}
-        WHERE a.user_id = @UserId AND a.stream_ordering > @After AND a.stream_ordering > {ReadUpTo}
+        {RowIdJoin}
+        WHERE a.user_nid = @UserNid AND a.stream_ordering > @After AND a.stream_ordering > {ReadUpTo}
         ORDER BY a.stream_ordering
         LIMIT @Limit
         """;
 
     private const string SelectBadgeRooms = $"""
-        SELECT count(DISTINCT a.room_id) FROM event_push_actions a {ReadPositionJoin}
-        WHERE a.user_id = @UserId AND a.stream_ordering > {ReadUpTo}
+        SELECT count(DISTINCT a.room_nid) FROM notifications a {ReadPositionJoin}
+        WHERE a.user_nid = @UserNid AND a.stream_ordering > {ReadUpTo}
         """;
 
     private const string SelectBadgeNotifications = $"""
-        SELECT count(*) FROM event_push_actions a {ReadPositionJoin}
-        WHERE a.user_id = @UserId AND a.stream_ordering > {ReadUpTo}
+        SELECT count(*) FROM notifications a {ReadPositionJoin}
+        WHERE a.user_nid = @UserNid AND a.stream_ordering > {ReadUpTo}
         """;
 
-    private const string Prune = "DELETE FROM event_push_actions WHERE ts < @Ts";
+    private const string Prune = "DELETE FROM notifications WHERE ts < @Ts";
 
     private sealed class NotificationRowData
     {
@@ -130,7 +140,7 @@ internal sealed class NotificationRepository(NpgsqlDataSource db) : INotificatio
 
     private sealed class CountRow
     {
-        public string RoomId { get; set; } = string.Empty;
+        public long RoomNid { get; set; }
 
         public string ThreadId { get; set; } = string.Empty;
 
@@ -144,6 +154,7 @@ internal sealed class NotificationRepository(NpgsqlDataSource db) : INotificatio
     /// evaluated once and notifies a user once, so the rows are new (no conflict check: it probed the index for every row).
     /// A statement per read position: one statement for all of them (a join of the positions with the notifications)
     /// was planned, once generic, as a scan of the whole table (75 ms instead of 0.08 ms per position).
+    /// Rows and positions of a user or room without a number (not a local user, a room not stored) are left out.
     /// </summary>
     public async Task AddAsync(IReadOnlyList<NotificationRow> rows, IReadOnlyList<ReadPosition> reads, CancellationToken ct)
     {
@@ -152,31 +163,39 @@ internal sealed class NotificationRepository(NpgsqlDataSource db) : INotificatio
             return;
         }
 
+        var users = await _nids.UsersAsync(rows.Select(r => r.UserId).Concat(reads.Select(r => r.UserId)), ct);
+        var rooms = await _nids.RoomsAsync(rows.Select(r => r.RoomId).Concat(reads.Select(r => r.RoomId)), ct);
+        var stored = rows.Where(r => users.ContainsKey(r.UserId) && rooms.ContainsKey(r.RoomId)).ToList();
+        var moved = reads.Where(r => users.ContainsKey(r.UserId) && rooms.ContainsKey(r.RoomId)).ToList();
+        if (stored.Count == 0 && moved.Count == 0)
+        {
+            return;
+        }
+
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var batch = new NpgsqlBatch(conn);
         batch.BatchCommands.Add(new NpgsqlBatchCommand(NoFlushWait));
-        if (rows.Count > 0)
+        if (stored.Count > 0)
         {
             batch.BatchCommands.Add(PersistWrites.Command(
                 InsertRows,
-                rows.Select(r => r.UserId).ToArray(),
-                rows.Select(r => r.RoomId).ToArray(),
-                rows.Select(r => r.EventId).ToArray(),
-                rows.Select(r => r.StreamOrdering).ToArray(),
-                rows.Select(r => r.ThreadId).ToArray(),
-                rows.Select(r => r.ActionsJson).ToArray(),
-                rows.Select(r => r.Highlight).ToArray(),
-                rows.Select(r => r.Ts).ToArray()));
+                stored.Select(r => r.StreamOrdering).ToArray(),
+                stored.Select(r => rooms[r.RoomId]).ToArray(),
+                stored.Select(r => r.Ts).ToArray(),
+                stored.Select(r => users[r.UserId]).ToArray(),
+                stored.Select(r => r.Highlight).ToArray(),
+                stored.Select(r => r.ThreadId).ToArray(),
+                stored.Select(r => r.ActionsJson).ToArray()));
         }
 
-        foreach (var read in reads)
+        foreach (var read in moved)
         {
-            batch.BatchCommands.Add(MarkReadCommand(read));
+            batch.BatchCommands.Add(MarkReadCommand(users[read.UserId], rooms[read.RoomId], read));
         }
 
         await batch.ExecuteNonQueryAsync(ct);
-        _counts.OnStored(rows);
-        foreach (var read in reads)
+        _counts.OnStored(stored);
+        foreach (var read in moved)
         {
             _counts.Invalidate(read.UserId);
         }
@@ -184,9 +203,14 @@ internal sealed class NotificationRepository(NpgsqlDataSource db) : INotificatio
 
     public async Task<bool> MarkReadAsync(ReadPosition position, CancellationToken ct)
     {
+        if (await _nids.UserAsync(position.UserId, ct) is not { } userNid || await _nids.RoomAsync(position.RoomId, ct) is not { } roomNid)
+        {
+            return false;
+        }
+
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var batch = new NpgsqlBatch(conn);
-        batch.BatchCommands.Add(MarkReadCommand(position));
+        batch.BatchCommands.Add(MarkReadCommand(userNid, roomNid, position));
         var moved = Convert.ToInt64(await batch.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture) > 0;
         if (moved)
         {
@@ -196,7 +220,8 @@ internal sealed class NotificationRepository(NpgsqlDataSource db) : INotificatio
         return moved;
     }
 
-    private static NpgsqlBatchCommand MarkReadCommand(ReadPosition p) => PersistWrites.Command(MarkRead, p.UserId, p.RoomId, p.ThreadId, p.StreamOrdering);
+    private static NpgsqlBatchCommand MarkReadCommand(int userNid, long roomNid, ReadPosition p) =>
+        PersistWrites.Command(MarkRead, userNid, roomNid, p.ThreadId, p.StreamOrdering);
 
     public async Task<IReadOnlyList<UnreadCount>> GetUnreadCountsAsync(string userId, IReadOnlyCollection<string> roomIds, long upToStream, CancellationToken ct)
     {
@@ -217,15 +242,24 @@ internal sealed class NotificationRepository(NpgsqlDataSource db) : INotificatio
             }
         }
 
-        await using (var conn = await db.OpenConnectionAsync(ct))
+        // A user or room without a number has no notifications.
+        var userNid = await _nids.UserAsync(userId, ct);
+        var roomNids = await _nids.RoomsAsync(rooms, ct);
+        var counted = Enumerable.Range(0, rooms.Length).Where(i => roomNids.ContainsKey(rooms[i])).ToArray();
+        if (userNid is not null && counted.Length > 0)
         {
+            var roomByNid = counted.ToDictionary(i => roomNids[rooms[i]], i => rooms[i]);
+            await using var conn = await db.OpenConnectionAsync(ct);
             var rows = await conn.QueryAsync<CountRow>(new CommandDefinition(
-                SelectUnreadCounts, new { UserId = userId, RoomIds = rooms, After = after, UpTo = upToStream }, cancellationToken: ct));
+                SelectUnreadCounts,
+                new { UserNid = userNid.Value, RoomNids = counted.Select(i => roomNids[rooms[i]]).ToArray(), After = counted.Select(i => after[i]).ToArray(), UpTo = upToStream },
+                cancellationToken: ct));
             foreach (var row in rows)
             {
-                var threads = byRoom[row.RoomId];
+                var roomId = roomByNid[row.RoomNid];
+                var threads = byRoom[roomId];
                 var previous = threads.GetValueOrDefault(row.ThreadId);
-                threads[row.ThreadId] = new UnreadCount(row.RoomId, row.ThreadId, (previous?.Notifications ?? 0) + row.Notifications, (previous?.Highlights ?? 0) + row.Highlights);
+                threads[row.ThreadId] = new UnreadCount(roomId, row.ThreadId, (previous?.Notifications ?? 0) + row.Notifications, (previous?.Highlights ?? 0) + row.Highlights);
             }
         }
 
@@ -242,26 +276,41 @@ internal sealed class NotificationRepository(NpgsqlDataSource db) : INotificatio
 
     public async Task<IReadOnlyList<StoredNotification>> GetNotificationsAsync(string userId, long? before, int limit, bool onlyHighlight, CancellationToken ct)
     {
+        if (await _nids.UserAsync(userId, ct) is not { } userNid)
+        {
+            return [];
+        }
+
         await using var conn = await db.OpenConnectionAsync(ct);
         var rows = await conn.QueryAsync<NotificationRowData>(new CommandDefinition(
             SelectNotifications,
-            new { UserId = userId, Before = before ?? long.MaxValue, OnlyHighlight = onlyHighlight, Limit = limit },
+            new { UserId = userId, UserNid = userNid, Before = before ?? long.MaxValue, OnlyHighlight = onlyHighlight, Limit = limit },
             cancellationToken: ct));
         return rows.Select(r => new StoredNotification(r.ToRow(), r.Read)).ToList();
     }
 
     public async Task<IReadOnlyList<NotificationRow>> GetUnreadAfterAsync(string userId, long afterStream, int limit, CancellationToken ct)
     {
+        if (await _nids.UserAsync(userId, ct) is not { } userNid)
+        {
+            return [];
+        }
+
         await using var conn = await db.OpenConnectionAsync(ct);
         var rows = await conn.QueryAsync<NotificationRowData>(new CommandDefinition(
-            SelectUnreadAfter, new { UserId = userId, After = afterStream, Limit = limit }, cancellationToken: ct));
+            SelectUnreadAfter, new { UserId = userId, UserNid = userNid, After = afterStream, Limit = limit }, cancellationToken: ct));
         return rows.Select(r => r.ToRow()).ToList();
     }
 
     public async Task<long> GetBadgeCountAsync(string userId, bool groupByRoom, CancellationToken ct)
     {
+        if (await _nids.UserAsync(userId, ct) is not { } userNid)
+        {
+            return 0;
+        }
+
         await using var conn = await db.OpenConnectionAsync(ct);
-        return await conn.ExecuteScalarAsync<long>(new CommandDefinition(groupByRoom ? SelectBadgeRooms : SelectBadgeNotifications, new { UserId = userId }, cancellationToken: ct));
+        return await conn.ExecuteScalarAsync<long>(new CommandDefinition(groupByRoom ? SelectBadgeRooms : SelectBadgeNotifications, new { UserNid = userNid }, cancellationToken: ct));
     }
 
     public async Task<int> PruneAsync(long olderThanTs, CancellationToken ct)

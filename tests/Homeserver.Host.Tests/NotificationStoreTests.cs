@@ -1,0 +1,133 @@
+using Homeserver.Push;
+using Homeserver.Push.Notifications;
+using Homeserver.Storage;
+using Homeserver.Storage.Push;
+using Homeserver.TestKit;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace Homeserver.Host.Tests;
+
+/// <summary>
+/// The notification store against a real database: rows are stored under user and room numbers and the event's stream
+/// ordering, and read back with their IDs; migration 0011 carries the rows of the text-keyed tables over.
+/// </summary>
+public sealed class NotificationStoreTests
+{
+    private const string Main = NotificationEvaluator.MainThread;
+
+    private static async Task<ServiceProvider> ServicesAsync(TestDatabase database, bool migrate = true)
+    {
+        var services = new ServiceCollection()
+            .AddLogging()
+            .AddSingleton(TimeProvider.System)
+            .AddStorage(database.ConnectionString)
+            .AddPushStorage()
+            .BuildServiceProvider();
+        if (migrate)
+        {
+            await services.GetRequiredService<MigrationRunner>().MigrateAsync(CancellationToken.None);
+        }
+
+        return services;
+    }
+
+    private static async Task ExecuteAsync(NpgsqlDataSource db, string sql)
+    {
+        await using var conn = await db.OpenConnectionAsync();
+        await using var command = new NpgsqlCommand(sql, conn);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>Two users, a room, and three events in it at stream orderings 10, 11 and 12.</summary>
+    private const string Fixture = """
+        INSERT INTO users (user_id, created_ts) VALUES ('@alice:test', 0), ('@bob:test', 0);
+        INSERT INTO rooms (room_id, room_version, created_ts) VALUES ('!room:test', '12', 0);
+        INSERT INTO events (event_id, room_nid, event_type, sender, depth, origin_server_ts, stream_ordering, topological_ordering, json)
+        SELECT '$e' || s, r.room_nid, 'm.room.message', '@alice:test', s, s, s, s, '{}'
+        FROM rooms r, generate_series(10, 12) AS s WHERE r.room_id = '!room:test';
+        """;
+
+    private static NotificationRow Row(string userId, int stream, bool highlight) =>
+        new(userId, "!room:test", "$e" + stream, stream, Main, highlight ? """["notify",{"set_tweak":"highlight"}]""" : """["notify"]""", highlight, 1000 + stream);
+
+    [Fact]
+    public async Task Stored_rows_are_read_back_with_their_ids_counted_and_dropped_once_read()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        await using var services = await ServicesAsync(database);
+        var db = services.GetRequiredService<NpgsqlDataSource>();
+        await ExecuteAsync(db, Fixture);
+        var store = services.GetRequiredService<INotificationStore>();
+
+        // A user with no account here (and so no number) has no rows stored; the batch still stores the others.
+        await store.AddAsync(
+            [Row("@bob:test", 10, false), Row("@bob:test", 11, true), Row("@bob:test", 12, false), Row("@nobody:test", 12, false)],
+            [],
+            CancellationToken.None);
+
+        var all = await store.GetNotificationsAsync("@bob:test", null, 10, false, CancellationToken.None);
+        all.Select(n => (n.Row.EventId, n.Row.RoomId, n.Row.StreamOrdering, n.Row.Highlight, n.Read)).Should().Equal(
+            ("$e12", "!room:test", 12L, false, false), ("$e11", "!room:test", 11L, true, false), ("$e10", "!room:test", 10L, false, false));
+        all[1].Row.ActionsJson.Should().Be("""["notify",{"set_tweak":"highlight"}]""");
+        (await store.GetNotificationsAsync("@nobody:test", null, 10, false, CancellationToken.None)).Should().BeEmpty();
+
+        var counts = await store.GetUnreadCountsAsync("@bob:test", ["!room:test", "!unknown:test"], 100, CancellationToken.None);
+        counts.Should().ContainSingle().Which.Should().Be(new UnreadCount("!room:test", Main, 3, 1));
+        (await store.GetBadgeCountAsync("@bob:test", groupByRoom: false, CancellationToken.None)).Should().Be(3);
+        (await store.GetBadgeCountAsync("@bob:test", groupByRoom: true, CancellationToken.None)).Should().Be(1);
+
+        // Reading up to 11 drops the read row that does not highlight, keeps the highlight as read, and leaves 12 unread.
+        (await store.MarkReadAsync(new ReadPosition("@bob:test", "!room:test", string.Empty, 11), CancellationToken.None)).Should().BeTrue();
+        (await store.MarkReadAsync(new ReadPosition("@bob:test", "!room:test", string.Empty, 10), CancellationToken.None)).Should().BeFalse();
+        (await store.GetNotificationsAsync("@bob:test", null, 10, false, CancellationToken.None))
+            .Select(n => (n.Row.EventId, n.Read)).Should().Equal(("$e12", false), ("$e11", true));
+        (await store.GetUnreadCountsAsync("@bob:test", ["!room:test"], 100, CancellationToken.None))
+            .Should().ContainSingle().Which.Should().Be(new UnreadCount("!room:test", Main, 1, 0));
+        (await store.GetUnreadAfterAsync("@bob:test", 0, 10, CancellationToken.None)).Select(r => r.EventId).Should().Equal("$e12");
+
+        // A read position that arrives with a batch moves in the same transaction.
+        await store.AddAsync([], [new ReadPosition("@bob:test", "!room:test", string.Empty, 12)], CancellationToken.None);
+        (await store.GetUnreadAfterAsync("@bob:test", 0, 10, CancellationToken.None)).Should().BeEmpty();
+        (await store.GetBadgeCountAsync("@bob:test", groupByRoom: false, CancellationToken.None)).Should().Be(0);
+    }
+
+    [Fact]
+    public async Task Migration_0011_carries_the_text_keyed_rows_and_read_positions_over()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        await using var services = await ServicesAsync(database, migrate: false);
+        var db = services.GetRequiredService<NpgsqlDataSource>();
+
+        // The schema as the previous release left it: every migration before 0011, recorded as applied.
+        await ExecuteAsync(db, "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_ts bigint NOT NULL)");
+        foreach (var migration in MigrationRunner.Shipped.Where(m => m.Version < 11))
+        {
+            await ExecuteAsync(db, migration.Sql);
+            await ExecuteAsync(db, $"INSERT INTO schema_migrations VALUES ({migration.Version}, '{migration.Name}', 0)");
+        }
+
+        await ExecuteAsync(db, Fixture + """
+            INSERT INTO event_push_actions (user_id, room_id, event_id, stream_ordering, thread_id, actions, highlight, ts) VALUES
+                ('@bob:test', '!room:test', '$e11', 11, 'main', '["notify",{"set_tweak":"highlight"}]', true, 1011),
+                ('@bob:test', '!room:test', '$e12', 12, 'main', '["notify"]', false, 1012),
+                ('@alice:test', '!room:test', '$e12', 12, 'main', '["notify"]', false, 1012);
+            INSERT INTO push_read_positions (user_id, room_id, thread_id, stream_ordering) VALUES ('@bob:test', '!room:test', '', 11);
+            """);
+
+        (await services.GetRequiredService<MigrationRunner>().MigrateAsync(CancellationToken.None)).Should().BeGreaterThan(0);
+
+        var store = services.GetRequiredService<INotificationStore>();
+        (await store.GetNotificationsAsync("@bob:test", null, 10, false, CancellationToken.None))
+            .Select(n => (n.Row.EventId, n.Row.RoomId, n.Row.Highlight, n.Row.Ts, n.Read)).Should().Equal(
+                ("$e12", "!room:test", false, 1012L, false), ("$e11", "!room:test", true, 1011L, true));
+        (await store.GetUnreadCountsAsync("@bob:test", ["!room:test"], 100, CancellationToken.None))
+            .Should().ContainSingle().Which.Should().Be(new UnreadCount("!room:test", Main, 1, 0));
+        (await store.GetBadgeCountAsync("@alice:test", groupByRoom: false, CancellationToken.None)).Should().Be(1);
+
+        // The carried-over position still moves only forward.
+        (await store.MarkReadAsync(new ReadPosition("@bob:test", "!room:test", string.Empty, 11), CancellationToken.None)).Should().BeFalse();
+        (await store.MarkReadAsync(new ReadPosition("@bob:test", "!room:test", string.Empty, 12), CancellationToken.None)).Should().BeTrue();
+        (await store.GetBadgeCountAsync("@bob:test", groupByRoom: false, CancellationToken.None)).Should().Be(0);
+    }
+}
