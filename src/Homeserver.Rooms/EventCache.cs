@@ -12,6 +12,10 @@ public sealed class EventCache(int capacity = 200_000)
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private long _clock;
 
+    // The number of entries, kept here: ConcurrentDictionary.Count takes every one of the dictionary's locks (up to
+    // 1,024 once it has grown), and every persisted event is added.
+    private int _count;
+
     private sealed class Entry(Pdu pdu, long used)
     {
         public Pdu Pdu { get; } = pdu;
@@ -34,12 +38,15 @@ public sealed class EventCache(int capacity = 200_000)
 
     public void Add(Pdu pdu)
     {
-        if (_entries.Count >= capacity)
+        var entry = new Entry(pdu, Interlocked.Increment(ref _clock));
+        if (!_entries.TryAdd(pdu.EventId, entry))
+        {
+            _entries[pdu.EventId] = entry;
+        }
+        else if (Interlocked.Increment(ref _count) > capacity)
         {
             Trim();
         }
-
-        _entries[pdu.EventId] = new Entry(pdu, Interlocked.Increment(ref _clock));
     }
 
     private void Trim()
@@ -47,9 +54,9 @@ public sealed class EventCache(int capacity = 200_000)
         var cutoff = Interlocked.Read(ref _clock) - (capacity / 2);
         foreach (var (id, e) in _entries)
         {
-            if (e.Used < cutoff)
+            if (e.Used < cutoff && _entries.TryRemove(id, out _))
             {
-                _entries.TryRemove(id, out _);
+                Interlocked.Decrement(ref _count);
             }
         }
     }

@@ -14,17 +14,27 @@ internal sealed class EventNidCache(NpgsqlDataSource db)
     private readonly ConcurrentDictionary<long, string> _ids = new();
     private readonly ConcurrentDictionary<string, long> _nids = new(StringComparer.Ordinal);
 
+    // Entries added since the last clear. ConcurrentDictionary.Count takes every one of the dictionary's locks (up to
+    // 1,024 once it has grown), and the room writer remembers every event it persists: counting here instead took
+    // that out of the writer's path (it showed in a profile of eight senders into one room).
+    private int _added;
+
     private sealed record Row(long Nid, string Id);
 
     public void Remember(long nid, string id)
     {
-        if (_ids.Count >= Capacity)
+        if (Volatile.Read(ref _added) >= Capacity)
         {
             _ids.Clear();
             _nids.Clear();
+            Volatile.Write(ref _added, 0);
         }
 
-        _ids[nid] = id;
+        if (_ids.TryAdd(nid, id))
+        {
+            Interlocked.Increment(ref _added);
+        }
+
         _nids[id] = nid;
     }
 
