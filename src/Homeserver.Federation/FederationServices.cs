@@ -50,6 +50,7 @@ public static class FederationServices
         services.AddSingleton<IRemoteKeyClient>(sp => sp.GetRequiredService<RemoteKeyClient>());
         services.AddSingleton<IRemoteToDeviceSender, RemoteToDeviceSender>();
         services.AddSingleton<RemoteDeviceLists>();
+        services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<RemoteDeviceLists>());
         services.AddSingleton<IEduHandler, DirectToDeviceEduHandler>();
         services.AddSingleton<IEduHandler, DeviceListUpdateEduHandler>();
         services.AddSingleton<IEduHandler, SigningKeyUpdateEduHandler>();

@@ -1,9 +1,11 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Threading.Channels;
 using Homeserver.Core;
 using Homeserver.Host.Tests.Accounts;
 using Homeserver.Host.Tests.E2ee;
 using Homeserver.TestKit;
+using Microsoft.AspNetCore.Http;
 
 namespace Homeserver.Host.Tests;
 
@@ -30,6 +32,8 @@ public sealed class RemoteDeviceListTests(ServerWithFakeRemote fixture) : IClass
 
         public Dictionary<string, (TestSigningKey Key, JsonObject Keys)> Devices { get; } = [];
 
+        public Dictionary<string, string> DisplayNames { get; } = [];
+
         public JsonObject AddDevice(string deviceId, TestSigningKey? signer = null)
         {
             var key = new TestSigningKey();
@@ -41,6 +45,11 @@ public sealed class RemoteDeviceListTests(ServerWithFakeRemote fixture) : IClass
                 ["keys"] = new JsonObject { ["curve25519:" + deviceId] = TestDevice.RandomKey(), ["ed25519:" + deviceId] = key.PublicKey },
             };
             (signer ?? key).Sign(keys, UserId, "ed25519:" + deviceId);
+            if (Devices.TryGetValue(deviceId, out var replaced))
+            {
+                replaced.Key.Dispose(); // the device's new keys
+            }
+
             Devices[deviceId] = (key, keys);
             return keys;
         }
@@ -49,7 +58,16 @@ public sealed class RemoteDeviceListTests(ServerWithFakeRemote fixture) : IClass
         {
             ["user_id"] = UserId,
             ["stream_id"] = Version,
-            ["devices"] = new JsonArray([.. Devices.Select(d => (JsonNode)new JsonObject { ["device_id"] = d.Key, ["keys"] = d.Value.Keys.DeepClone() })]),
+            ["devices"] = new JsonArray([.. Devices.Select(d =>
+            {
+                var device = new JsonObject { ["device_id"] = d.Key, ["keys"] = d.Value.Keys.DeepClone() };
+                if (DisplayNames.TryGetValue(d.Key, out var name))
+                {
+                    device["device_display_name"] = name;
+                }
+
+                return (JsonNode)device;
+            })]),
         };
 
         public void Dispose()
@@ -116,6 +134,23 @@ public sealed class RemoteDeviceListTests(ServerWithFakeRemote fixture) : IClass
         return query.GetProperty("device_keys").TryGetProperty(userId, out var devices) ? devices.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal).ToList() : [];
     }
 
+    /// <summary>Long-polls <paramref name="viewer"/>'s /sync from <paramref name="since"/> until <paramref name="userId"/> is in <c>device_lists.changed</c>; the next token.</summary>
+    private static async Task<string> SyncUntilChangedAsync(TestDevice viewer, string since, string userId)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (true)
+        {
+            var sync = await viewer.SyncAsync(since, timeout: 1000);
+            since = sync.GetProperty("next_batch").GetString()!;
+            if (sync.Changed().Contains(userId))
+            {
+                return since;
+            }
+
+            DateTime.UtcNow.Should().BeBefore(deadline, $"{userId} should appear in device_lists.changed");
+        }
+    }
+
     private static async Task<IReadOnlyList<string>> DevicesEventuallyAsync(TestDevice viewer, string userId, params string[] expected)
     {
         var deadline = DateTime.UtcNow + Patience;
@@ -150,11 +185,14 @@ public sealed class RemoteDeviceListTests(ServerWithFakeRemote fixture) : IClass
         Remote.UserDevicesRequests.Should().Be(before + 1);
         (await alice.SyncAsync(since)).Changed().Should().Contain(mallory.UserId);
 
-        // Update 7 is lost; 8 names it as its predecessor: the list is fetched again.
+        // Update 7 is lost; 8 names it as its predecessor: the list is fetched again (after the transaction is
+        // answered), then Alice hears of the change.
+        since = await alice.SyncTokenAsync();
         mallory.AddDevice("D3");
         mallory.Version = 8;
         await SendEduAsync("m.device_list_update", Update(mallory, "D3", 8, [7], mallory.Devices["D3"].Keys));
-        (await DevicesEventuallyAsync(alice, mallory.UserId, "D1", "D2", "D3")).Should().Equal("D1", "D2", "D3");
+        since = await SyncUntilChangedAsync(alice, since, mallory.UserId);
+        (await DevicesAsync(alice, mallory.UserId)).Should().Equal("D1", "D2", "D3");
         Remote.UserDevicesRequests.Should().Be(before + 2);
 
         // Keys their device did not sign are not believed: the list is fetched (and verified) again instead.
@@ -166,7 +204,7 @@ public sealed class RemoteDeviceListTests(ServerWithFakeRemote fixture) : IClass
             await SendEduAsync("m.device_list_update", Update(mallory, "D4", 9, [8], forged));
         }
 
-        await Task.Delay(500);
+        await SyncUntilChangedAsync(alice, since, mallory.UserId);
         (await DevicesAsync(alice, mallory.UserId)).Should().Equal("D1", "D2", "D3");
         Remote.UserDevicesRequests.Should().Be(before + 3);
 
@@ -189,12 +227,86 @@ public sealed class RemoteDeviceListTests(ServerWithFakeRemote fixture) : IClass
 
         // Nothing cached: the EDU alone (no key query by any of our users) makes us fetch the whole list.
         await SendEduAsync("m.device_list_update", Update(mallory, "D1", 3, [], mallory.Devices["D1"].Keys));
+        await SyncUntilChangedAsync(alice, since, mallory.UserId);
         Remote.UserDevicesRequests.Should().Be(before + 1);
-        (await alice.SyncAsync(since)).Changed().Should().Contain(mallory.UserId);
 
         // The fetched list answers the next query without asking again.
         (await DevicesAsync(alice, mallory.UserId)).Should().Equal("D1");
         Remote.UserDevicesRequests.Should().Be(before + 1);
+    }
+
+    /// <summary>
+    /// SyTest's "If a device list update goes missing, the server resyncs on the next one", with the remote server's
+    /// answers held until the test releases them: the transaction carrying an update that needs a fetch is answered
+    /// without waiting for the fetch (a request back to its sender, which may not send another transaction before the
+    /// answer), and the change is announced after the fetch, so a client whose first /sync (no token, no
+    /// device_lists) comes meanwhile still hears of it.
+    /// </summary>
+    [Fact]
+    public async Task A_fetch_after_an_update_waits_for_no_transaction_and_is_announced_after_it_completes()
+    {
+        var (alice, _, mallory) = await SharedRoomAsync();
+        using var owned = mallory;
+        var held = Channel.CreateUnbounded<TaskCompletionSource>();
+        Remote.Intercept = async request =>
+        {
+            if (!request.Path.StartsWithSegments("/_matrix/federation/v1/user/devices"))
+            {
+                return null;
+            }
+
+            var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            await held.Writer.WriteAsync(release);
+            await release.Task;
+            return Results.Text(mallory.Snapshot().ToJsonString(), "application/json");
+        };
+        var heldFetches = new List<TaskCompletionSource>(); // released at the end whatever happens, so the server is not left waiting
+        try
+        {
+            // Update 1, nothing cached: our server asks for the whole list; the transaction is answered meanwhile.
+            mallory.AddDevice("D1");
+            mallory.DisplayNames["D1"] = "Original name";
+            mallory.Version = 1;
+            var send = SendEduAsync("m.device_list_update", Update(mallory, "D1", 1, [], mallory.Devices["D1"].Keys));
+            var fetch = await held.Reader.ReadAsync().AsTask().WaitAsync(Patience);
+            heldFetches.Add(fetch);
+            (await Task.WhenAny(send, Task.Delay(TimeSpan.FromSeconds(10)))).Should().BeSameAs(send, "the transaction must not wait for the fetch from its sender");
+            await send;
+
+            // Alice's first sync (no token) comes before the answer, then she hears of the change.
+            var since = await alice.SyncTokenAsync();
+            fetch.SetResult();
+            since = await SyncUntilChangedAsync(alice, since, mallory.UserId);
+            var query = await alice.QueryAsync(mallory.UserId);
+            query.GetProperty("device_keys").GetProperty(mallory.UserId).GetProperty("D1").GetProperty("unsigned").GetProperty("device_display_name").GetString()
+                .Should().Be("Original name");
+
+            // Update 2 (new keys) is lost; update 3 renames the device and names 2 as its predecessor: the list is
+            // fetched again, and the answer has both.
+            var newKeys = mallory.AddDevice("D1");
+            mallory.DisplayNames["D1"] = "New device name";
+            mallory.Version = 3;
+            send = SendEduAsync("m.device_list_update", Update(mallory, "D1", 3, [2], newKeys));
+            fetch = await held.Reader.ReadAsync().AsTask().WaitAsync(Patience);
+            heldFetches.Add(fetch);
+            (await Task.WhenAny(send, Task.Delay(TimeSpan.FromSeconds(10)))).Should().BeSameAs(send, "the transaction must not wait for the fetch from its sender");
+            await send;
+            fetch.SetResult();
+            await SyncUntilChangedAsync(alice, since, mallory.UserId);
+            var device = (await alice.QueryAsync(mallory.UserId)).GetProperty("device_keys").GetProperty(mallory.UserId).GetProperty("D1");
+            device.GetProperty("keys").GetProperty("ed25519:D1").GetString().Should().Be(mallory.Devices["D1"].Key.PublicKey);
+            device.GetProperty("unsigned").GetProperty("device_display_name").GetString().Should().Be("New device name");
+            held.Reader.TryRead(out _).Should().BeFalse("the fetched list answers the queries");
+        }
+        finally
+        {
+            foreach (var fetch in heldFetches)
+            {
+                fetch.TrySetResult();
+            }
+
+            Remote.Intercept = null;
+        }
     }
 
     [Fact]
