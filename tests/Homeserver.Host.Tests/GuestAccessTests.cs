@@ -55,3 +55,80 @@ public sealed class GuestAccessTests(GuestServer server) : IClassFixture<GuestSe
         (await guest.PostAsync($"/_matrix/client/v3/rooms/{Esc(open)}/join", new { })).Status.Should().Be(HttpStatusCode.Forbidden);
     }
 }
+
+/// <summary>A federating server (TLS, as the fake remote server expects) that lets guests register, and a fake remote server.</summary>
+public sealed class GuestServerWithFakeRemote : IAsyncLifetime
+{
+    public sealed class FederatingGuestServer : TestServer
+    {
+        protected override bool UseTls => true;
+
+        protected override Core.Configuration.HomeserverConfig Configure(Core.Configuration.HomeserverConfig config) => config with { AllowGuestAccess = true };
+    }
+
+    public FederatingGuestServer Server { get; } = new();
+
+    public FakeRemoteServer Remote { get; } = new();
+
+    public async Task InitializeAsync()
+    {
+        await Remote.InitializeAsync();
+        await Server.InitializeAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Server.DisposeAsync();
+        await Remote.DisposeAsync();
+    }
+}
+
+/// <summary>Guest access withdrawn by another server's user: this server's guests still leave.</summary>
+public sealed class FederatedGuestAccessTests(GuestServerWithFakeRemote fixture) : IClassFixture<GuestServerWithFakeRemote>
+{
+    [Fact]
+    public async Task Guests_leave_when_a_remote_member_withdraws_guest_access()
+    {
+        // SyTest's "Guest users are kicked from guest_access rooms on revocation of guest_access over federation". The
+        // withdrawal arrives over federation, and the guest-access enforcer reads the room's head when the listener
+        // hands it the room: the remote path must publish the new head before it tells its listeners.
+        var server = fixture.Server;
+        var alice = await new MatrixClient(server.Client).RegisterAsync();
+        var malloryId = $"@mallory{Guid.NewGuid():N}"[..16] + ":" + fixture.Remote.ServerName;
+        var roomId = await alice.CreateRoomAsync(new
+        {
+            preset = "public_chat",
+            room_version = "10",
+            power_level_content_override = new { users = new Dictionary<string, int> { [alice.UserId!] = 100, [malloryId] = 50 } },
+            initial_state = new[] { new { type = "m.room.guest_access", state_key = "", content = new { guest_access = "can_join" } } },
+        });
+        var mallory = await RemoteRoomMember.JoinAsync(server, fixture.Remote, roomId, malloryId);
+
+        var guest = new MatrixClient(server.Client);
+        var registered = (await guest.PostAsync("/_matrix/client/v3/register?kind=guest", new { })).EnsureOk().Json;
+        guest.AccessToken = registered.GetProperty("access_token").GetString();
+        var guestId = registered.GetProperty("user_id").GetString()!;
+        (await guest.PostAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/join", new { })).EnsureOk();
+
+        var withdrawal = mallory.Event("m.room.guest_access", new System.Text.Json.Nodes.JsonObject { ["guest_access"] = "forbidden" });
+        withdrawal["state_key"] = string.Empty;
+        await mallory.SendAcknowledgedAsync(withdrawal);
+        (await alice.GetAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/state/m.room.guest_access/")).EnsureOk()
+            .Json.GetProperty("guest_access").GetString().Should().Be("forbidden");
+
+        JsonElement member = default;
+        for (var attempt = 0; attempt < 100; attempt++)
+        {
+            member = (await alice.GetAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/state/m.room.member/{Esc(guestId)}?format=event")).EnsureOk().Json;
+            if (member.GetProperty("content").GetProperty("membership").GetString() == "leave")
+            {
+                break;
+            }
+
+            await Task.Delay(100);
+        }
+
+        member.GetProperty("content").GetProperty("membership").GetString().Should().Be("leave");
+        member.GetProperty("sender").GetString().Should().Be(guestId);
+    }
+}

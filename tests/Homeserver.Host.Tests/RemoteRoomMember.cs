@@ -9,7 +9,7 @@ namespace Homeserver.Host.Tests;
 /// A user of the fake remote server who joined a room (version 10) of our server through make_join/send_join, and
 /// the PDUs the fake server sends for that user.
 /// </summary>
-internal sealed record RemoteRoomMember(FederatedTestServer Server, FakeRemoteServer Remote, string RoomId, string UserId, JsonObject Join, string CreateId, string PowerLevelsId)
+internal sealed record RemoteRoomMember(TestServer Server, FakeRemoteServer Remote, string RoomId, string UserId, JsonObject Join, string CreateId, string PowerLevelsId)
 {
     private static string Esc(string s) => Uri.EscapeDataString(s);
 
@@ -21,7 +21,7 @@ internal sealed record RemoteRoomMember(FederatedTestServer Server, FakeRemoteSe
     public static string Id(JsonObject pdu) => FakeRemoteServer.EventId(pdu, RoomVersion.V10);
 
     /// <summary>Makes a fresh user of the fake server join <paramref name="roomId"/> (which must let them).</summary>
-    public static async Task<RemoteRoomMember> JoinAsync(FederatedTestServer server, FakeRemoteServer remote, string roomId, string? userId = null)
+    public static async Task<RemoteRoomMember> JoinAsync(TestServer server, FakeRemoteServer remote, string roomId, string? userId = null)
     {
         var mallory = userId ?? $"@mallory{Guid.NewGuid():N}"[..16] + ":" + remote.ServerName;
         var (status, template) = await remote.SendAsync(server.Client, server.ServerName, HttpMethod.Get, $"/_matrix/federation/v1/make_join/{Esc(roomId)}/{Esc(mallory)}?ver=10");

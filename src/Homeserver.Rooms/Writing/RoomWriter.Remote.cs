@@ -451,8 +451,15 @@ public sealed partial class RoomWriter
         return delta;
     }
 
+    /// <summary>
+    /// Publishes <paramref name="head"/> as the room's head, then tells the listeners. Runs inside an operation on the
+    /// room's queue, whose result would otherwise become the head only after the operation returns: a listener that
+    /// hands the room to another task (the guest-access enforcer, reading the room's current state) could read the
+    /// head from before the event, as the local path's comment in FinishBatchAsync explains for clients.
+    /// </summary>
     private void Notify(RoomRecord room, IReadOnlyList<PersistedEvent> events, RoomHead head)
     {
+        Queue(room).Publish(head);
         foreach (var listener in _listeners)
         {
             try

@@ -427,6 +427,12 @@ public sealed partial class RoomWriter(
 
         /// <summary>Forgets the cached head (after a write outside the queue changed the room).</summary>
         public void Invalidate() => _head = null;
+
+        /// <summary>
+        /// Makes <paramref name="head"/> the cached head before the operation running on this queue returns it (only
+        /// that operation may call this: it holds the queue).
+        /// </summary>
+        public void Publish(RoomHead head) => Volatile.Write(ref _head, head);
     }
 
     /// <summary>An arbitrary write run on a room's queue with the current head; returns the new head.</summary>
