@@ -14,10 +14,7 @@ public sealed class GuestAccessTests(GuestServer server) : IClassFixture<GuestSe
     {
         var alice = await server.NewUserAsync();
         var bob = await server.NewUserAsync();
-        var guest = new MatrixClient(server.Client);
-        var registered = (await guest.PostAsync("/_matrix/client/v3/register?kind=guest", new { })).EnsureOk().Json;
-        guest.AccessToken = registered.GetProperty("access_token").GetString();
-        var guestId = registered.GetProperty("user_id").GetString()!;
+        var (guest, guestId) = await GuestSteps.RegisterAsync(server.Client);
 
         // A public room says nothing about guests: they may not join it.
         var closed = await alice.CreateRoomAsync(new { preset = "public_chat" });
@@ -36,10 +33,40 @@ public sealed class GuestAccessTests(GuestServer server) : IClassFixture<GuestSe
 
         // Withdrawn: the guest leaves (by their own event, as Synapse), the real user stays.
         (await alice.PutAsync($"/_matrix/client/v3/rooms/{Esc(open)}/state/m.room.guest_access/", new { guest_access = "forbidden" })).EnsureOk();
+        await GuestSteps.ShouldLeaveAsync(alice, open, guestId);
+        (await alice.GetAsync($"/_matrix/client/v3/rooms/{Esc(open)}/state/m.room.member/{Esc(bob.UserId!)}")).EnsureOk()
+            .Json.GetProperty("membership").GetString().Should().Be("join");
+        (await guest.PostAsync($"/_matrix/client/v3/rooms/{Esc(open)}/join", new { })).Status.Should().Be(HttpStatusCode.Forbidden);
+    }
+}
+
+/// <summary>A federating server (TLS, as the fake remote server expects) that lets guests register.</summary>
+public sealed class FederatingGuestServer : TestServer
+{
+    protected override bool UseTls => true;
+
+    protected override Core.Configuration.HomeserverConfig Configure(Core.Configuration.HomeserverConfig config) => config with { AllowGuestAccess = true };
+}
+
+/// <summary>Steps the guest-access tests share.</summary>
+internal static class GuestSteps
+{
+    /// <summary>Registers a guest on the server <paramref name="http"/> talks to.</summary>
+    public static async Task<(MatrixClient Guest, string UserId)> RegisterAsync(HttpClient http)
+    {
+        var guest = new MatrixClient(http);
+        var registered = (await guest.PostAsync("/_matrix/client/v3/register?kind=guest", new { })).EnsureOk().Json;
+        guest.AccessToken = registered.GetProperty("access_token").GetString();
+        return (guest, registered.GetProperty("user_id").GetString()!);
+    }
+
+    /// <summary>Waits (as <paramref name="viewer"/> sees the room) until the guest has left it by their own event.</summary>
+    public static async Task ShouldLeaveAsync(MatrixClient viewer, string roomId, string guestId)
+    {
         JsonElement member = default;
         for (var attempt = 0; attempt < 100; attempt++)
         {
-            member = (await alice.GetAsync($"/_matrix/client/v3/rooms/{Esc(open)}/state/m.room.member/{Esc(guestId)}?format=event")).EnsureOk().Json;
+            member = (await viewer.GetAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/state/m.room.member/{Esc(guestId)}?format=event")).EnsureOk().Json;
             if (member.GetProperty("content").GetProperty("membership").GetString() == "leave")
             {
                 break;
@@ -50,41 +77,11 @@ public sealed class GuestAccessTests(GuestServer server) : IClassFixture<GuestSe
 
         member.GetProperty("content").GetProperty("membership").GetString().Should().Be("leave");
         member.GetProperty("sender").GetString().Should().Be(guestId);
-        (await alice.GetAsync($"/_matrix/client/v3/rooms/{Esc(open)}/state/m.room.member/{Esc(bob.UserId!)}")).EnsureOk()
-            .Json.GetProperty("membership").GetString().Should().Be("join");
-        (await guest.PostAsync($"/_matrix/client/v3/rooms/{Esc(open)}/join", new { })).Status.Should().Be(HttpStatusCode.Forbidden);
-    }
-}
-
-/// <summary>A federating server (TLS, as the fake remote server expects) that lets guests register, and a fake remote server.</summary>
-public sealed class GuestServerWithFakeRemote : IAsyncLifetime
-{
-    public sealed class FederatingGuestServer : TestServer
-    {
-        protected override bool UseTls => true;
-
-        protected override Core.Configuration.HomeserverConfig Configure(Core.Configuration.HomeserverConfig config) => config with { AllowGuestAccess = true };
-    }
-
-    public FederatingGuestServer Server { get; } = new();
-
-    public FakeRemoteServer Remote { get; } = new();
-
-    public async Task InitializeAsync()
-    {
-        await Remote.InitializeAsync();
-        await Server.InitializeAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await Server.DisposeAsync();
-        await Remote.DisposeAsync();
     }
 }
 
 /// <summary>Guest access withdrawn by another server's user: this server's guests still leave.</summary>
-public sealed class FederatedGuestAccessTests(GuestServerWithFakeRemote fixture) : IClassFixture<GuestServerWithFakeRemote>
+public sealed class FederatedGuestAccessTests(ServerWithFakeRemote<FederatingGuestServer> fixture) : IClassFixture<ServerWithFakeRemote<FederatingGuestServer>>
 {
     [Fact]
     public async Task Guests_leave_when_a_remote_member_withdraws_guest_access()
@@ -104,10 +101,7 @@ public sealed class FederatedGuestAccessTests(GuestServerWithFakeRemote fixture)
         });
         var mallory = await RemoteRoomMember.JoinAsync(server, fixture.Remote, roomId, malloryId);
 
-        var guest = new MatrixClient(server.Client);
-        var registered = (await guest.PostAsync("/_matrix/client/v3/register?kind=guest", new { })).EnsureOk().Json;
-        guest.AccessToken = registered.GetProperty("access_token").GetString();
-        var guestId = registered.GetProperty("user_id").GetString()!;
+        var (guest, guestId) = await GuestSteps.RegisterAsync(server.Client);
         (await guest.PostAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/join", new { })).EnsureOk();
 
         var withdrawal = mallory.Event("m.room.guest_access", new System.Text.Json.Nodes.JsonObject { ["guest_access"] = "forbidden" });
@@ -116,19 +110,6 @@ public sealed class FederatedGuestAccessTests(GuestServerWithFakeRemote fixture)
         (await alice.GetAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/state/m.room.guest_access/")).EnsureOk()
             .Json.GetProperty("guest_access").GetString().Should().Be("forbidden");
 
-        JsonElement member = default;
-        for (var attempt = 0; attempt < 100; attempt++)
-        {
-            member = (await alice.GetAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/state/m.room.member/{Esc(guestId)}?format=event")).EnsureOk().Json;
-            if (member.GetProperty("content").GetProperty("membership").GetString() == "leave")
-            {
-                break;
-            }
-
-            await Task.Delay(100);
-        }
-
-        member.GetProperty("content").GetProperty("membership").GetString().Should().Be("leave");
-        member.GetProperty("sender").GetString().Should().Be(guestId);
+        await GuestSteps.ShouldLeaveAsync(alice, roomId, guestId);
     }
 }

@@ -2,11 +2,12 @@ using Homeserver.TestKit;
 
 namespace Homeserver.Host.Tests;
 
-/// <summary>Our server (federating, on loopback) and a fake remote server that signs what it sends: the class fixture
-/// of the tests that play another server against ours.</summary>
-public sealed class ServerWithFakeRemote : IAsyncLifetime
+/// <summary>One of our servers (<typeparamref name="TServer"/>, federating on loopback) and a fake remote server that
+/// signs what it sends: the class fixture of the tests that play another server against ours.</summary>
+public class ServerWithFakeRemote<TServer> : IAsyncLifetime
+    where TServer : TestServer, new()
 {
-    public FederatedTestServer Server { get; } = new();
+    public TServer Server { get; } = new();
 
     public FakeRemoteServer Remote { get; } = new();
 
@@ -22,3 +23,6 @@ public sealed class ServerWithFakeRemote : IAsyncLifetime
         await Remote.DisposeAsync();
     }
 }
+
+/// <summary>Our default federating server and a fake remote server.</summary>
+public sealed class ServerWithFakeRemote : ServerWithFakeRemote<FederatedTestServer>;

@@ -27,8 +27,10 @@ internal sealed class NotificationNids(NpgsqlDataSource db)
         public long Nid { get; set; }
     }
 
+    // The single-ID lookups answer from the cache without building a result (every /sync asks for its user).
     public async Task<int?> UserAsync(string userId, CancellationToken ct) =>
-        (await UsersAsync([userId], ct)).TryGetValue(userId, out var nid) ? nid : null;
+        _users.TryGetValue(userId, out var cached) ? (int)cached
+        : (await UsersAsync([userId], ct)).TryGetValue(userId, out var nid) ? nid : null;
 
     public async Task<IReadOnlyDictionary<string, int>> UsersAsync(IEnumerable<string> userIds, CancellationToken ct)
     {
@@ -37,7 +39,8 @@ internal sealed class NotificationNids(NpgsqlDataSource db)
     }
 
     public async Task<long?> RoomAsync(string roomId, CancellationToken ct) =>
-        (await RoomsAsync([roomId], ct)).TryGetValue(roomId, out var nid) ? nid : null;
+        _rooms.TryGetValue(roomId, out var cached) ? cached
+        : (await RoomsAsync([roomId], ct)).TryGetValue(roomId, out var nid) ? nid : null;
 
     public Task<Dictionary<string, long>> RoomsAsync(IEnumerable<string> roomIds, CancellationToken ct) =>
         LookUpAsync(_rooms, roomIds, SelectRooms, ct);
