@@ -110,6 +110,42 @@ public sealed class RoomTests(TestServer server) : IClassFixture<TestServer>
     }
 
     [Fact]
+    public async Task Events_refused_in_a_burst_are_answered_alone_and_the_rest_of_the_burst_is_written()
+    {
+        // Eight senders, several rounds each: after the first batches the writer gathers the senders that come back and
+        // builds each request as it arrives. A request whose event turns out too large once built (its content fits the
+        // request limit, the event with its envelope does not) is refused alone: the others of its batch, built before
+        // and after it, are written on the one chain.
+        var alice = await NewUserAsync();
+        var roomId = await CreateRoomAsync(alice);
+        var escaped = Uri.EscapeDataString(roomId);
+        var oversized = new string('x', 65_400);
+        var answers = await Task.WhenAll(Enumerable.Range(0, 8).Select(async sender =>
+        {
+            var mine = new List<(string Body, MatrixClient.Response Response)>();
+            for (var round = 0; round < 6; round++)
+            {
+                var body = sender % 3 == 1 && round % 2 == 1 ? oversized : $"s{sender}r{round}";
+                mine.Add((body, await alice.PutAsync($"/_matrix/client/v3/rooms/{escaped}/send/m.room.message/s{sender}r{round}", new { msgtype = "m.text", body })));
+            }
+
+            return mine;
+        }));
+
+        var all = answers.SelectMany(a => a).ToList();
+        var refused = all.Where(a => a.Body == oversized).ToList();
+        refused.Should().HaveCount(9).And.OnlyContain(a => a.Response.Status == HttpStatusCode.RequestEntityTooLarge && a.Response.ErrCode == "M_TOO_LARGE");
+        var written = all.Where(a => a.Body != oversized).ToList();
+        written.Should().HaveCount(39).And.OnlyContain(a => a.Response.Status == HttpStatusCode.OK);
+
+        var chain = await RoomTestHelpers.AssertOneChainAsync(server.Database, roomId);
+        var bodies = chain.Where(e => e.Event.GetProperty("type").GetString() == "m.room.message")
+            .Select(e => e.Event.GetProperty("content").GetProperty("body").GetString()).ToList();
+        bodies.Should().BeEquivalentTo(written.Select(w => w.Body)).And.NotContain(oversized);
+        chain.Select(e => e.Id).Should().Contain(written.Select(w => w.Response.Json.GetProperty("event_id").GetString()));
+    }
+
+    [Fact]
     public async Task A_user_who_left_reads_the_state_as_it_was_but_a_banned_one_reads_nothing()
     {
         // As Synapse: departed users may read what they saw when they left; the banned may not (nor page the timeline).

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using Homeserver.Core;
 using Homeserver.Core.Streams;
 using Homeserver.Rooms.Auth;
@@ -153,7 +154,7 @@ public sealed partial class RoomWriter(
         public TaskCompletionSource<IReadOnlyList<SendResult>> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    /// <summary>The writer waits until <see cref="Target"/> items are queued (see GatherAsync).</summary>
+    /// <summary>The writer waits until <see cref="Target"/> items are queued (see WaitForArrivalAsync).</summary>
     private sealed record Gathering(int Target)
     {
         public TaskCompletionSource Complete { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -206,23 +207,72 @@ public sealed partial class RoomWriter(
         }
 
         /// <summary>
-        /// After a batch that carried several requests, waits (at most <see cref="GatherWait"/>) until as many are queued
-        /// again. Senders that were just answered come back with their next request within about a millisecond, and
-        /// waiting for them makes one larger batch instead of several small ones: each batch costs one database round
-        /// trip and one WAL flush whatever its size, and that cost, not the CPU, bounds a busy room (eight senders over
-        /// HTTP: 3.5 sends per batch without the wait, 5.0-5.5 with it, and 15-25% more events per second; ROOMS.md). A room
-        /// whose batches carry one request never waits.
+        /// After a batch that carried several requests, gathers the next one: waits (at most <see cref="GatherWait"/>) until
+        /// as many requests have come, building each as it arrives, and sends the batch. Senders that were just answered come
+        /// back with their next request within about a millisecond, and waiting for them makes one larger batch instead of
+        /// several small ones: each batch costs one database round trip and one WAL flush whatever its size, and that cost,
+        /// not the CPU, bounds a busy room (eight senders over HTTP: 3.5 sends per batch without the wait, 5.0-5.5 with it,
+        /// and 15-25% more events per second; ROOMS.md). Building while the others are still on their way takes the
+        /// building (signing, hashing, the auth check: ~0.1 ms per event) off the room's serial path, but for the last
+        /// request's. Gathering stops at an operation that is not a local write (it runs after the batch). Returns the
+        /// batch sent, or null when nothing is to be written.
         /// </summary>
-        private async Task GatherAsync(int target)
+        private async Task<SentBatch?> GatherAndSendAsync(int target)
         {
-            var gathering = new Gathering(target);
+            // Real time, not the writer's TimeProvider: a test's frozen clock must not stall the room.
+            var started = Stopwatch.GetTimestamp();
+            Task? timeout = null;
+            BatchBuilder? builder = null;
+            try
+            {
+                while (true)
+                {
+                    // Only this task takes from the queue, so the item peeked at is the one dequeued.
+                    while ((builder?.Count ?? 0) < MaxBatch && _queue.TryPeek(out var item) && item is WriteRequest && _queue.TryDequeue(out item))
+                    {
+                        var request = (WriteRequest)item;
+                        if (request.Completion.Task.IsCompleted)
+                        {
+                            continue;
+                        }
+
+                        builder ??= new BatchBuilder(writer, room, _head ?? await writer.LoadHeadAsync(room, CancellationToken.None), _transactions);
+                        await builder.AddAsync(request);
+                    }
+
+                    var count = builder?.Count ?? 0;
+                    var left = GatherWait - Stopwatch.GetElapsedTime(started);
+                    if (count >= target || count >= MaxBatch || !_queue.IsEmpty || left <= TimeSpan.Zero || timeout is { IsCompleted: true })
+                    {
+                        break;
+                    }
+
+                    // One timer for the whole gathering, started when it first has to wait (timers count whole milliseconds:
+                    // a shorter delay would end at once).
+                    timeout ??= Task.Delay(TimeSpan.FromMilliseconds(Math.Ceiling(left.TotalMilliseconds)));
+                    await WaitForArrivalAsync(timeout);
+                }
+            }
+            catch (Exception e)
+            {
+                // Nothing of this batch was sent: the head is still right.
+                Fail(builder?.Requests ?? [], e);
+                return null;
+            }
+
+            return builder?.Finish() is { } built ? writer.Send(built) : null;
+        }
+
+        /// <summary>Waits until something is queued, or <paramref name="timeout"/>.</summary>
+        private async Task WaitForArrivalAsync(Task timeout)
+        {
+            var gathering = new Gathering(1);
             Interlocked.Exchange(ref _gathering, gathering);
             try
             {
-                if (_queue.Count < target)
+                if (_queue.IsEmpty)
                 {
-                    // Real time, not the writer's TimeProvider: a test's frozen clock must not stall the room.
-                    await Task.WhenAny(gathering.Complete.Task, Task.Delay(GatherWait));
+                    await Task.WhenAny(gathering.Complete.Task, timeout);
                 }
             }
             finally
@@ -254,21 +304,27 @@ public sealed partial class RoomWriter(
                 {
                     // While a batch of messages commits, the requests that queued up meanwhile are built into the next
                     // batch, which is sent as soon as the first is committed, before the first is answered. Once batches
-                    // carry several requests, the writer instead answers the batch and gathers the next (GatherAsync).
+                    // carry several requests, the writer instead answers the batch and gathers the next (GatherAndSendAsync).
                     SentBatch? inFlight = null;
-                    while (items.Count > 0)
+                    while (true)
                     {
-                        inFlight = await RunAsync(items, inFlight);
+                        if (items.Count > 0)
+                        {
+                            inFlight = await RunAsync(items, inFlight);
+                        }
+
                         if (inFlight is { Built.Requests.Count: > 1 } busy)
                         {
                             await FinishAsync(busy);
-                            inFlight = null;
-                            await GatherAsync(busy.Built.Requests.Count);
+                            inFlight = await GatherAndSendAsync(busy.Built.Requests.Count);
                             items = TakeQueued();
+                            continue;
                         }
-                        else
+
+                        items = inFlight is null ? [] : TakeQueued();
+                        if (items.Count == 0)
                         {
-                            items = inFlight is null ? [] : TakeQueued();
+                            break;
                         }
                     }
 
@@ -645,121 +701,13 @@ public sealed partial class RoomWriter(
     /// </summary>
     private async Task<BuiltBatch?> BuildBatchAsync(RoomRecord room, RoomHead head, List<WriteRequest> batch, RecentTransactions recent)
     {
-        var ct = CancellationToken.None; // once taken, a batch is finished even if a client goes away
-        var version = room.Version;
-        var state = new Dictionary<StateKey, string>(head.State);
-        var extremities = head.ForwardExtremities.ToList();
-        var toPersist = new List<EventToPersist>();
-        var completions = new List<(WriteRequest Request, List<SendResult> Results)>();
-        var txnsInBatch = new Dictionary<TransactionRef, string>();
-        var repeatsInBatch = new List<(WriteRequest Request, TransactionRef Txn)>();
-        var builtInBatch = new Dictionary<string, Pdu>(StringComparer.Ordinal);
+        var builder = new BatchBuilder(this, room, head, recent);
         foreach (var request in batch)
         {
-            if (request.Transaction is { } txn)
-            {
-                if (txnsInBatch.ContainsKey(txn))
-                {
-                    // A repeat of a request in this batch: answered once the batch is committed (it may yet be rolled back).
-                    repeatsInBatch.Add((request, txn));
-                    continue;
-                }
-
-                if (recent.Find(txn) is { } existing)
-                {
-                    var ev = (await GetEventsAsync([existing], ct)).GetValueOrDefault(existing);
-                    request.Completion.TrySetResult([new SendResult(existing, null, ev!)]);
-                    continue;
-                }
-            }
-
-            // An atomic request works on a copy so that a failure part-way leaves the batch untouched.
-            var trialState = request.Atomic ? new Dictionary<StateKey, string>(state) : state;
-            var trialExtremities = request.Atomic ? extremities.ToList() : extremities;
-            var built = new List<Pdu>();
-            MatrixException? failure = null;
-            for (var d = 0; d < request.Drafts.Count; d++)
-            {
-                var draft = request.Drafts[d];
-                try
-                {
-                    var pdu = d == 0 && request.PrebuiltFirst is { } prebuilt
-                        ? CheckPrebuilt(prebuilt, trialExtremities)
-                        : await BuildAndCheckAsync(version, room.RoomId, draft, trialState, trialExtremities, builtInBatch, ct);
-                    built.Add(pdu);
-                    builtInBatch[pdu.EventId] = pdu;
-                    if (pdu.StateKey is not null)
-                    {
-                        trialState[new StateKey(pdu.Type, pdu.StateKey)] = pdu.EventId;
-                    }
-
-                    trialExtremities.Clear();
-                    trialExtremities.Add(new Extremity(pdu.EventId, pdu.Depth));
-                }
-                catch (MatrixException e)
-                {
-                    failure = e;
-                    break;
-                }
-            }
-
-            if (failure is not null)
-            {
-                foreach (var pdu in built)
-                {
-                    builtInBatch.Remove(pdu.EventId);
-                }
-
-                request.Completion.TrySetException(failure);
-                if (!request.Atomic && built.Count > 0)
-                {
-                    // Only single-draft requests are non-atomic, so nothing was built; keep the invariant explicit.
-                    throw new InvalidOperationException("a non-atomic request built events before failing");
-                }
-
-                continue;
-            }
-
-            if (request.Atomic)
-            {
-                state = trialState;
-                extremities = trialExtremities;
-            }
-
-            var results = new List<SendResult>();
-            foreach (var pdu in built)
-            {
-                // The transaction ID is stored once per request, with its last event (the one a repeat is answered with).
-                toPersist.Add(new EventToPersist(
-                    pdu,
-                    toPersist.Count == 0 ? new StateBefore.Existing(head.SnapshotId) : new StateBefore.AfterPrevious(),
-                    ReferenceEquals(pdu, built[^1]) ? request.Transaction : null));
-                results.Add(new SendResult(pdu.EventId, null, pdu));
-            }
-
-            if (request.Transaction is { } t && built.Count > 0)
-            {
-                txnsInBatch[t] = built[^1].EventId;
-            }
-
-            completions.Add((request, results));
+            await builder.AddAsync(request);
         }
 
-        if (toPersist.Count == 0)
-        {
-            return null;
-        }
-
-        return new BuiltBatch
-        {
-            Head = head,
-            Requests = batch,
-            ToPersist = toPersist,
-            Completions = completions,
-            TxnsInBatch = txnsInBatch,
-            RepeatsInBatch = repeatsInBatch,
-            BuiltInBatch = builtInBatch,
-        };
+        return builder.Finish();
     }
 
     private static Pdu CheckPrebuilt(Pdu create, List<Extremity> extremities)
