@@ -223,6 +223,7 @@ public sealed partial class RoomWriter(
             var started = Stopwatch.GetTimestamp();
             Task? timeout = null;
             BatchBuilder? builder = null;
+            WriteRequest? taking = null;
             try
             {
                 while (true)
@@ -236,8 +237,10 @@ public sealed partial class RoomWriter(
                             continue;
                         }
 
+                        taking = request;
                         builder ??= new BatchBuilder(writer, room, _head ?? await writer.LoadHeadAsync(room, CancellationToken.None), _transactions);
                         await builder.AddAsync(request);
+                        taking = null;
                     }
 
                     var count = builder?.Count ?? 0;
@@ -255,8 +258,15 @@ public sealed partial class RoomWriter(
             }
             catch (Exception e)
             {
-                // Nothing of this batch was sent: the head is still right.
-                Fail(builder?.Requests ?? [], e);
+                // Nothing of this batch was sent: the head is still right. The request being taken fails too, whether or
+                // not it had joined the builder (loading the head may have failed before there was one).
+                var failed = builder?.Requests.ToList() ?? [];
+                if (taking is not null && !failed.Contains(taking))
+                {
+                    failed.Add(taking);
+                }
+
+                Fail(failed, e);
                 return null;
             }
 
