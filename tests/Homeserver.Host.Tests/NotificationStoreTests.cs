@@ -93,6 +93,40 @@ public sealed class NotificationStoreTests
     }
 
     [Fact]
+    public async Task Rows_a_read_position_of_the_same_batch_covers_are_read_on_arrival_and_not_stored_unless_they_highlight()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        await using var services = await ServicesAsync(database);
+        var db = services.GetRequiredService<NpgsqlDataSource>();
+        await ExecuteAsync(db, Fixture);
+        var store = services.GetRequiredService<INotificationStore>();
+
+        // Bob's own send at 11 moves his main-timeline position there in the same batch (as the evaluator does for a
+        // sender): his row for 10 is read on arrival, his highlight at 11 is kept as read. His row for 12 is in a thread,
+        // which a main-timeline position does not cover. Alice has no position in the batch.
+        await store.AddAsync(
+            [Row("@bob:test", 10, false), Row("@bob:test", 11, true), Row("@bob:test", 12, false) with { ThreadId = "$root" }, Row("@alice:test", 10, false)],
+            [new ReadPosition("@bob:test", "!room:test", Main, 11)],
+            CancellationToken.None);
+
+        (await store.GetNotificationsAsync("@bob:test", null, 10, false, CancellationToken.None))
+            .Select(n => (n.Row.EventId, n.Row.ThreadId, n.Read)).Should().Equal(("$e12", "$root", false), ("$e11", Main, true));
+        (await store.GetUnreadCountsAsync("@bob:test", ["!room:test"], 100, CancellationToken.None))
+            .Should().ContainSingle().Which.Should().Be(new UnreadCount("!room:test", "$root", 1, 0));
+        (await store.GetNotificationsAsync("@alice:test", null, 10, false, CancellationToken.None)).Should().ContainSingle();
+
+        // A row that arrives after its user has read past it, with a position for the whole room (thread '') that does not
+        // move, is read on arrival too: it is not stored (written, it would stay until pruned, as no position passes it).
+        (await store.MarkReadAsync(new ReadPosition("@alice:test", "!room:test", string.Empty, 12), CancellationToken.None)).Should().BeTrue();
+        await store.AddAsync(
+            [Row("@alice:test", 11, false) with { ThreadId = "$root" }],
+            [new ReadPosition("@alice:test", "!room:test", string.Empty, 12)],
+            CancellationToken.None);
+        (await store.GetNotificationsAsync("@alice:test", null, 10, false, CancellationToken.None)).Should().BeEmpty();
+        (await store.GetBadgeCountAsync("@alice:test", groupByRoom: false, CancellationToken.None)).Should().Be(0);
+    }
+
+    [Fact]
     public async Task Migration_0011_carries_the_text_keyed_rows_and_read_positions_over()
     {
         await using var database = await TestDatabase.CreateAsync();
