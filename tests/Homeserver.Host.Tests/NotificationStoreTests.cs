@@ -48,17 +48,34 @@ public sealed class NotificationStoreTests
         FROM rooms r, generate_series(10, 12) AS s WHERE r.room_id = '!room:test';
         """;
 
+    /// <summary>A migrated database holding <see cref="Fixture"/>, and the notification store over it.</summary>
+    private sealed class FixtureStore(TestDatabase database, ServiceProvider services) : IAsyncDisposable
+    {
+        public INotificationStore Store { get; } = services.GetRequiredService<INotificationStore>();
+
+        public static async Task<FixtureStore> CreateAsync()
+        {
+            var database = await TestDatabase.CreateAsync();
+            var services = await ServicesAsync(database);
+            await ExecuteAsync(services.GetRequiredService<NpgsqlDataSource>(), Fixture);
+            return new FixtureStore(database, services);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await services.DisposeAsync();
+            await database.DisposeAsync();
+        }
+    }
+
     private static NotificationRow Row(string userId, int stream, bool highlight) =>
         new(userId, "!room:test", "$e" + stream, stream, Main, highlight ? """["notify",{"set_tweak":"highlight"}]""" : """["notify"]""", highlight, 1000 + stream);
 
     [Fact]
     public async Task Stored_rows_are_read_back_with_their_ids_counted_and_dropped_once_read()
     {
-        await using var database = await TestDatabase.CreateAsync();
-        await using var services = await ServicesAsync(database);
-        var db = services.GetRequiredService<NpgsqlDataSource>();
-        await ExecuteAsync(db, Fixture);
-        var store = services.GetRequiredService<INotificationStore>();
+        await using var fixture = await FixtureStore.CreateAsync();
+        var store = fixture.Store;
 
         // A user with no account here (and so no number) has no rows stored; the batch still stores the others.
         await store.AddAsync(
@@ -95,11 +112,8 @@ public sealed class NotificationStoreTests
     [Fact]
     public async Task Rows_a_read_position_of_the_same_batch_covers_are_read_on_arrival_and_not_stored_unless_they_highlight()
     {
-        await using var database = await TestDatabase.CreateAsync();
-        await using var services = await ServicesAsync(database);
-        var db = services.GetRequiredService<NpgsqlDataSource>();
-        await ExecuteAsync(db, Fixture);
-        var store = services.GetRequiredService<INotificationStore>();
+        await using var fixture = await FixtureStore.CreateAsync();
+        var store = fixture.Store;
 
         // Bob's own send at 11 moves his main-timeline position there in the same batch (as the evaluator does for a
         // sender): his row for 10 is read on arrival, his highlight at 11 is kept as read. His row for 12 is in a thread,

@@ -23,10 +23,7 @@ public sealed partial class RoomWriter
         private Dictionary<StateKey, string> _state = new(head.State);
         private List<Extremity> _extremities = head.ForwardExtremities.ToList();
 
-        /// <summary>The requests taken so far, answered or not.</summary>
-        public int Count => _requests.Count;
-
-        /// <summary>The requests taken so far (all of them fail together if building throws).</summary>
+        /// <summary>The requests taken so far, answered or not (all of them fail together if building throws).</summary>
         public IReadOnlyList<WriteRequest> Requests => _requests;
 
         public async Task AddAsync(WriteRequest request)

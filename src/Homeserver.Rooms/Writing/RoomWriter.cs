@@ -154,12 +154,6 @@ public sealed partial class RoomWriter(
         public TaskCompletionSource<IReadOnlyList<SendResult>> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    /// <summary>The writer waits until <see cref="Target"/> items are queued (see WaitForArrivalAsync).</summary>
-    private sealed record Gathering(int Target)
-    {
-        public TaskCompletionSource Complete { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
-
     /// <summary>One room's queue and cached head; drained by at most one task at a time.</summary>
     private sealed class RoomQueue(RoomWriter writer, RoomRecord room)
     {
@@ -168,7 +162,7 @@ public sealed partial class RoomWriter(
         private readonly RecentTransactions _transactions = new(RecentTransactionsPerRoom);
         private RoomHead? _head;
         private int _draining;
-        private Gathering? _gathering;
+        private TaskCompletionSource? _arrival;
 
         public async Task<RoomHead> GetHeadAsync(CancellationToken ct)
         {
@@ -195,10 +189,8 @@ public sealed partial class RoomWriter(
         private void Enqueue(object item)
         {
             _queue.Enqueue(item);
-            if (Volatile.Read(ref _gathering) is { } gathering && _queue.Count >= gathering.Target)
-            {
-                gathering.Complete.TrySetResult();
-            }
+            // A gathering writer waits for the next arrival (WaitForArrivalAsync).
+            Volatile.Read(ref _arrival)?.TrySetResult();
 
             if (Interlocked.CompareExchange(ref _draining, 1, 0) == 0)
             {
@@ -229,7 +221,7 @@ public sealed partial class RoomWriter(
                 while (true)
                 {
                     // Only this task takes from the queue, so the item peeked at is the one dequeued.
-                    while ((builder?.Count ?? 0) < MaxBatch && _queue.TryPeek(out var item) && item is WriteRequest && _queue.TryDequeue(out item))
+                    while ((builder?.Requests.Count ?? 0) < MaxBatch && _queue.TryPeek(out var item) && item is WriteRequest && _queue.TryDequeue(out item))
                     {
                         var request = (WriteRequest)item;
                         if (request.Completion.Task.IsCompleted)
@@ -243,7 +235,7 @@ public sealed partial class RoomWriter(
                         taking = null;
                     }
 
-                    var count = builder?.Count ?? 0;
+                    var count = builder?.Requests.Count ?? 0;
                     var left = GatherWait - Stopwatch.GetElapsedTime(started);
                     if (count >= target || count >= MaxBatch || !_queue.IsEmpty || left <= TimeSpan.Zero || timeout is { IsCompleted: true })
                     {
@@ -276,18 +268,19 @@ public sealed partial class RoomWriter(
         /// <summary>Waits until something is queued, or <paramref name="timeout"/>.</summary>
         private async Task WaitForArrivalAsync(Task timeout)
         {
-            var gathering = new Gathering(1);
-            Interlocked.Exchange(ref _gathering, gathering);
+            // Set before looking at the queue: an item queued after the look completes it.
+            var arrival = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Interlocked.Exchange(ref _arrival, arrival);
             try
             {
                 if (_queue.IsEmpty)
                 {
-                    await Task.WhenAny(gathering.Complete.Task, timeout);
+                    await Task.WhenAny(arrival.Task, timeout);
                 }
             }
             finally
             {
-                Interlocked.Exchange(ref _gathering, null);
+                Interlocked.Exchange(ref _arrival, null);
             }
         }
 
