@@ -41,6 +41,8 @@ public static class FederationServices
         services.AddSingleton<IEduSender>(sp => sp.GetRequiredService<FederationSender>());
         services.AddSingleton<IRemoteMembership, RemoteMembership>();
         services.AddSingleton<IRemoteAliasResolver, RemoteAliasResolver>();
+        services.AddSingleton<FederationBackfiller>();
+        services.AddSingleton<IRemoteHistory>(sp => sp.GetRequiredService<FederationBackfiller>());
 
         // Profiles of other servers' users (replaces the accounts module's "not available" placeholder).
         services.Replace(ServiceDescriptor.Singleton<IRemoteProfileProvider, RemoteProfileProvider>());

@@ -42,6 +42,7 @@ public sealed class TokenTests
     [Theory]
     [InlineData("s17", null, 17)]
     [InlineData("t5-17", 5L, 17)]
+    [InlineData("t5--3", 5L, -3)]
     [InlineData("s1_17_3", null, 17)]
     public void A_pagination_token_accepts_stream_topological_and_sync_forms(string text, long? topological, long stream)
     {
@@ -54,5 +55,16 @@ public sealed class TokenTests
     {
         new PaginationToken(null, 17).ToString().Should().Be("s17");
         new PaginationToken(5, 17).ToString().Should().Be("t5-17");
+        new PaginationToken(5, -3).ToString().Should().Be("t5--3");
+    }
+
+    [Theory]
+    [InlineData("t-5-3")]
+    [InlineData("t5-")]
+    [InlineData("t5-+")]
+    [InlineData("s-3")]
+    public void A_malformed_pagination_token_is_refused(string text)
+    {
+        PaginationToken.TryParse(text, out _).Should().BeFalse();
     }
 }

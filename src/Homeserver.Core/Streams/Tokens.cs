@@ -44,7 +44,9 @@ public readonly record struct SyncToken(long Stream, long Typing)
 /// <c>/sync</c>'s <c>prev_batch</c> and <c>next_batch</c> give) or a topological one (<c>t&lt;depth&gt;-&lt;stream&gt;</c>,
 /// what <c>/messages</c> hands out), as Synapse writes them. A /sync token is accepted too (its stream part).
 /// Events are ordered by (topological ordering, stream ordering); a stream-only token means
-/// "everything up to that stream position", whatever the depth.
+/// "everything up to that stream position", whatever the depth. Events backfilled from other servers have negative
+/// stream orderings (they come before everything sync has handed out), so a topological token's stream part may be
+/// negative: <c>t5--3</c>, as Synapse writes it.
 /// </summary>
 public readonly record struct PaginationToken(long? Topological, long Stream)
 {
@@ -77,7 +79,7 @@ public readonly record struct PaginationToken(long? Topological, long Stream)
             var dash = text.IndexOf('-', 1);
             if (dash > 1
                 && long.TryParse(text.AsSpan(1, dash - 1), NumberStyles.None, CultureInfo.InvariantCulture, out var topo)
-                && long.TryParse(text.AsSpan(dash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var st))
+                && long.TryParse(text.AsSpan(dash + 1), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var st))
             {
                 token = new PaginationToken(topo, st);
                 return true;

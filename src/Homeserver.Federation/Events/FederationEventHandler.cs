@@ -140,20 +140,25 @@ public sealed partial class FederationEventHandler(
     }
 
     /// <summary>An event from <c>get_missing_events</c>: the state after each prev event we lack is fetched from the sender.</summary>
-    private async Task IngestPulledAsync(string origin, RoomRecord room, Pdu pdu, CancellationToken ct)
+    private async Task IngestPulledAsync(string origin, RoomRecord room, Pdu pdu, CancellationToken ct) =>
+        await writer.IngestAsync(room, pdu, await MissingPrevStatesAsync(origin, room, pdu, ct), ct);
+
+    /// <summary>The states after the prev events of <paramref name="pdu"/> that we lack, fetched from <paramref name="origin"/>; null when we lack none.</summary>
+    private async Task<List<IReadOnlyDictionary<StateKey, string>>?> MissingPrevStatesAsync(string origin, RoomRecord room, Pdu pdu, CancellationToken ct)
     {
         var missing = await writer.MissingPrevEventsAsync(pdu, ct);
-        List<IReadOnlyDictionary<StateKey, string>>? missingStates = null;
-        if (missing.Count > 0)
+        if (missing.Count == 0)
         {
-            missingStates = [];
-            foreach (var prevId in missing)
-            {
-                missingStates.Add(await FetchStateAfterAsync(origin, room, prevId, ct));
-            }
+            return null;
         }
 
-        await writer.IngestAsync(room, pdu, missingStates, ct);
+        var states = new List<IReadOnlyDictionary<StateKey, string>>();
+        foreach (var prevId in missing)
+        {
+            states.Add(await FetchStateAfterAsync(origin, room, prevId, ct));
+        }
+
+        return states;
     }
 
     private async Task<List<Pdu>> GetMissingEventsAsync(string origin, RoomRecord room, Pdu pdu, CancellationToken ct)

@@ -41,6 +41,13 @@ public interface IRoomReadStore
     /// </summary>
     Task<IReadOnlyList<StoredEvent>> PaginateAsync(long roomNid, PaginationToken from, PaginationToken? to, bool backwards, int limit, CancellationToken ct);
 
+    /// <summary>
+    /// Where the room's timeline starts without its beginning: the prev events of its oldest timeline events (by depth)
+    /// that we hold neither in the timeline nor as rejected events, with the depth of the oldest event naming each.
+    /// Empty when the timeline reaches the room's create event. Gaps further up the timeline are not looked for.
+    /// </summary>
+    Task<IReadOnlyList<(string EventId, long Depth)>> GetBackwardExtremitiesAsync(long roomNid, CancellationToken ct);
+
     /// <summary>The latest events of a room with stream positions in (<paramref name="afterStream"/>, <paramref name="upToStream"/>], newest first, at most <paramref name="limit"/>.</summary>
     Task<IReadOnlyList<StoredEvent>> GetLatestEventsAsync(long roomNid, long afterStream, long upToStream, int limit, CancellationToken ct);
 

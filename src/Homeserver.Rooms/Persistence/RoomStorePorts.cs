@@ -75,6 +75,12 @@ public sealed record PersistBatch(
     /// extremities), so none can be stored already, as an outlier or otherwise: the store need not look.
     /// </summary>
     public bool NewlyBuilt { get; init; }
+
+    /// <summary>
+    /// History fetched from another server: the events take the (negative) stream position given, sort before the
+    /// live timeline, and move neither the forward extremities, the current state nor the room's stream position.
+    /// </summary>
+    public bool Backfilled { get; init; }
 }
 
 /// <summary>
@@ -133,4 +139,7 @@ public interface IRoomStore
     /// that already created an event fails the whole batch with <see cref="DuplicateTransactionException"/>.
     /// </summary>
     Task<PersistResult> PersistAsync(RoomHead head, PersistBatch batch, long firstStreamOrdering, CancellationToken ct);
+
+    /// <summary>A stream position for a backfilled event: negative, below every position handed out before.</summary>
+    Task<long> TakeBackfillOrderingAsync(CancellationToken ct);
 }

@@ -27,3 +27,14 @@ public interface IRemoteMembership
     /// </summary>
     Task<string> LeaveAsync(string userId, string roomId, Pdu? current, IReadOnlyList<string> servers, CancellationToken ct);
 }
+
+/// <summary>A room's history that other servers hold and we do not (implemented by the federation module).</summary>
+public interface IRemoteHistory
+{
+    /// <summary>
+    /// Asks the room's other servers for the events before <paramref name="extremities"/> (prev events our timeline
+    /// lacks), at most <paramref name="limit"/>, and stores those that pass the checks as backfilled history; true when
+    /// the room's timeline gained events.
+    /// </summary>
+    Task<bool> BackfillAsync(Persistence.RoomRecord room, IReadOnlyList<string> extremities, int limit, CancellationToken ct);
+}

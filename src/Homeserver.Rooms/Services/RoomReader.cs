@@ -16,8 +16,15 @@ public sealed partial class RoomReader(
     ClientEventLoader loader,
     EventLookup lookup,
     IgnoredUsers? ignoredUsers = null,
-    IRoomFeatureStore? features = null)
+    IRoomFeatureStore? features = null,
+    IRemoteHistory? remoteHistory = null)
 {
+    /// <summary>How many events backfill asks another server for at once (as Synapse).</summary>
+    public const int BackfillLimit = 100;
+
+    /// <summary>How many of the timeline's backward extremities one backfill starts from (the newest ones first).</summary>
+    public const int MaxBackfillExtremities = 5;
+
     /// <summary>What the requester can read of a room's state: the current state when joined, else the state when they left.</summary>
     public async Task<IReadOnlyDictionary<StateKey, string>> GetVisibleStateAsync(string userId, RoomRecord room, CancellationToken ct)
     {
@@ -64,6 +71,11 @@ public sealed partial class RoomReader(
         }
 
         var page = await reads.PaginateAsync(room.RoomNid, from, to, backwards, limit, ct);
+        if (backwards && to is null && page.Count < limit && await BackfillAsync(room, ct))
+        {
+            // The page ran out of what we held, and other servers gave us earlier events: read it again.
+            page = await reads.PaginateAsync(room.RoomNid, from, to, backwards, limit, ct);
+        }
 
         // As Synapse: every page with events carries a token to continue from; only an empty page (the start or end
         // of the timeline was reached) has none. Clients and SyTest stop at the page without "end".
@@ -75,6 +87,22 @@ public sealed partial class RoomReader(
         }
 
         return (visible, end);
+    }
+
+    /// <summary>
+    /// When a backwards page reaches the oldest events we hold and the room's timeline does not start with its create
+    /// event there (we joined later, over federation), the history before it is asked of the room's other servers, as
+    /// Synapse's <c>maybe_backfill</c> does.
+    /// </summary>
+    private async Task<bool> BackfillAsync(RoomRecord room, CancellationToken ct)
+    {
+        if (remoteHistory is null)
+        {
+            return false;
+        }
+
+        var extremities = await reads.GetBackwardExtremitiesAsync(room.RoomNid, ct);
+        return extremities.Count > 0 && await remoteHistory.BackfillAsync(room, [.. extremities.Take(MaxBackfillExtremities).Select(e => e.EventId)], BackfillLimit, ct);
     }
 
     /// <summary>One event, if the requester may see it (404 otherwise, so that existence is not leaked).</summary>

@@ -88,65 +88,15 @@ public sealed partial class RoomWriter
                 return (head, new RemoteOutcome(pdu.EventId, existing.RejectionReason, existing.SoftFailed, null, AlreadyKnown: true));
             }
 
-            // The state before the event: its prev events' states, resolved.
-            var prevStates = new List<IReadOnlyDictionary<StateKey, string>>();
-            long parentSnapshot = 0;
-            foreach (var snapshot in (await StatePrevsAsync(pdu, ct)).WithState)
-            {
-                if (prevStates.Count == 0)
-                {
-                    parentSnapshot = snapshot;
-                }
-
-                prevStates.Add(await store.GetSnapshotStateAsync(snapshot, ct));
-            }
-
-            if (missingPrevStates is not null)
-            {
-                prevStates.AddRange(missingPrevStates);
-            }
-
-            if (prevStates.Count == 0)
-            {
-                // E.g. a second create event, or an event whose prev events are all rejected: nothing to build on.
-                var noState = "no state is known for its prev events";
-                var stored = await store.PersistAsync(head, new PersistBatch([new EventToPersist(pdu, new StateBefore.None(), RejectionReason: noState)], [], [], false), 0, ct);
-                return (stored.Head, new RemoteOutcome(pdu.EventId, noState, false, null));
-            }
-
-            var source = new StoreResolutionSource(lookup, store);
-            var stateBefore = prevStates.Count == 1 ? prevStates[0] : await StateResolver.ResolveAsync(version, prevStates, source, ct);
-            var parentState = parentSnapshot == 0 ? new Dictionary<StateKey, string>() : prevStates[0];
-
-            // Step 4: against its own auth events.
-            var authEvents = await lookup.GetEventsAsync(pdu.AuthEventIds, ct);
-            var authMeta = await store.GetEventMetaAsync(pdu.AuthEventIds, ct);
-            string? reason = null;
-            if (authEvents.Count != pdu.AuthEventIds.Distinct().Count())
-            {
-                reason = "missing auth events";
-            }
-            else
-            {
-                var create = authEvents.Values.FirstOrDefault(e => e.Type == EventTypes.Create) ?? await LookupCreateAsync(stateBefore, ct);
-                var step4 = EventAuth.CheckAgainstAuthEvents(pdu, authEvents.Values, create, id => authMeta.TryGetValue(id, out var m) && m.Rejected);
-                reason = step4.Allowed ? null : step4.ToString();
-            }
-
-            // Step 5: against the state before it.
-            var authStateBefore = await AuthStateAsync(pdu, stateBefore, ct);
-            if (reason is null)
-            {
-                var step5 = EventAuth.Check(pdu, authStateBefore);
-                reason = step5.Allowed ? null : step5.ToString();
-            }
-
-            if (reason is not null)
+            var check = await CheckPulledAsync(room, pdu, missingPrevStates, isRoomCreate: false, ct);
+            if (check.Reason is { } reason)
             {
                 var rejected = await store.PersistAsync(head, new PersistBatch([new EventToPersist(pdu, new StateBefore.None(), RejectionReason: reason)], [], [], false), 0, ct);
                 LogRemoteRejected(pdu.EventId, room.RoomId, reason);
                 return (rejected.Head, new RemoteOutcome(pdu.EventId, reason, false, null));
             }
+
+            var (stateBefore, parentSnapshot, parentState, authStateBefore) = (check.StateBefore, check.ParentSnapshot, check.ParentState, check.AuthStateBefore);
 
             // Step 6: soft failure against the current state.
             var softFailed = !EventAuth.Check(pdu, await AuthStateAsync(pdu, head.State, ct)).Allowed;
@@ -208,6 +158,117 @@ public sealed partial class RoomWriter
             Notify(room, [new PersistedEvent(pdu, result.StreamOrderings[0], softFailed)], result.Head);
             return (result.Head, new RemoteOutcome(pdu.EventId, null, softFailed, result.StreamOrderings[0]));
         }, ct);
+
+    /// <summary>
+    /// Stores an event of the room's history fetched from another server (outbound backfill, as Synapse's
+    /// <c>_process_pulled_event</c> with <c>backfilled</c>): checked against its auth events and the state before it
+    /// (steps 4 and 5; a historical event is not soft-failed against today's state), placed before the live timeline
+    /// with a negative stream position, and neither moving the forward extremities or the current state nor announced
+    /// to sync, push or federation. Its prev events must be stored with their state, except those whose state after
+    /// them the caller supplies in <paramref name="missingPrevStates"/>. The room's create event has none.
+    /// </summary>
+    public Task<RemoteOutcome> BackfillAsync(RoomRecord room, Pdu pdu, IReadOnlyList<IReadOnlyDictionary<StateKey, string>>? missingPrevStates, CancellationToken ct) =>
+        RunOnQueueAsync(room, async head =>
+        {
+            var meta = await store.GetEventMetaAsync([pdu.EventId], ct);
+            if (meta.TryGetValue(pdu.EventId, out var existing) && (!existing.Outlier || existing.Rejected))
+            {
+                return (head, new RemoteOutcome(pdu.EventId, existing.RejectionReason, existing.SoftFailed, null, AlreadyKnown: true));
+            }
+
+            var isRoomCreate = pdu.Type == EventTypes.Create && pdu.StateKey == string.Empty && pdu.PrevEventIds.Count == 0
+                && head.State.GetValueOrDefault(new StateKey(EventTypes.Create, string.Empty)) == pdu.EventId;
+            var check = await CheckPulledAsync(room, pdu, missingPrevStates, isRoomCreate, ct);
+            if (check.Reason is { } reason)
+            {
+                var rejected = await store.PersistAsync(head, new PersistBatch([new EventToPersist(pdu, new StateBefore.None(), RejectionReason: reason)], [], [], false), 0, ct);
+                LogRemoteRejected(pdu.EventId, room.RoomId, reason);
+                return (rejected.Head, new RemoteOutcome(pdu.EventId, reason, false, null));
+            }
+
+            // A redaction that may not redact its target is kept out of sight, as for pushed events (see IngestAsync).
+            var withheld = await WithheldRedactionReasonAsync(pdu, check.AuthStateBefore, ct);
+            var item = new EventToPersist(pdu, new StateBefore.Derived(check.ParentSnapshot, Diff(check.ParentState, check.StateBefore)), SoftFailed: withheld is not null);
+            var ordering = await store.TakeBackfillOrderingAsync(ct);
+            var result = await store.PersistAsync(head, new PersistBatch([item], [], [], false) { Backfilled = true }, ordering, ct);
+            eventCache.Add(pdu);
+            return (result.Head, new RemoteOutcome(pdu.EventId, null, withheld is not null, result.StreamOrderings[0]));
+        }, ct);
+
+    /// <summary>What checking a pulled or pushed event against its auth events and the state before it found.</summary>
+    private sealed record PulledCheck(
+        IReadOnlyDictionary<StateKey, string> StateBefore,
+        long ParentSnapshot,
+        IReadOnlyDictionary<StateKey, string> ParentState,
+        IReadOnlyDictionary<StateKey, Pdu> AuthStateBefore,
+        string? Reason);
+
+    /// <summary>
+    /// The state before a remote event (its prev events' states, resolved, with <paramref name="missingPrevStates"/>
+    /// standing in for prev events we lack) and steps 4 and 5 of the checks on receipt. An event with no state to build
+    /// on is refused, unless it is the room's own create event (<paramref name="isRoomCreate"/>), whose state before is
+    /// empty.
+    /// </summary>
+    private async Task<PulledCheck> CheckPulledAsync(
+        RoomRecord room, Pdu pdu, IReadOnlyList<IReadOnlyDictionary<StateKey, string>>? missingPrevStates, bool isRoomCreate, CancellationToken ct)
+    {
+        var prevStates = new List<IReadOnlyDictionary<StateKey, string>>();
+        long parentSnapshot = 0;
+        foreach (var snapshot in (await StatePrevsAsync(pdu, ct)).WithState)
+        {
+            if (prevStates.Count == 0)
+            {
+                parentSnapshot = snapshot;
+            }
+
+            prevStates.Add(await store.GetSnapshotStateAsync(snapshot, ct));
+        }
+
+        if (missingPrevStates is not null)
+        {
+            prevStates.AddRange(missingPrevStates);
+        }
+
+        var empty = new Dictionary<StateKey, string>();
+        if (prevStates.Count == 0 && !isRoomCreate)
+        {
+            // E.g. a second create event, or an event whose prev events are all rejected: nothing to build on.
+            return new PulledCheck(empty, 0, empty, new Dictionary<StateKey, Pdu>(), "no state is known for its prev events");
+        }
+
+        var stateBefore = prevStates.Count switch
+        {
+            0 => empty,
+            1 => prevStates[0],
+            _ => await StateResolver.ResolveAsync(room.Version, prevStates, new StoreResolutionSource(lookup, store), ct),
+        };
+        var parentState = parentSnapshot == 0 ? empty : prevStates[0];
+
+        // Step 4: against its own auth events.
+        var authEvents = await lookup.GetEventsAsync(pdu.AuthEventIds, ct);
+        var authMeta = await store.GetEventMetaAsync(pdu.AuthEventIds, ct);
+        string? reason = null;
+        if (authEvents.Count != pdu.AuthEventIds.Distinct().Count())
+        {
+            reason = "missing auth events";
+        }
+        else
+        {
+            var create = authEvents.Values.FirstOrDefault(e => e.Type == EventTypes.Create) ?? (isRoomCreate ? pdu : await LookupCreateAsync(stateBefore, ct));
+            var step4 = EventAuth.CheckAgainstAuthEvents(pdu, authEvents.Values, create, id => authMeta.TryGetValue(id, out var m) && m.Rejected);
+            reason = step4.Allowed ? null : step4.ToString();
+        }
+
+        // Step 5: against the state before it.
+        var authStateBefore = await AuthStateAsync(pdu, stateBefore, ct);
+        if (reason is null)
+        {
+            var step5 = EventAuth.Check(pdu, authStateBefore);
+            reason = step5.Allowed ? null : step5.ToString();
+        }
+
+        return new PulledCheck(stateBefore, parentSnapshot, parentState, authStateBefore, reason);
+    }
 
     /// <summary>
     /// Starts (or restarts) our copy of a room from the answer to a join: the room's state and auth chain are stored as

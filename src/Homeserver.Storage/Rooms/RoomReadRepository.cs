@@ -58,6 +58,21 @@ internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator tr
         ORDER BY e.topological_ordering, e.stream_ordering LIMIT @Limit
         """;
 
+    // The oldest timeline events by depth (the index on (room_nid, topological_ordering, stream_ordering)), and those of
+    // their prev events we hold neither in the timeline nor as rejected: what backfill asks another server for. A window
+    // of the oldest events rather than one, as a join's prev events may be spread over a few depths.
+    private const string SelectBackwardExtremities = """
+        SELECT p.prev_event_id AS EventId, min(o.depth) AS Depth
+        FROM (SELECT e.event_nid, e.depth FROM events e
+              WHERE e.room_nid = @RoomNid AND e.stream_ordering IS NOT NULL
+              ORDER BY e.topological_ordering, e.stream_ordering LIMIT 20) o
+        JOIN event_prev_events p ON p.event_nid = o.event_nid
+        WHERE NOT EXISTS (SELECT 1 FROM events x
+                          WHERE x.event_id = p.prev_event_id AND (x.stream_ordering IS NOT NULL OR x.rejection_reason IS NOT NULL))
+        GROUP BY p.prev_event_id
+        ORDER BY min(o.depth) DESC, p.prev_event_id
+        """;
+
     private const string SelectLatest = $"""
         SELECT {StoredColumns} {FromEvents}
         WHERE e.room_nid = @RoomNid AND {Visible} AND e.stream_ordering > @After AND e.stream_ordering <= @UpTo
@@ -92,6 +107,8 @@ internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator tr
         string EventId, string Json, string Version, long? StreamOrdering, long TopologicalOrdering, string? RedactedBy,
         long? StateBefore, long? StateAfter, string? TxnUser, string? TxnDevice, string? TxnId);
 
+    private sealed record ExtremityRow(string EventId, long Depth);
+
     private sealed record MembershipRow(string RoomId, long RoomNid, string Version, string Membership, string EventId, long StreamOrdering);
 
     public async Task<IReadOnlyList<StoredEvent>> GetStoredEventsAsync(IReadOnlyCollection<string> eventIds, CancellationToken ct)
@@ -123,6 +140,13 @@ internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator tr
             ToStreamOnly = to is { Topological: null } t ? t.Stream : (long?)null,
             Limit = limit,
         }, ct);
+    }
+
+    public async Task<IReadOnlyList<(string EventId, long Depth)>> GetBackwardExtremitiesAsync(long roomNid, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var rows = await conn.QueryAsync<ExtremityRow>(new CommandDefinition(SelectBackwardExtremities, new { RoomNid = roomNid }, cancellationToken: ct));
+        return rows.Select(r => (r.EventId, r.Depth)).ToList();
     }
 
     public Task<IReadOnlyList<StoredEvent>> GetLatestEventsAsync(long roomNid, long afterStream, long upToStream, int limit, CancellationToken ct) =>

@@ -91,6 +91,8 @@ internal sealed class RoomRepository(
             last_stream_ordering = GREATEST(room_current_snapshot.last_stream_ordering, EXCLUDED.last_stream_ordering)
         """;
 
+    private const string TakeBackfillOrdering = "SELECT -nextval('backfill_stream_ordering')";
+
     private sealed record RoomRow(long RoomNid, string Version);
 
     private sealed record EventRow(string EventId, string Json, string Version);
@@ -233,6 +235,12 @@ internal sealed class RoomRepository(
         }
     }
 
+    public async Task<long> TakeBackfillOrderingAsync(CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.ExecuteScalarAsync<long>(new CommandDefinition(TakeBackfillOrdering, cancellationToken: ct));
+    }
+
     private async Task<PersistResult> PersistOnceAsync(RoomHead head, PersistBatch batch, long firstStreamOrdering, CancellationToken ct)
     {
         var room = head.Room;
@@ -360,6 +368,12 @@ internal sealed class RoomRepository(
             {
                 previousAfter = after;
             }
+        }
+
+        if (batch.Backfilled)
+        {
+            // History from another server is not news: the room's stream position and its news stay where they are.
+            lastStream = null;
         }
 
         var removedNids = batch.ExtremitiesRemoved.Count == 0

@@ -1,0 +1,102 @@
+using System.Collections.Concurrent;
+using Homeserver.Core;
+using Homeserver.Core.Configuration;
+using Homeserver.Federation.Client;
+using Homeserver.Federation.Events;
+using Homeserver.Rooms;
+using Homeserver.Rooms.Persistence;
+using Homeserver.Rooms.Services;
+using Microsoft.Extensions.Logging;
+
+namespace Homeserver.Federation.Rooms;
+
+/// <summary>
+/// Fetches a room's history from the other servers in it when <c>/messages</c> runs out of what we hold (outbound
+/// backfill). The servers are tried one after another, the room creator's first (it holds the room from its start),
+/// then the others by how many of the room's joined members they host, until one gives events we did not have.
+/// </summary>
+public sealed partial class FederationBackfiller(
+    IRoomReadStore reads,
+    FederationEventHandler handler,
+    HomeserverConfig config,
+    TimeProvider time,
+    ILogger<FederationBackfiller> logger) : IRemoteHistory
+{
+    /// <summary>How many servers one backfill tries before giving up.</summary>
+    public const int MaxServersTried = 5;
+
+    /// <summary>After a backfill that found nothing, how long the same room's requests do not ask again.</summary>
+    public static readonly TimeSpan QuietAfterNothing = TimeSpan.FromMinutes(1);
+
+    // One backfill per room at a time: concurrent pages of one room wait for it and then read what it stored.
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _roomLocks = new(StringComparer.Ordinal);
+
+    // Rooms whose last backfill gave nothing (every server failed or had nothing earlier), with when that was: each page
+    // at the top of such a room's history would otherwise wait on the same servers again.
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _fruitless = new(StringComparer.Ordinal);
+
+    public async Task<bool> BackfillAsync(RoomRecord room, IReadOnlyList<string> extremities, int limit, CancellationToken ct)
+    {
+        if (_fruitless.TryGetValue(room.RoomId, out var at) && time.GetUtcNow() - at < QuietAfterNothing)
+        {
+            return false;
+        }
+
+        var gate = _roomLocks.GetOrAdd(room.RoomId, _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(ct);
+        try
+        {
+            // Another page may have backfilled these extremities while this one waited: then there is news to read.
+            var current = (await reads.GetBackwardExtremitiesAsync(room.RoomNid, ct)).Select(e => e.EventId).ToHashSet(StringComparer.Ordinal);
+            var wanted = extremities.Where(current.Contains).ToList();
+            if (wanted.Count == 0)
+            {
+                return true;
+            }
+
+            foreach (var server in (await CandidateServersAsync(room, ct)).Take(MaxServersTried))
+            {
+                try
+                {
+                    if (await handler.BackfillFromAsync(server, room, wanted, limit, ct) > 0)
+                    {
+                        _fruitless.TryRemove(room.RoomId, out _);
+                        return true;
+                    }
+                }
+                catch (FederationException e)
+                {
+                    LogServerFailed(room.RoomId, server, e.Message);
+                }
+            }
+
+            _fruitless[room.RoomId] = time.GetUtcNow();
+            return false;
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    /// <summary>The other servers with joined members in the room: the creator's first, then by members hosted.</summary>
+    private async Task<List<string>> CandidateServersAsync(RoomRecord room, CancellationToken ct)
+    {
+        var members = await reads.GetMembersAsync(room.RoomNid, ct);
+        var creatorServer = room.RoomId.StartsWith('!') && MatrixId.ServerOf(room.RoomId) is { } s ? s : null;
+        return members
+            .Where(m => m.Membership == Membership.Join)
+            .Select(m => MatrixId.ServerOf(m.UserId))
+            .OfType<string>()
+            .Where(server => server != config.ServerName)
+            .GroupBy(server => server, StringComparer.Ordinal)
+            .OrderByDescending(g => g.Key == creatorServer)
+            .ThenByDescending(g => g.Count())
+            .ThenBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => g.Key)
+            .ToList();
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Backfill of {RoomId} from {Server} failed: {Reason}")]
+    private partial void LogServerFailed(string roomId, string server, string reason);
+}
