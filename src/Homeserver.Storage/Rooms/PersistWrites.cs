@@ -96,20 +96,20 @@ internal sealed class PersistWrites
     private readonly List<string> _txnEvents = [];
 
     /// <summary>
-    /// Of <paramref name="timelineIds"/>, those already stored as outliers, with their numbers. An event first stored as
+    /// Of <paramref name="eventIds"/>, those already stored as outliers, with their numbers. An event first stored as
     /// an outlier (e.g. from an auth chain or a join's state) keeps its number when it later arrives in the timeline:
     /// snapshots may refer to it.
     /// </summary>
-    public static async Task<Dictionary<string, long>> FindOutliersAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string[] timelineIds, CancellationToken ct)
+    public static async Task<Dictionary<string, long>> FindOutliersAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string[] eventIds, CancellationToken ct)
     {
         var outliers = new Dictionary<string, long>(StringComparer.Ordinal);
-        if (timelineIds.Length == 0)
+        if (eventIds.Length == 0)
         {
             return outliers;
         }
 
         await using var batch = new NpgsqlBatch(conn, tx);
-        batch.BatchCommands.Add(Command(SelectOutliers, [timelineIds])); // one array parameter, not the params array itself
+        batch.BatchCommands.Add(Command(SelectOutliers, [eventIds])); // one array parameter, not the params array itself
         await using var reader = await batch.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct))
         {

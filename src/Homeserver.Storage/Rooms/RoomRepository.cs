@@ -72,6 +72,8 @@ internal sealed class RoomRepository(
         WHERE event_nid = @EventNid
         """;
 
+    private const string RejectOutlier = "UPDATE events SET rejection_reason = @RejectionReason WHERE event_nid = @EventNid AND rejection_reason IS NULL";
+
     private const string UpsertCurrentState = """
         INSERT INTO current_state (room_nid, state_key_nid, event_nid) SELECT @RoomNid, k, e FROM unnest(@Keys, @Events) AS t(k, e)
         ON CONFLICT (room_nid, state_key_nid) DO UPDATE SET event_nid = EXCLUDED.event_nid
@@ -281,8 +283,9 @@ internal sealed class RoomRepository(
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var explicitTx = single ? null : await conn.BeginTransactionAsync(ct);
         var tx = explicitTx!; // every command but the final statement batch runs only when the batch is not `single`
-        var timelineIds = events.Where(e => !e.IsOutlier).Select(e => e.Event.EventId).ToArray();
-        Dictionary<string, long> existingOutliers = batch.NewlyBuilt ? [] : await PersistWrites.FindOutliersAsync(conn, tx, timelineIds, ct);
+        // Outliers among the batch's events too: an event stored as an outlier and now found rejected (its state before
+        // failed the checks) is marked so in place; inserting it again would break the unique event ID.
+        Dictionary<string, long> existingOutliers = batch.NewlyBuilt ? [] : await PersistWrites.FindOutliersAsync(conn, tx, [.. events.Select(e => e.Event.EventId)], ct);
         var nids = new List<long>(events.Count);
         var batchNids = new Dictionary<string, long>(StringComparer.Ordinal);
         for (var i = 0; i < events.Count; i++)
@@ -331,6 +334,16 @@ internal sealed class RoomRepository(
             if (ordering is not null)
             {
                 lastStream = ordering;
+            }
+
+            if (item.IsOutlier && existingOutliers.ContainsKey(pdu.EventId))
+            {
+                if (item.RejectionReason is not null)
+                {
+                    await conn.ExecuteAsync(new CommandDefinition(RejectOutlier, new { EventNid = nids[i], item.RejectionReason }, tx, cancellationToken: ct));
+                }
+
+                continue;
             }
 
             if (item.RejectionReason is null)
