@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Homeserver.Core;
 using Homeserver.TestKit;
+using Microsoft.AspNetCore.Http;
 
 namespace Homeserver.Host.Tests;
 
@@ -183,5 +184,63 @@ public sealed class FederationInboundOutcomeTests(ServerWithFakeRemote fixture) 
             .SelectMany(t => t.TryGetProperty("pdus", out var pdus) ? pdus.EnumerateArray() : Enumerable.Empty<JsonElement>())
             .Where(p => p.GetProperty("room_id").GetString() == roomId)
             .Should().ContainSingle("only the rescission goes out by transaction");
+    }
+
+    [Fact]
+    public async Task A_backfilled_event_whose_prev_event_is_in_another_room_is_rejected_and_pagination_stays_in_the_room()
+    {
+        // room 1: P.  room 2: Q (prev: P, in room 1) - R - S. S is pushed, R comes by get_missing_events, Q (the state
+        // before R) by /state_ids and /event and is stored as an outlier; paging back backfills Q, which must then be
+        // rejected in place, and P must not show up in room 2 (SyTest's cross-room back-pagination case).
+        var alice = await new MatrixClient(Server.Client).RegisterAsync();
+        var room1 = await CreateRoomAsync(alice);
+        var room2 = await CreateRoomAsync(alice);
+        var inRoom1 = await RemoteRoomMember.JoinAsync(Server, Remote, room1);
+        var inRoom2 = await RemoteRoomMember.JoinAsync(Server, Remote, room2, inRoom1.UserId);
+        var p = await inRoom1.SendAcknowledgedAsync(inRoom1.Message("event P"));
+        var qTemplate = inRoom2.Message("event Q");
+        qTemplate["prev_events"] = new JsonArray(RemoteRoomMember.Id(p));
+        qTemplate["depth"] = p["depth"]!.GetValue<long>() + 1;
+        var q = Remote.SignEvent(qTemplate, RoomVersion.V10);
+        var r = Remote.SignEvent(inRoom2.Message("event R", q), RoomVersion.V10);
+        var (_, stateAtJoin) = await Remote.SendAsync(Server.Client, Server.ServerName, HttpMethod.Get,
+            $"/_matrix/federation/v1/state_ids/{Esc(room2)}?event_id={Esc(inRoom2.JoinId)}");
+        var stateIds = new JsonArray([.. stateAtJoin.GetProperty("pdu_ids").EnumerateArray().Select(e => (JsonNode)e.GetString()!), inRoom2.JoinId]);
+        var authIds = JsonNode.Parse(stateAtJoin.GetProperty("auth_chain_ids").GetRawText())!;
+        JsonObject Pdus(params JsonObject[] pdus) => new()
+        {
+            ["origin"] = Remote.ServerName,
+            ["origin_server_ts"] = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+            ["pdus"] = new JsonArray([.. pdus.Select(x => (JsonNode)x.DeepClone())]),
+        };
+        IResult Json(JsonNode node) => Results.Text(node.ToJsonString(), "application/json");
+        Remote.Intercept = request => Task.FromResult<IResult?>(request.Path.Value switch
+        {
+            { } path when path.StartsWith("/_matrix/federation/v1/get_missing_events/", StringComparison.Ordinal) =>
+                Json(new JsonObject { ["events"] = new JsonArray(r.DeepClone()) }),
+            { } path when path.StartsWith("/_matrix/federation/v1/state_ids/", StringComparison.Ordinal) =>
+                Json(new JsonObject { ["pdu_ids"] = stateIds.DeepClone(), ["auth_chain_ids"] = authIds.DeepClone() }),
+            { } path when path.StartsWith("/_matrix/federation/v1/state/", StringComparison.Ordinal) =>
+                Json(new JsonObject { ["pdus"] = new JsonArray(), ["auth_chain"] = new JsonArray() }),
+            { } path when path == "/_matrix/federation/v1/event/" + RemoteRoomMember.Id(q) => Json(Pdus(q)),
+            { } path when path.StartsWith("/_matrix/federation/v1/backfill/", StringComparison.Ordinal) => Json(Pdus(q)),
+            _ => null,
+        });
+        try
+        {
+            await inRoom2.SendAcknowledgedAsync(inRoom2.Message("event S", r));
+            (await RemoteRoomMember.BodiesAsync(alice, room2)).Should().StartWith(["event S", "event R"]);
+
+            var page = (await alice.GetAsync($"/_matrix/client/v3/rooms/{Esc(room2)}/messages?dir=b&limit=100")).EnsureOk().Json.GetProperty("chunk");
+            var bodies = page.EnumerateArray().Select(e => e.GetProperty("content").TryGetProperty("body", out var b) ? b.GetString() : null).OfType<string>().ToList();
+            bodies.Should().Equal("event S", "event R");
+            var (status, _) = await Remote.SendAsync(Server.Client, Server.ServerName, HttpMethod.Get,
+                $"/_matrix/federation/v1/backfill/{Esc(room2)}?v={Esc(RemoteRoomMember.Id(r))}&limit=10");
+            status.Should().Be(200);
+        }
+        finally
+        {
+            Remote.Intercept = null;
+        }
     }
 }
