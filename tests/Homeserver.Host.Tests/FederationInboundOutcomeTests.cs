@@ -243,4 +243,28 @@ public sealed class FederationInboundOutcomeTests(ServerWithFakeRemote fixture) 
             Remote.Intercept = null;
         }
     }
+
+    [Fact]
+    public async Task An_event_whose_prev_event_is_in_another_room_does_not_bring_that_rooms_state_along()
+    {
+        // The state before an event comes from its own room. A pushed event of room 2 that names an event of room 1 as
+        // its prev event must not be placed on room 1's state: its name would become room 2's through state resolution.
+        var alice = await new MatrixClient(Server.Client).RegisterAsync();
+        var room1 = (await alice.PostAsync("/_matrix/client/v3/createRoom", new { preset = "public_chat", room_version = "10", name = "Room one" }))
+            .EnsureOk().Json.GetProperty("room_id").GetString()!;
+        var room2 = await CreateRoomAsync(alice);
+        var inRoom1 = await RemoteRoomMember.JoinAsync(Server, Remote, room1);
+        var inRoom2 = await RemoteRoomMember.JoinAsync(Server, Remote, room2, inRoom1.UserId);
+        var p = await inRoom1.SendAcknowledgedAsync(inRoom1.Message("in room one"));
+        var crossing = inRoom2.Message("crossing");
+        crossing["prev_events"] = new JsonArray(RemoteRoomMember.Id(p));
+        crossing["depth"] = p["depth"]!.GetValue<long>() + 1;
+
+        await inRoom2.SendAcknowledgedAsync(crossing);
+
+        (await alice.GetAsync($"/_matrix/client/v3/rooms/{Esc(room2)}/state/m.room.name/")).Status.Should().Be(System.Net.HttpStatusCode.NotFound, "room 2 has no name");
+        (await alice.GetAsync($"/_matrix/client/v3/rooms/{Esc(room2)}/joined_members")).EnsureOk().Json.GetProperty("joined")
+            .EnumerateObject().Select(m => m.Name).Should().BeEquivalentTo([alice.UserId, inRoom2.UserId]);
+        (await RemoteRoomMember.BodiesAsync(alice, room2)).Should().NotContain("crossing");
+    }
 }
