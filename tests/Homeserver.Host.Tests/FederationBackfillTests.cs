@@ -1,5 +1,8 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
+using Homeserver.Core;
 using Homeserver.TestKit;
+using Microsoft.AspNetCore.Http;
 
 namespace Homeserver.Host.Tests;
 
@@ -121,5 +124,89 @@ public sealed class FederationBackfillTests(TwoServers servers) : IClassFixture<
         var (events, _) = await PageBackAsync(bob, roomId, 4);
         events.Select(Body).OfType<string>().Should().Equal("shared 3", "shared 2", "shared 1");
         events[^1].GetProperty("type").GetString().Should().Be("m.room.create");
+    }
+}
+
+/// <summary>
+/// Gaps in the middle of the timeline: events missed while away that <c>get_missing_events</c> did not bring are
+/// backfilled when a client's page reaches them, so paging back shows every event in order.
+/// </summary>
+public sealed class FederationGapBackfillTests(ServerWithFakeRemote fixture) : IClassFixture<ServerWithFakeRemote>
+{
+    private FederatedTestServer Server => fixture.Server;
+
+    private FakeRemoteServer Remote => fixture.Remote;
+
+    private static string Esc(string s) => Uri.EscapeDataString(s);
+
+    [Fact]
+    public async Task A_gap_left_by_get_missing_events_is_backfilled_when_paging_reaches_it()
+    {
+        var alice = await new MatrixClient(Server.Client).RegisterAsync();
+        var roomId = (await alice.PostAsync("/_matrix/client/v3/createRoom", new { preset = "public_chat", room_version = "10" }))
+            .EnsureOk().Json.GetProperty("room_id").GetString()!;
+        var mallory = await RemoteRoomMember.JoinAsync(Server, Remote, roomId);
+
+        // Fifteen messages of the remote user, of which we are pushed only the last; get_missing_events gives two more.
+        var chain = new List<JsonObject>();
+        for (var i = 1; i <= 15; i++)
+        {
+            chain.Add(Remote.SignEvent(i == 1 ? mallory.Message("gap 1") : mallory.Message($"gap {i}", chain[^1]), RoomVersion.V10));
+        }
+
+        var (_, stateAtJoin) = await Remote.SendAsync(Server.Client, Server.ServerName, HttpMethod.Get,
+            $"/_matrix/federation/v1/state_ids/{Esc(roomId)}?event_id={Esc(mallory.JoinId)}");
+        var stateIds = new JsonArray([.. stateAtJoin.GetProperty("pdu_ids").EnumerateArray().Select(e => (JsonNode)e.GetString()!), mallory.JoinId]);
+        var authIds = JsonNode.Parse(stateAtJoin.GetProperty("auth_chain_ids").GetRawText())!;
+        JsonObject Pdus(IEnumerable<JsonObject> pdus) => new()
+        {
+            ["origin"] = Remote.ServerName,
+            ["origin_server_ts"] = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+            ["pdus"] = new JsonArray([.. pdus.Select(x => (JsonNode)x.DeepClone())]),
+        };
+        IResult Json(JsonNode node) => Results.Text(node.ToJsonString(), "application/json");
+        var backfills = 0;
+        Remote.Intercept = request => Task.FromResult<IResult?>(request.Path.Value switch
+        {
+            { } path when path.StartsWith("/_matrix/federation/v1/get_missing_events/", StringComparison.Ordinal) =>
+                Json(new JsonObject { ["events"] = new JsonArray(chain[12].DeepClone(), chain[13].DeepClone()) }),
+            { } path when path.StartsWith("/_matrix/federation/v1/state_ids/", StringComparison.Ordinal) =>
+                Json(new JsonObject { ["pdu_ids"] = stateIds.DeepClone(), ["auth_chain_ids"] = authIds.DeepClone() }),
+            { } path when path.StartsWith("/_matrix/federation/v1/state/", StringComparison.Ordinal) =>
+                Json(new JsonObject { ["pdus"] = new JsonArray(), ["auth_chain"] = new JsonArray() }),
+            { } path when path == "/_matrix/federation/v1/event/" + RemoteRoomMember.Id(chain[11]) => Json(Pdus([chain[11]])),
+            { } path when path.StartsWith("/_matrix/federation/v1/backfill/", StringComparison.Ordinal)
+                && request.Query["v"].ToString() == RemoteRoomMember.Id(chain[11]) && Interlocked.Increment(ref backfills) > 0 =>
+                Json(Pdus(chain.Take(12).Reverse())),
+            _ => null,
+        });
+        try
+        {
+            await mallory.SendAcknowledgedAsync(chain[14]);
+
+            // Pages of three, from the latest event back to the room's creation: every message, in order.
+            var bodies = new List<string>();
+            string? from = null;
+            for (var page = 0; page < 50; page++)
+            {
+                var url = $"/_matrix/client/v3/rooms/{Esc(roomId)}/messages?dir=b&limit=3" + (from is null ? string.Empty : "&from=" + Esc(from));
+                var body = (await alice.GetAsync(url)).EnsureOk().Json;
+                bodies.AddRange(body.GetProperty("chunk").EnumerateArray()
+                    .Select(e => e.GetProperty("content").TryGetProperty("body", out var b) ? b.GetString() : null).OfType<string>());
+                if (!body.TryGetProperty("end", out var end))
+                {
+                    break;
+                }
+
+                from = end.GetString();
+            }
+
+            bodies.Should().Equal(Enumerable.Range(1, 15).Reverse().Select(i => $"gap {i}"));
+            backfills.Should().Be(1, "the gap is asked for once, when the first page reaches the event after it");
+        }
+        finally
+        {
+            Remote.Intercept = null;
+        }
     }
 }

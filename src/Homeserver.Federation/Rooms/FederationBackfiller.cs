@@ -25,19 +25,21 @@ public sealed partial class FederationBackfiller(
     /// <summary>How many servers one backfill tries before giving up.</summary>
     public const int MaxServersTried = 5;
 
-    /// <summary>After a backfill that found nothing, how long the same room's requests do not ask again.</summary>
+    /// <summary>After a backfill from some extremities that found nothing, how long they are not asked for again.</summary>
     public static readonly TimeSpan QuietAfterNothing = TimeSpan.FromMinutes(1);
 
     // One backfill per room at a time: concurrent pages of one room wait for it and then read what it stored.
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _roomLocks = new(StringComparer.Ordinal);
 
-    // Rooms whose last backfill gave nothing (every server failed or had nothing earlier), with when that was: each page
-    // at the top of such a room's history would otherwise wait on the same servers again.
+    // Extremities whose last backfill gave nothing (every server failed or had nothing before them), with when that was:
+    // each page that reaches such a gap would otherwise wait on the same servers again.
     private readonly ConcurrentDictionary<string, DateTimeOffset> _fruitless = new(StringComparer.Ordinal);
 
     public async Task<bool> BackfillAsync(RoomRecord room, IReadOnlyList<string> extremities, int limit, CancellationToken ct)
     {
-        if (_fruitless.TryGetValue(room.RoomId, out var at) && time.GetUtcNow() - at < QuietAfterNothing)
+        var now = time.GetUtcNow();
+        extremities = [.. extremities.Where(id => !_fruitless.TryGetValue(id, out var at) || now - at >= QuietAfterNothing)];
+        if (extremities.Count == 0)
         {
             return false;
         }
@@ -47,8 +49,8 @@ public sealed partial class FederationBackfiller(
         try
         {
             // Another page may have backfilled these extremities while this one waited: then there is news to read.
-            var current = (await reads.GetBackwardExtremitiesAsync(room.RoomNid, ct)).Select(e => e.EventId).ToHashSet(StringComparer.Ordinal);
-            var wanted = extremities.Where(current.Contains).ToList();
+            var filled = (await reads.GetFilledAsync(extremities, ct)).ToHashSet(StringComparer.Ordinal);
+            var wanted = extremities.Where(id => !filled.Contains(id)).ToList();
             if (wanted.Count == 0)
             {
                 return true;
@@ -60,7 +62,6 @@ public sealed partial class FederationBackfiller(
                 {
                     if (await handler.BackfillFromAsync(server, room, wanted, limit, ct) > 0)
                     {
-                        _fruitless.TryRemove(room.RoomId, out _);
                         return true;
                     }
                 }
@@ -70,12 +71,33 @@ public sealed partial class FederationBackfiller(
                 }
             }
 
-            _fruitless[room.RoomId] = time.GetUtcNow();
+            Remember(wanted);
             return false;
         }
         finally
         {
             gate.Release();
+        }
+    }
+
+    private void Remember(IReadOnlyList<string> fruitless)
+    {
+        var now = time.GetUtcNow();
+        if (_fruitless.Count > 10_000)
+        {
+            // Forget what is past its quiet time, so that the memory stays bounded by the gaps of the last minute.
+            foreach (var (id, at) in _fruitless)
+            {
+                if (now - at >= QuietAfterNothing)
+                {
+                    _fruitless.TryRemove(id, out _);
+                }
+            }
+        }
+
+        foreach (var id in fruitless)
+        {
+            _fruitless[id] = now;
         }
     }
 

@@ -42,11 +42,15 @@ public interface IRoomReadStore
     Task<IReadOnlyList<StoredEvent>> PaginateAsync(long roomNid, PaginationToken from, PaginationToken? to, bool backwards, int limit, CancellationToken ct);
 
     /// <summary>
-    /// Where the room's timeline starts without its beginning: the prev events of its oldest timeline events (by depth)
-    /// that we hold neither in the timeline nor as rejected events, with the depth of the oldest event naming each.
-    /// Empty when the timeline reaches the room's create event. Gaps further up the timeline are not looked for.
+    /// Gaps in the room's timeline: the prev events that we hold neither in the timeline nor as rejected events, of the
+    /// timeline events <paramref name="eventIds"/> (a page the client is reading) and, when <paramref name="oldest"/>,
+    /// of the room's oldest timeline events by depth (where a timeline joined late starts without its beginning). Each
+    /// with the depth of the event naming it, deepest first.
     /// </summary>
-    Task<IReadOnlyList<(string EventId, long Depth)>> GetBackwardExtremitiesAsync(long roomNid, CancellationToken ct);
+    Task<IReadOnlyList<(string EventId, long Depth)>> GetBackwardExtremitiesAsync(long roomNid, IReadOnlyCollection<string> eventIds, bool oldest, CancellationToken ct);
+
+    /// <summary>Of <paramref name="eventIds"/>, those held in the timeline or as rejected events (no longer gaps).</summary>
+    Task<IReadOnlyCollection<string>> GetFilledAsync(IReadOnlyCollection<string> eventIds, CancellationToken ct);
 
     /// <summary>The latest events of a room with stream positions in (<paramref name="afterStream"/>, <paramref name="upToStream"/>], newest first, at most <paramref name="limit"/>.</summary>
     Task<IReadOnlyList<StoredEvent>> GetLatestEventsAsync(long roomNid, long afterStream, long upToStream, int limit, CancellationToken ct);

@@ -71,9 +71,9 @@ public sealed partial class RoomReader(
         }
 
         var page = await reads.PaginateAsync(room.RoomNid, from, to, backwards, limit, ct);
-        if (backwards && to is null && page.Count < limit && await BackfillAsync(room, ct))
+        if (backwards && to is null && await BackfillAsync(room, page, reachedOldest: page.Count < limit, ct))
         {
-            // The page ran out of what we held, and other servers gave us earlier events: read it again.
+            // Other servers filled a gap in or just below the page (or before the oldest events we held): read it again.
             page = await reads.PaginateAsync(room.RoomNid, from, to, backwards, limit, ct);
         }
 
@@ -90,18 +90,19 @@ public sealed partial class RoomReader(
     }
 
     /// <summary>
-    /// When a backwards page reaches the oldest events we hold and the room's timeline does not start with its create
-    /// event there (we joined later, over federation), the history before it is asked of the room's other servers, as
-    /// Synapse's <c>maybe_backfill</c> does.
+    /// Before a backwards page is answered, the gaps its events leave in the DAG (prev events we lack: we missed events
+    /// while away, and <c>get_missing_events</c> could not bring them all), and, when it reached the oldest events we
+    /// hold, the history before them (we joined late, over federation), are asked of the room's other servers, as
+    /// Synapse's <c>maybe_backfill</c> does. True when the timeline gained events.
     /// </summary>
-    private async Task<bool> BackfillAsync(RoomRecord room, CancellationToken ct)
+    private async Task<bool> BackfillAsync(RoomRecord room, IReadOnlyList<StoredEvent> page, bool reachedOldest, CancellationToken ct)
     {
         if (remoteHistory is null)
         {
             return false;
         }
 
-        var extremities = await reads.GetBackwardExtremitiesAsync(room.RoomNid, ct);
+        var extremities = await reads.GetBackwardExtremitiesAsync(room.RoomNid, [.. page.Select(e => e.Event.EventId)], reachedOldest, ct);
         return extremities.Count > 0 && await remoteHistory.BackfillAsync(room, [.. extremities.Take(MaxBackfillExtremities).Select(e => e.EventId)], BackfillLimit, ct);
     }
 
