@@ -42,12 +42,11 @@ public interface IRoomReadStore
     Task<IReadOnlyList<StoredEvent>> PaginateAsync(long roomNid, PaginationToken from, PaginationToken? to, bool backwards, int limit, CancellationToken ct);
 
     /// <summary>
-    /// Gaps in the room's timeline: the prev events that we hold neither in the timeline nor as rejected events, of the
-    /// timeline events <paramref name="eventIds"/> (a page the client is reading) and, when <paramref name="oldest"/>,
-    /// of the room's oldest timeline events by depth (where a timeline joined late starts without its beginning). Each
-    /// with the depth of the event naming it, deepest first.
+    /// Where the room's timeline starts without its beginning (a room joined late, over federation): the prev events of
+    /// its oldest timeline events (by depth) that we hold neither in the timeline nor as rejected events, each with the
+    /// depth of the event naming it, deepest first. Empty when the timeline reaches the room's create event.
     /// </summary>
-    Task<IReadOnlyList<(string EventId, long Depth)>> GetBackwardExtremitiesAsync(long roomNid, IReadOnlyCollection<string> eventIds, bool oldest, CancellationToken ct);
+    Task<IReadOnlyList<(string EventId, long Depth)>> GetBackwardExtremitiesAsync(long roomNid, CancellationToken ct);
 
     /// <summary>Of <paramref name="eventIds"/>, those held in the timeline or as rejected events (no longer gaps).</summary>
     Task<IReadOnlyCollection<string>> GetFilledAsync(IReadOnlyCollection<string> eventIds, CancellationToken ct);

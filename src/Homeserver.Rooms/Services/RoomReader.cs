@@ -102,8 +102,18 @@ public sealed partial class RoomReader(
             return false;
         }
 
-        var extremities = await reads.GetBackwardExtremitiesAsync(room.RoomNid, [.. page.Select(e => e.Event.EventId)], reachedOldest, ct);
-        return extremities.Count > 0 && await remoteHistory.BackfillAsync(room, [.. extremities.Take(MaxBackfillExtremities).Select(e => e.EventId)], BackfillLimit, ct);
+        // The page's own prev events that lie outside it (in a linear stretch, only its oldest event's), newest first;
+        // those we hold neither in the timeline nor as rejected are gaps.
+        var inPage = page.Select(e => e.Event.EventId).ToHashSet(StringComparer.Ordinal);
+        var outside = page.SelectMany(e => e.Event.PrevEventIds).Where(id => !inPage.Contains(id)).Distinct(StringComparer.Ordinal).ToList();
+        var filled = outside.Count == 0 ? [] : (await reads.GetFilledAsync(outside, ct)).ToHashSet(StringComparer.Ordinal);
+        var gaps = outside.Where(id => !filled.Contains(id)).ToList();
+        if (reachedOldest)
+        {
+            gaps.AddRange((await reads.GetBackwardExtremitiesAsync(room.RoomNid, ct)).Select(e => e.EventId).Where(id => !gaps.Contains(id)));
+        }
+
+        return gaps.Count > 0 && await remoteHistory.BackfillAsync(room, [.. gaps.Take(MaxBackfillExtremities)], BackfillLimit, ct);
     }
 
     /// <summary>One event, if the requester may see it (404 otherwise, so that existence is not leaked).</summary>

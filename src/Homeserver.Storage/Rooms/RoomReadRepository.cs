@@ -58,19 +58,16 @@ internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator tr
         ORDER BY e.topological_ordering, e.stream_ordering LIMIT @Limit
         """;
 
-    // The prev events we hold neither in the timeline nor as rejected, of the page's events and (when @Oldest) of the
-    // room's oldest timeline events by depth (the index on (room_nid, topological_ordering, stream_ordering); a window
-    // rather than one, as a join's prev events may be spread over a few depths): what backfill asks another server for.
+    // The prev events we hold neither in the timeline nor as rejected, of the room's oldest timeline events by depth
+    // (the index on (room_nid, topological_ordering, stream_ordering); a window rather than one, as a join's prev events
+    // may be spread over a few depths): what backfill asks another server for.
     private const string Filled = "x.stream_ordering IS NOT NULL OR x.rejection_reason IS NOT NULL";
 
     private const string SelectBackwardExtremities = $"""
         SELECT p.prev_event_id AS EventId, min(o.depth) AS Depth
         FROM (SELECT e.event_nid, e.depth FROM events e
-              WHERE e.room_nid = @RoomNid AND e.event_id = ANY(@Ids) AND e.stream_ordering IS NOT NULL
-              UNION
-              (SELECT e.event_nid, e.depth FROM events e
-               WHERE @Oldest AND e.room_nid = @RoomNid AND e.stream_ordering IS NOT NULL
-               ORDER BY e.topological_ordering, e.stream_ordering LIMIT 20)) o
+              WHERE e.room_nid = @RoomNid AND e.stream_ordering IS NOT NULL
+              ORDER BY e.topological_ordering, e.stream_ordering LIMIT 20) o
         JOIN event_prev_events p ON p.event_nid = o.event_nid
         WHERE NOT EXISTS (SELECT 1 FROM events x WHERE x.event_id = p.prev_event_id AND ({Filled}))
         GROUP BY p.prev_event_id
@@ -148,11 +145,10 @@ internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator tr
         }, ct);
     }
 
-    public async Task<IReadOnlyList<(string EventId, long Depth)>> GetBackwardExtremitiesAsync(long roomNid, IReadOnlyCollection<string> eventIds, bool oldest, CancellationToken ct)
+    public async Task<IReadOnlyList<(string EventId, long Depth)>> GetBackwardExtremitiesAsync(long roomNid, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        var rows = await conn.QueryAsync<ExtremityRow>(new CommandDefinition(
-            SelectBackwardExtremities, new { RoomNid = roomNid, Ids = eventIds.ToArray(), Oldest = oldest }, cancellationToken: ct));
+        var rows = await conn.QueryAsync<ExtremityRow>(new CommandDefinition(SelectBackwardExtremities, new { RoomNid = roomNid }, cancellationToken: ct));
         return rows.Select(r => (r.EventId, r.Depth)).ToList();
     }
 
