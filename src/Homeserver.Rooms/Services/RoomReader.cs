@@ -70,10 +70,21 @@ public sealed partial class RoomReader(
             from = new PaginationToken(null, leftAt);
         }
 
-        var page = await reads.PaginateAsync(room.RoomNid, from, to, backwards, limit, ct);
-        if (backwards && to is null && await BackfillAsync(room, page, reachedOldest: page.Count < limit, ct))
+        IReadOnlyList<StoredEvent> page;
+        if (backwards && to is null && remoteHistory is not null)
         {
-            // Other servers filled a gap in or just below the page (or before the oldest events we held): read it again.
+            // One event more than asked for: the event below the page, which in a linear stretch is the page's oldest
+            // event's prev event, so that the gap check below needs no lookup in the common case.
+            var (read, below) = await ReadWithEventBelowAsync(room, from, limit, ct);
+            page = read;
+            if (await BackfillAsync(room, page, below, reachedOldest: below is null, ct))
+            {
+                // Other servers filled a gap in or just below the page (or before the oldest events we held): read it again.
+                page = (await ReadWithEventBelowAsync(room, from, limit, ct)).Page;
+            }
+        }
+        else
+        {
             page = await reads.PaginateAsync(room.RoomNid, from, to, backwards, limit, ct);
         }
 
@@ -95,17 +106,22 @@ public sealed partial class RoomReader(
     /// hold, the history before them (we joined late, over federation), are asked of the room's other servers, as
     /// Synapse's <c>maybe_backfill</c> does. True when the timeline gained events.
     /// </summary>
-    private async Task<bool> BackfillAsync(RoomRecord room, IReadOnlyList<StoredEvent> page, bool reachedOldest, CancellationToken ct)
+    private async Task<bool> BackfillAsync(RoomRecord room, IReadOnlyList<StoredEvent> page, StoredEvent? below, bool reachedOldest, CancellationToken ct)
     {
         if (remoteHistory is null)
         {
             return false;
         }
 
-        // The page's own prev events that lie outside it (in a linear stretch, only its oldest event's), newest first;
-        // those we hold neither in the timeline nor as rejected are gaps.
-        var inPage = page.Select(e => e.Event.EventId).ToHashSet(StringComparer.Ordinal);
-        var outside = page.SelectMany(e => e.Event.PrevEventIds).Where(id => !inPage.Contains(id)).Distinct(StringComparer.Ordinal).ToList();
+        // The page's own prev events that lie outside it and are not the event below it (in a linear stretch: none),
+        // newest first; those we hold neither in the timeline nor as rejected are gaps.
+        var known = page.Select(e => e.Event.EventId).ToHashSet(StringComparer.Ordinal);
+        if (below is not null)
+        {
+            known.Add(below.Event.EventId);
+        }
+
+        var outside = page.SelectMany(e => e.Event.PrevEventIds).Where(id => !known.Contains(id)).Distinct(StringComparer.Ordinal).ToList();
         var filled = outside.Count == 0 ? [] : (await reads.GetFilledAsync(outside, ct)).ToHashSet(StringComparer.Ordinal);
         var gaps = outside.Where(id => !filled.Contains(id)).ToList();
         if (reachedOldest)
@@ -114,6 +130,13 @@ public sealed partial class RoomReader(
         }
 
         return gaps.Count > 0 && await remoteHistory.BackfillAsync(room, [.. gaps.Take(MaxBackfillExtremities)], BackfillLimit, ct);
+    }
+
+    /// <summary>A backwards page of <paramref name="limit"/> events from <paramref name="from"/>, and the event below it (null at the oldest event we hold).</summary>
+    private async Task<(IReadOnlyList<StoredEvent> Page, StoredEvent? Below)> ReadWithEventBelowAsync(RoomRecord room, PaginationToken from, int limit, CancellationToken ct)
+    {
+        var read = await reads.PaginateAsync(room.RoomNid, from, null, backwards: true, limit + 1, ct);
+        return read.Count > limit ? (read.Take(limit).ToList(), read[limit]) : (read, null);
     }
 
     /// <summary>One event, if the requester may see it (404 otherwise, so that existence is not leaked).</summary>
