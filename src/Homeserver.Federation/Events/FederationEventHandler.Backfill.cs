@@ -20,7 +20,7 @@ public sealed partial class FederationEventHandler
     public async Task<int> BackfillFromAsync(string origin, RoomRecord room, IReadOnlyList<string> extremities, int limit, CancellationToken ct)
     {
         var query = string.Join("&", extremities.Select(id => "v=" + Uri.EscapeDataString(id))) + "&limit=" + limit;
-        var answer = await client.GetAsync(origin, $"/_matrix/federation/v1/backfill/{Uri.EscapeDataString(room.RoomId)}?{query}", ct, TimeSpan.FromMinutes(1));
+        var answer = await client.GetAsync(origin, $"/_matrix/federation/v1/backfill/{Uri.EscapeDataString(room.RoomId)}?{query}", ct, TimeSpan.FromSeconds(20));
         var pdus = await VerifyAllAsync(room, answer, "pdus", ct);
         var added = 0;
         foreach (var pdu in pdus.DistinctBy(p => p.EventId).OrderBy(p => p.Depth).ThenBy(p => p.EventId, StringComparer.Ordinal).Take(limit))

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using Homeserver.Core;
 using Homeserver.Core.Configuration;
-using Homeserver.Federation.Client;
 using Homeserver.Federation.Events;
 using Homeserver.Rooms;
 using Homeserver.Rooms.Persistence;
@@ -24,6 +23,9 @@ public sealed partial class FederationBackfiller(
 {
     /// <summary>How many servers one backfill tries before giving up.</summary>
     public const int MaxServersTried = 5;
+
+    /// <summary>How long one backfill may go on trying servers: the client's page waits for it.</summary>
+    public static readonly TimeSpan Budget = TimeSpan.FromSeconds(30);
 
     /// <summary>After a backfill from some extremities that found nothing, how long they are not asked for again.</summary>
     public static readonly TimeSpan QuietAfterNothing = TimeSpan.FromMinutes(1);
@@ -56,8 +58,14 @@ public sealed partial class FederationBackfiller(
                 return true;
             }
 
+            var started = time.GetTimestamp();
             foreach (var server in (await CandidateServersAsync(room, ct)).Take(MaxServersTried))
             {
+                if (time.GetElapsedTime(started) >= Budget)
+                {
+                    break;
+                }
+
                 try
                 {
                     if (await handler.BackfillFromAsync(server, room, wanted, limit, ct) > 0)
@@ -65,8 +73,9 @@ public sealed partial class FederationBackfiller(
                         return true;
                     }
                 }
-                catch (FederationException e)
+                catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
                 {
+                    // Whatever a server answers (or fails to), the client's page is answered with what we hold.
                     LogServerFailed(room.RoomId, server, e.Message);
                 }
             }
@@ -119,6 +128,6 @@ public sealed partial class FederationBackfiller(
             .ToList();
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Backfill of {RoomId} from {Server} failed: {Reason}")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Backfill of {RoomId} from {Server} failed: {Reason}")]
     private partial void LogServerFailed(string roomId, string server, string reason);
 }
