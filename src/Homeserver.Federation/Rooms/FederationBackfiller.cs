@@ -15,6 +15,7 @@ namespace Homeserver.Federation.Rooms;
 /// then the others by how many of the room's joined members they host, until one gives events we did not have.
 /// </summary>
 public sealed partial class FederationBackfiller(
+    RoomService rooms,
     IRoomReadStore reads,
     FederationEventHandler handler,
     HomeserverConfig config,
@@ -114,7 +115,7 @@ public sealed partial class FederationBackfiller(
     private async Task<List<string>> CandidateServersAsync(RoomRecord room, CancellationToken ct)
     {
         var members = await reads.GetMembersAsync(room.RoomNid, ct);
-        var creatorServer = room.RoomId.StartsWith('!') && MatrixId.ServerOf(room.RoomId) is { } s ? s : null;
+        var creatorServer = await CreatorServerAsync(room, ct);
         return members
             .Where(m => m.Membership == Membership.Join)
             .Select(m => MatrixId.ServerOf(m.UserId))
@@ -126,6 +127,18 @@ public sealed partial class FederationBackfiller(
             .ThenBy(g => g.Key, StringComparer.Ordinal)
             .Select(g => g.Key)
             .ToList();
+    }
+
+    /// <summary>The server of the room's create event's sender (room IDs before v12 name it too; v12 ones do not).</summary>
+    private async Task<string?> CreatorServerAsync(RoomRecord room, CancellationToken ct)
+    {
+        var head = await rooms.GetHeadAsync(room, ct);
+        if (head.State.GetValueOrDefault(new StateKey(EventTypes.Create, string.Empty)) is not { } createId)
+        {
+            return null;
+        }
+
+        return (await rooms.GetEventsAsync([createId], ct)).GetValueOrDefault(createId) is { } create ? MatrixId.ServerOf(create.Sender) : null;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Backfill of {RoomId} from {Server} failed: {Reason}")]
