@@ -111,7 +111,7 @@ public sealed partial class FederationBackfiller(
         }
     }
 
-    /// <summary>The other servers with joined members in the room: the creator's first, then by members hosted.</summary>
+    /// <summary>The other servers with joined members in the room: the create event sender's first, then by members hosted.</summary>
     private async Task<List<string>> CandidateServersAsync(RoomRecord room, CancellationToken ct)
     {
         var members = await reads.GetMembersAsync(room.RoomNid, ct);
