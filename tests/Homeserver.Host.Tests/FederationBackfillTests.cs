@@ -2,7 +2,6 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Homeserver.Core;
 using Homeserver.TestKit;
-using Microsoft.AspNetCore.Http;
 
 namespace Homeserver.Host.Tests;
 
@@ -156,31 +155,17 @@ public sealed class FederationGapBackfillTests(ServerWithFakeRemote fixture) : I
             chain.Add(Remote.SignEvent(i == 1 ? mallory.Message("gap 1") : mallory.Message($"gap {i}", chain[^1]), RoomVersion.V10));
         }
 
-        var (_, stateAtJoin) = await Remote.SendAsync(Server.Client, Server.ServerName, HttpMethod.Get,
-            $"/_matrix/federation/v1/state_ids/{Esc(roomId)}?event_id={Esc(mallory.JoinId)}");
-        var stateIds = new JsonArray([.. stateAtJoin.GetProperty("pdu_ids").EnumerateArray().Select(e => (JsonNode)e.GetString()!), mallory.JoinId]);
-        var authIds = JsonNode.Parse(stateAtJoin.GetProperty("auth_chain_ids").GetRawText())!;
-        JsonObject Pdus(IEnumerable<JsonObject> pdus) => new()
-        {
-            ["origin"] = Remote.ServerName,
-            ["origin_server_ts"] = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
-            ["pdus"] = new JsonArray([.. pdus.Select(x => (JsonNode)x.DeepClone())]),
-        };
-        IResult Json(JsonNode node) => Results.Text(node.ToJsonString(), "application/json");
+        var stateAnswers = await mallory.StateAnswersAsync();
         var backfills = 0;
-        Remote.Intercept = request => Task.FromResult<IResult?>(request.Path.Value switch
+        Remote.Intercept = request => Task.FromResult(request.Path.Value switch
         {
             { } path when path.StartsWith("/_matrix/federation/v1/get_missing_events/", StringComparison.Ordinal) =>
-                Json(new JsonObject { ["events"] = new JsonArray(chain[12].DeepClone(), chain[13].DeepClone()) }),
-            { } path when path.StartsWith("/_matrix/federation/v1/state_ids/", StringComparison.Ordinal) =>
-                Json(new JsonObject { ["pdu_ids"] = stateIds.DeepClone(), ["auth_chain_ids"] = authIds.DeepClone() }),
-            { } path when path.StartsWith("/_matrix/federation/v1/state/", StringComparison.Ordinal) =>
-                Json(new JsonObject { ["pdus"] = new JsonArray(), ["auth_chain"] = new JsonArray() }),
-            { } path when path == "/_matrix/federation/v1/event/" + RemoteRoomMember.Id(chain[11]) => Json(Pdus([chain[11]])),
+                RemoteRoomMember.Answer(new JsonObject { ["events"] = new JsonArray(chain[12].DeepClone(), chain[13].DeepClone()) }),
+            { } path when path == "/_matrix/federation/v1/event/" + RemoteRoomMember.Id(chain[11]) => mallory.PdusAnswer([chain[11]]),
             { } path when path.StartsWith("/_matrix/federation/v1/backfill/", StringComparison.Ordinal)
                 && request.Query["v"].ToString() == RemoteRoomMember.Id(chain[11]) && Interlocked.Increment(ref backfills) > 0 =>
-                remoteAnswersBackfill ? Json(Pdus(chain.Take(12).Reverse())) : Results.Text("[\"not\", \"an\", \"object\"]", "application/json"),
-            _ => null,
+                remoteAnswersBackfill ? mallory.PdusAnswer(chain.Take(12).Reverse()) : RemoteRoomMember.Answer(new JsonArray("not", "an", "object")),
+            _ => stateAnswers(request),
         });
         try
         {

@@ -2,7 +2,6 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Homeserver.Core;
 using Homeserver.TestKit;
-using Microsoft.AspNetCore.Http;
 
 namespace Homeserver.Host.Tests;
 
@@ -27,6 +26,25 @@ public sealed class FederationInboundOutcomeTests(ServerWithFakeRemote fixture) 
         var levels = JsonNode.Parse((await owner.GetAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/state/m.room.power_levels")).EnsureOk().Json.GetRawText())!.AsObject();
         levels["events"]![eventType] = 50;
         return (await owner.PutAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/state/m.room.power_levels", levels)).EnsureOk().Json.GetProperty("event_id").GetString()!;
+    }
+
+    /// <summary>
+    /// Alice's rooms 1 (named "Room one") and 2, both joined by one user of the fake server, who sends
+    /// <paramref name="inRoom1"/> to room 1; returns that user in room 2 and their unsigned message
+    /// <paramref name="crossing"/> of room 2 whose prev event is the one of room 1.
+    /// </summary>
+    private async Task<(MatrixClient Alice, RemoteRoomMember InRoom2, JsonObject Crossing)> CrossRoomAsync(string inRoom1, string crossing)
+    {
+        var alice = await new MatrixClient(Server.Client).RegisterAsync();
+        var room1 = (await alice.PostAsync("/_matrix/client/v3/createRoom", new { preset = "public_chat", room_version = "10", name = "Room one" }))
+            .EnsureOk().Json.GetProperty("room_id").GetString()!;
+        var member1 = await RemoteRoomMember.JoinAsync(Server, Remote, room1);
+        var member2 = await RemoteRoomMember.JoinAsync(Server, Remote, await CreateRoomAsync(alice), member1.UserId);
+        var p = await member1.SendAcknowledgedAsync(member1.Message(inRoom1));
+        var message = member2.Message(crossing);
+        message["prev_events"] = new JsonArray(RemoteRoomMember.Id(p));
+        message["depth"] = p["depth"]!.GetValue<long>() + 1;
+        return (alice, member2, message);
     }
 
     /// <summary>Waits until the fake server has been sent an event of ours matching <paramref name="match"/>.</summary>
@@ -192,39 +210,18 @@ public sealed class FederationInboundOutcomeTests(ServerWithFakeRemote fixture) 
         // room 1: P.  room 2: Q (prev: P, in room 1) - R - S. S is pushed, R comes by get_missing_events, Q (the state
         // before R) by /state_ids and /event and is stored as an outlier; paging back backfills Q, which must then be
         // rejected in place, and P must not show up in room 2 (SyTest's cross-room back-pagination case).
-        var alice = await new MatrixClient(Server.Client).RegisterAsync();
-        var room1 = await CreateRoomAsync(alice);
-        var room2 = await CreateRoomAsync(alice);
-        var inRoom1 = await RemoteRoomMember.JoinAsync(Server, Remote, room1);
-        var inRoom2 = await RemoteRoomMember.JoinAsync(Server, Remote, room2, inRoom1.UserId);
-        var p = await inRoom1.SendAcknowledgedAsync(inRoom1.Message("event P"));
-        var qTemplate = inRoom2.Message("event Q");
-        qTemplate["prev_events"] = new JsonArray(RemoteRoomMember.Id(p));
-        qTemplate["depth"] = p["depth"]!.GetValue<long>() + 1;
+        var (alice, inRoom2, qTemplate) = await CrossRoomAsync("event P", "event Q");
+        var room2 = inRoom2.RoomId;
         var q = Remote.SignEvent(qTemplate, RoomVersion.V10);
         var r = Remote.SignEvent(inRoom2.Message("event R", q), RoomVersion.V10);
-        var (_, stateAtJoin) = await Remote.SendAsync(Server.Client, Server.ServerName, HttpMethod.Get,
-            $"/_matrix/federation/v1/state_ids/{Esc(room2)}?event_id={Esc(inRoom2.JoinId)}");
-        var stateIds = new JsonArray([.. stateAtJoin.GetProperty("pdu_ids").EnumerateArray().Select(e => (JsonNode)e.GetString()!), inRoom2.JoinId]);
-        var authIds = JsonNode.Parse(stateAtJoin.GetProperty("auth_chain_ids").GetRawText())!;
-        JsonObject Pdus(params JsonObject[] pdus) => new()
-        {
-            ["origin"] = Remote.ServerName,
-            ["origin_server_ts"] = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
-            ["pdus"] = new JsonArray([.. pdus.Select(x => (JsonNode)x.DeepClone())]),
-        };
-        IResult Json(JsonNode node) => Results.Text(node.ToJsonString(), "application/json");
-        Remote.Intercept = request => Task.FromResult<IResult?>(request.Path.Value switch
+        var stateAnswers = await inRoom2.StateAnswersAsync();
+        Remote.Intercept = request => Task.FromResult(request.Path.Value switch
         {
             { } path when path.StartsWith("/_matrix/federation/v1/get_missing_events/", StringComparison.Ordinal) =>
-                Json(new JsonObject { ["events"] = new JsonArray(r.DeepClone()) }),
-            { } path when path.StartsWith("/_matrix/federation/v1/state_ids/", StringComparison.Ordinal) =>
-                Json(new JsonObject { ["pdu_ids"] = stateIds.DeepClone(), ["auth_chain_ids"] = authIds.DeepClone() }),
-            { } path when path.StartsWith("/_matrix/federation/v1/state/", StringComparison.Ordinal) =>
-                Json(new JsonObject { ["pdus"] = new JsonArray(), ["auth_chain"] = new JsonArray() }),
-            { } path when path == "/_matrix/federation/v1/event/" + RemoteRoomMember.Id(q) => Json(Pdus(q)),
-            { } path when path.StartsWith("/_matrix/federation/v1/backfill/", StringComparison.Ordinal) => Json(Pdus(q)),
-            _ => null,
+                RemoteRoomMember.Answer(new JsonObject { ["events"] = new JsonArray(r.DeepClone()) }),
+            { } path when path == "/_matrix/federation/v1/event/" + RemoteRoomMember.Id(q) => inRoom2.PdusAnswer([q]),
+            { } path when path.StartsWith("/_matrix/federation/v1/backfill/", StringComparison.Ordinal) => inRoom2.PdusAnswer([q]),
+            _ => stateAnswers(request),
         });
         try
         {
@@ -249,16 +246,8 @@ public sealed class FederationInboundOutcomeTests(ServerWithFakeRemote fixture) 
     {
         // The state before an event comes from its own room. A pushed event of room 2 that names an event of room 1 as
         // its prev event must not be placed on room 1's state: its name would become room 2's through state resolution.
-        var alice = await new MatrixClient(Server.Client).RegisterAsync();
-        var room1 = (await alice.PostAsync("/_matrix/client/v3/createRoom", new { preset = "public_chat", room_version = "10", name = "Room one" }))
-            .EnsureOk().Json.GetProperty("room_id").GetString()!;
-        var room2 = await CreateRoomAsync(alice);
-        var inRoom1 = await RemoteRoomMember.JoinAsync(Server, Remote, room1);
-        var inRoom2 = await RemoteRoomMember.JoinAsync(Server, Remote, room2, inRoom1.UserId);
-        var p = await inRoom1.SendAcknowledgedAsync(inRoom1.Message("in room one"));
-        var crossing = inRoom2.Message("crossing");
-        crossing["prev_events"] = new JsonArray(RemoteRoomMember.Id(p));
-        crossing["depth"] = p["depth"]!.GetValue<long>() + 1;
+        var (alice, inRoom2, crossing) = await CrossRoomAsync("in room one", "crossing");
+        var room2 = inRoom2.RoomId;
 
         await inRoom2.SendAcknowledgedAsync(crossing);
 

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Homeserver.Core;
 using Homeserver.TestKit;
+using Microsoft.AspNetCore.Http;
 
 namespace Homeserver.Host.Tests;
 
@@ -90,4 +91,38 @@ internal sealed record RemoteRoomMember(TestServer Server, FakeRemoteServer Remo
             .Where(e => e.GetProperty("type").GetString() == "m.room.message")
             .Select(e => e.GetProperty("content").TryGetProperty("body", out var b) ? b.GetString()! : "<no body>")
             .ToList();
+
+    /// <summary>
+    /// How the fake server answers our server's questions about the state before an event of this member that it has not
+    /// sent: <c>/state_ids</c> gives the state at the member's join (the join included), <c>/state</c> nothing (so the
+    /// events we lack are fetched one by one with <c>/event</c>). Null for any other request.
+    /// </summary>
+    public async Task<Func<HttpRequest, IResult?>> StateAnswersAsync()
+    {
+        var (_, atJoin) = await Remote.SendAsync(Server.Client, Server.ServerName, HttpMethod.Get,
+            $"/_matrix/federation/v1/state_ids/{Esc(RoomId)}?event_id={Esc(JoinId)}");
+        var stateIds = new JsonObject
+        {
+            ["pdu_ids"] = new JsonArray([.. atJoin.GetProperty("pdu_ids").EnumerateArray().Select(e => (JsonNode)e.GetString()!), JoinId]),
+            ["auth_chain_ids"] = JsonNode.Parse(atJoin.GetProperty("auth_chain_ids").GetRawText()),
+        };
+        return request => request.Path.Value switch
+        {
+            { } path when path.StartsWith("/_matrix/federation/v1/state_ids/", StringComparison.Ordinal) => Answer(stateIds),
+            { } path when path.StartsWith("/_matrix/federation/v1/state/", StringComparison.Ordinal) =>
+                Answer(new JsonObject { ["pdus"] = new JsonArray(), ["auth_chain"] = new JsonArray() }),
+            _ => null,
+        };
+    }
+
+    /// <summary>PDUs as the fake server's <c>/event</c> and <c>/backfill</c> answer them.</summary>
+    public IResult PdusAnswer(IEnumerable<JsonObject> pdus) => Answer(new JsonObject
+    {
+        ["origin"] = Remote.ServerName,
+        ["origin_server_ts"] = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+        ["pdus"] = new JsonArray([.. pdus.Select(p => (JsonNode)p.DeepClone())]),
+    });
+
+    /// <summary>A JSON answer of the fake server.</summary>
+    public static IResult Answer(JsonNode body) => Results.Text(body.ToJsonString(), "application/json");
 }

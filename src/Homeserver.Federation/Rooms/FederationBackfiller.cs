@@ -16,6 +16,7 @@ namespace Homeserver.Federation.Rooms;
 /// </summary>
 public sealed partial class FederationBackfiller(
     RoomService rooms,
+    IRoomStore store,
     IRoomReadStore reads,
     FederationEventHandler handler,
     HomeserverConfig config,
@@ -52,8 +53,8 @@ public sealed partial class FederationBackfiller(
         try
         {
             // Another page may have backfilled these extremities while this one waited: then there is news to read.
-            var filled = (await reads.GetFilledAsync(extremities, ct)).ToHashSet(StringComparer.Ordinal);
-            var wanted = extremities.Where(id => !filled.Contains(id)).ToList();
+            var meta = await store.GetEventMetaAsync(extremities, ct);
+            var wanted = extremities.Where(id => meta.GetValueOrDefault(id)?.Placed != true).ToList();
             if (wanted.Count == 0)
             {
                 return true;

@@ -48,9 +48,6 @@ public interface IRoomReadStore
     /// </summary>
     Task<IReadOnlyList<(string EventId, long Depth)>> GetBackwardExtremitiesAsync(long roomNid, CancellationToken ct);
 
-    /// <summary>Of <paramref name="eventIds"/>, those held in the timeline or as rejected events (no longer gaps).</summary>
-    Task<IReadOnlyCollection<string>> GetFilledAsync(IReadOnlyCollection<string> eventIds, CancellationToken ct);
-
     /// <summary>The latest events of a room with stream positions in (<paramref name="afterStream"/>, <paramref name="upToStream"/>], newest first, at most <paramref name="limit"/>.</summary>
     Task<IReadOnlyList<StoredEvent>> GetLatestEventsAsync(long roomNid, long afterStream, long upToStream, int limit, CancellationToken ct);
 

@@ -98,6 +98,9 @@ public sealed class DuplicateTransactionException(IReadOnlyDictionary<Transactio
 public sealed record EventMeta(string EventId, long RoomNid, bool Outlier, string? RejectionReason, bool SoftFailed, long? StateBefore, long? StateAfter, long Depth)
 {
     public bool Rejected => RejectionReason is not null;
+
+    /// <summary>In the timeline, or rejected: either way no gap that backfill could fill.</summary>
+    public bool Placed => !Outlier || Rejected;
 }
 
 /// <summary>What a persisted batch became: each event's stream position and the room's new head.</summary>

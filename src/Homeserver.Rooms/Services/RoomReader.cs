@@ -12,6 +12,7 @@ namespace Homeserver.Rooms.Services;
 public sealed partial class RoomReader(
     RoomService rooms,
     IRoomReadStore reads,
+    IRoomStore store,
     HistoryVisibility visibility,
     ClientEventLoader loader,
     EventLookup lookup,
@@ -71,13 +72,13 @@ public sealed partial class RoomReader(
         }
 
         IReadOnlyList<StoredEvent> page;
-        if (backwards && to is null && remoteHistory is not null)
+        if (backwards && to is null && remoteHistory is { } remote)
         {
             // One event more than asked for: the event below the page, which in a linear stretch is the page's oldest
             // event's prev event, so that the gap check below needs no lookup in the common case.
             var (read, below) = await ReadWithEventBelowAsync(room, from, limit, ct);
             page = read;
-            if (await BackfillAsync(room, page, below, reachedOldest: below is null, ct))
+            if (await BackfillAsync(remote, room, page, below, reachedOldest: below is null, ct))
             {
                 // Other servers filled a gap in or just below the page (or before the oldest events we held): read it again.
                 page = (await ReadWithEventBelowAsync(room, from, limit, ct)).Page;
@@ -106,13 +107,9 @@ public sealed partial class RoomReader(
     /// hold, the history before them (we joined late, over federation), are asked of the room's other servers, as
     /// Synapse's <c>maybe_backfill</c> does. True when the timeline gained events.
     /// </summary>
-    private async Task<bool> BackfillAsync(RoomRecord room, IReadOnlyList<StoredEvent> page, StoredEvent? below, bool reachedOldest, CancellationToken ct)
+    private async Task<bool> BackfillAsync(
+        IRemoteHistory remote, RoomRecord room, IReadOnlyList<StoredEvent> page, StoredEvent? below, bool reachedOldest, CancellationToken ct)
     {
-        if (remoteHistory is null)
-        {
-            return false;
-        }
-
         // The page's own prev events that lie outside it and are not the event below it (in a linear stretch: none),
         // newest first; those we hold neither in the timeline nor as rejected are gaps.
         var known = page.Select(e => e.Event.EventId).ToHashSet(StringComparer.Ordinal);
@@ -122,14 +119,14 @@ public sealed partial class RoomReader(
         }
 
         var outside = page.SelectMany(e => e.Event.PrevEventIds).Where(id => !known.Contains(id)).Distinct(StringComparer.Ordinal).ToList();
-        var filled = outside.Count == 0 ? [] : (await reads.GetFilledAsync(outside, ct)).ToHashSet(StringComparer.Ordinal);
-        var gaps = outside.Where(id => !filled.Contains(id)).ToList();
+        var meta = outside.Count == 0 ? new Dictionary<string, EventMeta>() : await store.GetEventMetaAsync(outside, ct);
+        var gaps = outside.Where(id => meta.GetValueOrDefault(id)?.Placed != true).ToList();
         if (reachedOldest)
         {
             gaps.AddRange((await reads.GetBackwardExtremitiesAsync(room.RoomNid, ct)).Select(e => e.EventId).Where(id => !gaps.Contains(id)));
         }
 
-        return gaps.Count > 0 && await remoteHistory.BackfillAsync(room, [.. gaps.Take(MaxBackfillExtremities)], BackfillLimit, ct);
+        return gaps.Count > 0 && await remote.BackfillAsync(room, [.. gaps.Take(MaxBackfillExtremities)], BackfillLimit, ct);
     }
 
     /// <summary>A backwards page of <paramref name="limit"/> events from <paramref name="from"/>, and the event below it (null at the oldest event we hold).</summary>

@@ -88,15 +88,11 @@ public sealed partial class RoomWriter
                 return (head, new RemoteOutcome(pdu.EventId, existing.RejectionReason, existing.SoftFailed, null, AlreadyKnown: true));
             }
 
-            var check = await CheckPulledAsync(room, pdu, missingPrevStates, isRoomCreate: false, ct);
-            if (check.Reason is { } reason)
+            var (stateBefore, parentSnapshot, parentState, authStateBefore, reason) = await CheckPulledAsync(room, pdu, missingPrevStates, isRoomCreate: false, ct);
+            if (reason is not null)
             {
-                var rejected = await store.PersistAsync(head, new PersistBatch([new EventToPersist(pdu, new StateBefore.None(), RejectionReason: reason)], [], [], false), 0, ct);
-                LogRemoteRejected(pdu.EventId, room.RoomId, reason);
-                return (rejected.Head, new RemoteOutcome(pdu.EventId, reason, false, null));
+                return await PersistRejectedAsync(head, room, pdu, reason, ct);
             }
-
-            var (stateBefore, parentSnapshot, parentState, authStateBefore) = (check.StateBefore, check.ParentSnapshot, check.ParentState, check.AuthStateBefore);
 
             // Step 6: soft failure against the current state.
             var softFailed = !EventAuth.Check(pdu, await AuthStateAsync(pdu, head.State, ct)).Allowed;
@@ -171,7 +167,7 @@ public sealed partial class RoomWriter
         RunOnQueueAsync(room, async head =>
         {
             var meta = await store.GetEventMetaAsync([pdu.EventId], ct);
-            if (meta.TryGetValue(pdu.EventId, out var existing) && (!existing.Outlier || existing.Rejected))
+            if (meta.TryGetValue(pdu.EventId, out var existing) && existing.Placed)
             {
                 return (head, new RemoteOutcome(pdu.EventId, existing.RejectionReason, existing.SoftFailed, null, AlreadyKnown: true));
             }
@@ -181,9 +177,7 @@ public sealed partial class RoomWriter
             var check = await CheckPulledAsync(room, pdu, missingPrevStates, isRoomCreate, ct);
             if (check.Reason is { } reason)
             {
-                var rejected = await store.PersistAsync(head, new PersistBatch([new EventToPersist(pdu, new StateBefore.None(), RejectionReason: reason)], [], [], false), 0, ct);
-                LogRemoteRejected(pdu.EventId, room.RoomId, reason);
-                return (rejected.Head, new RemoteOutcome(pdu.EventId, reason, false, null));
+                return await PersistRejectedAsync(head, room, pdu, reason, ct);
             }
 
             // A redaction that may not redact its target is kept out of sight, as for pushed events (see IngestAsync).
@@ -194,6 +188,14 @@ public sealed partial class RoomWriter
             eventCache.Add(pdu);
             return (result.Head, new RemoteOutcome(pdu.EventId, null, withheld is not null, result.StreamOrderings[0]));
         }, ct);
+
+    /// <summary>Stores a remote event as rejected (without state): it stays known, and stands for its prev events.</summary>
+    private async Task<(RoomHead Head, RemoteOutcome Outcome)> PersistRejectedAsync(RoomHead head, RoomRecord room, Pdu pdu, string reason, CancellationToken ct)
+    {
+        var rejected = await store.PersistAsync(head, new PersistBatch([new EventToPersist(pdu, new StateBefore.None(), RejectionReason: reason)], [], [], false), 0, ct);
+        LogRemoteRejected(pdu.EventId, room.RoomId, reason);
+        return (rejected.Head, new RemoteOutcome(pdu.EventId, reason, false, null));
+    }
 
     /// <summary>What checking a pulled or pushed event against its auth events and the state before it found.</summary>
     private sealed record PulledCheck(

@@ -58,23 +58,19 @@ internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator tr
         ORDER BY e.topological_ordering, e.stream_ordering LIMIT @Limit
         """;
 
-    // The prev events we hold neither in the timeline nor as rejected, of the room's oldest timeline events by depth
-    // (the index on (room_nid, topological_ordering, stream_ordering); a window rather than one, as a join's prev events
-    // may be spread over a few depths): what backfill asks another server for.
-    private const string Filled = "x.stream_ordering IS NOT NULL OR x.rejection_reason IS NOT NULL";
-
-    private const string SelectBackwardExtremities = $"""
+    // The prev events we hold neither in the timeline nor as rejected (EventMeta.Placed), of the room's oldest timeline
+    // events by depth (the index on (room_nid, topological_ordering, stream_ordering); a window rather than one, as a
+    // join's prev events may be spread over a few depths): what backfill asks another server for.
+    private const string SelectBackwardExtremities = """
         SELECT p.prev_event_id AS EventId, min(o.depth) AS Depth
         FROM (SELECT e.event_nid, e.depth FROM events e
-              WHERE e.room_nid = @RoomNid AND e.stream_ordering IS NOT NULL
+              WHERE e.room_nid = @RoomNid AND e.stream_ordering IS NOT NULL AND NOT e.outlier
               ORDER BY e.topological_ordering, e.stream_ordering LIMIT 20) o
         JOIN event_prev_events p ON p.event_nid = o.event_nid
-        WHERE NOT EXISTS (SELECT 1 FROM events x WHERE x.event_id = p.prev_event_id AND ({Filled}))
+        WHERE NOT EXISTS (SELECT 1 FROM events x WHERE x.event_id = p.prev_event_id AND (NOT x.outlier OR x.rejection_reason IS NOT NULL))
         GROUP BY p.prev_event_id
         ORDER BY min(o.depth) DESC, p.prev_event_id
         """;
-
-    private const string SelectFilled = $"SELECT x.event_id FROM events x WHERE x.event_id = ANY(@Ids) AND ({Filled})";
 
     private const string SelectLatest = $"""
         SELECT {StoredColumns} {FromEvents}
@@ -150,17 +146,6 @@ internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator tr
         await using var conn = await db.OpenConnectionAsync(ct);
         var rows = await conn.QueryAsync<ExtremityRow>(new CommandDefinition(SelectBackwardExtremities, new { RoomNid = roomNid }, cancellationToken: ct));
         return rows.Select(r => (r.EventId, r.Depth)).ToList();
-    }
-
-    public async Task<IReadOnlyCollection<string>> GetFilledAsync(IReadOnlyCollection<string> eventIds, CancellationToken ct)
-    {
-        if (eventIds.Count == 0)
-        {
-            return [];
-        }
-
-        await using var conn = await db.OpenConnectionAsync(ct);
-        return (await conn.QueryAsync<string>(new CommandDefinition(SelectFilled, new { Ids = eventIds.ToArray() }, cancellationToken: ct))).ToList();
     }
 
     public Task<IReadOnlyList<StoredEvent>> GetLatestEventsAsync(long roomNid, long afterStream, long upToStream, int limit, CancellationToken ct) =>
