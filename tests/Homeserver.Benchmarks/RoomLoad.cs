@@ -36,7 +36,11 @@ public static class RoomLoad
         // seconds into the first phase), so both phases' paths are run for a while first. A phase given 0 is skipped.
         await SendForAsync(room, 8, TimeSpan.FromSeconds(6));
         await SendForAsync(room, 1, TimeSpan.FromSeconds(6));
-        foreach (var concurrency in seconds > 0 ? new[] { 1, 8 } : [])
+        // HS_BENCH_SENDERS (say "1" or "8") runs only those phases, so that a database's statistics can be taken of one.
+        var phases = Environment.GetEnvironmentVariable("HS_BENCH_SENDERS") is { Length: > 0 } only
+            ? only.Split(',').Select(n => int.Parse(n, CultureInfo.InvariantCulture)).ToArray()
+            : new[] { 1, 8 };
+        foreach (var concurrency in seconds > 0 ? phases : [])
         {
             var before = commands.Count;
             var batchesBefore = commands.CountOf(BatchStatement);
@@ -47,7 +51,19 @@ public static class RoomLoad
             var allocatedBefore = GC.GetTotalAllocatedBytes();
             var pausedBefore = GC.GetTotalPauseDuration();
             var machineBefore = MachineCpu.Read();
+            var statistics = Environment.GetEnvironmentVariable("HS_BENCH_PGSTATS") == "1";
+            if (statistics)
+            {
+                await ScalarAsync(room, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+                await ScalarAsync(room, "SELECT count(*) FROM (SELECT pg_stat_statements_reset(), pg_stat_reset_shared('wal')) r");
+            }
+
             var latencies = await SendForAsync(room, concurrency, TimeSpan.FromSeconds(seconds));
+            if (statistics)
+            {
+                await PrintStatisticsAsync(room, latencies.Count);
+            }
+
             var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
             var machine = MachineCpu.Describe(machineBefore, MachineCpu.Read(), latencies.Count);
             Report($"PUT /send, {concurrency} sender(s), {seconds} s", latencies, seconds, commands.Count - before, cpu, commands.Time - dbBefore);
@@ -198,6 +214,37 @@ public static class RoomLoad
     }
 
     private static double Percentile(List<double> sorted, double p) => sorted.Count == 0 ? 0 : sorted[Math.Min(sorted.Count - 1, (int)(sorted.Count * p))];
+
+    /// <summary>
+    /// HS_BENCH_PGSTATS=1 (a cluster with pg_stat_statements loaded): what PostgreSQL spent on the phase's statements,
+    /// per send, and the WAL's writes and flushes.
+    /// </summary>
+    private static async Task PrintStatisticsAsync(RoomBenchmarkRoom room, int sends)
+    {
+        await using var conn = new NpgsqlConnection(room.Server.Database.ConnectionString);
+        await conn.OpenAsync();
+        await using (var cmd = new NpgsqlCommand(
+            "SELECT calls, rows, total_exec_time, left(regexp_replace(query, '\\s+', ' ', 'g'), 70) FROM pg_stat_statements " +
+            "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY total_exec_time DESC LIMIT 8", conn))
+        await using (var reader = await cmd.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  pg: {reader.GetInt64(0),7} calls {reader.GetInt64(1),8} rows {reader.GetDouble(2) / Math.Max(1, sends) * 1000,7:F0} us/send  {reader.GetString(3)}"));
+            }
+        }
+
+        await using (var cmd = new NpgsqlCommand("SELECT wal_records, wal_bytes, wal_write, wal_sync, wal_write_time, wal_sync_time FROM pg_stat_wal", conn))
+        await using (var reader = await cmd.ExecuteReaderAsync())
+        {
+            await reader.ReadAsync();
+            var syncs = Math.Max(1, reader.GetInt64(3));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  wal: {reader.GetInt64(0) / (double)Math.Max(1, sends):F1} records and {reader.GetDecimal(1) / Math.Max(1, sends):F0} bytes per send; " +
+                $"{reader.GetInt64(3)} flushes, {reader.GetDouble(5) / syncs:F3} ms each; {reader.GetInt64(2)} writes, {reader.GetDouble(4):F0} ms"));
+        }
+    }
 
     private static async Task<long> ScalarAsync(RoomBenchmarkRoom room, string sql)
     {

@@ -49,8 +49,8 @@ internal sealed class FederationSenderRepository(NpgsqlDataSource db) : IFederat
     // later is not sent the room's history), plus, as Synapse, membership events that take one of its users out of the
     // room: a kick or ban of a user who was joined (the server was in the room before the event, though no longer in
     // room_memberships) and a rescinded invite. The target's previous membership is among a member event's auth
-    // events. An invite itself is not sent: the invited server is not in the room, hears of it through /invite, and
-    // may not know the room at all.
+    // events, read from its JSON (each an ID, or in room versions 1 and 2 an [ID, hashes] pair). An invite itself is
+    // not sent: the invited server is not in the room, hears of it through /invite, and may not know the room at all.
     private const string SelectPending = """
         SELECT e.event_id AS EventId, e.stream_ordering AS StreamOrdering, e.json AS Json
         FROM events e
@@ -60,8 +60,9 @@ internal sealed class FederationSenderRepository(NpgsqlDataSource db) : IFederat
           AND (EXISTS (SELECT 1 FROM room_memberships m
                        WHERE m.room_nid = e.room_nid AND m.user_server = @Destination AND m.membership = 'join' AND m.stream_ordering < e.stream_ordering)
                OR (e.event_type = 'm.room.member' AND substring(e.state_key from position(':' in e.state_key) + 1) = @Destination
-                   AND EXISTS (SELECT 1 FROM event_auth_events a JOIN events p ON p.event_id = a.auth_event_id
-                               WHERE a.event_nid = e.event_nid AND p.event_type = 'm.room.member' AND p.state_key = e.state_key
+                   AND EXISTS (SELECT 1 FROM jsonb_array_elements((e.json::jsonb) -> 'auth_events') AS a (entry)
+                               JOIN events p ON p.event_id = CASE jsonb_typeof(a.entry) WHEN 'array' THEN a.entry ->> 0 ELSE a.entry #>> '{}' END
+                               WHERE p.event_type = 'm.room.member' AND p.state_key = e.state_key
                                  AND ((p.json::jsonb) -> 'content' ->> 'membership' = 'join'
                                       OR ((p.json::jsonb) -> 'content' ->> 'membership' = 'invite'
                                           AND (e.json::jsonb) -> 'content' ->> 'membership' = 'leave')))))

@@ -10,17 +10,20 @@ namespace Homeserver.Storage.RoomFeatures;
 /// <summary>The column list and row mapping of <see cref="StoredEvent"/> queries over <c>events</c> (alias <c>e</c>).</summary>
 internal static class StoredEventQueries
 {
-    public const string Columns = """
+    public const string Columns = $"""
         e.event_id AS EventId, e.json AS Json, r.room_version AS Version, e.stream_ordering AS StreamOrdering,
         e.topological_ordering AS TopologicalOrdering, e.redacted_by AS RedactedBy, e.state_before AS StateBefore, e.state_after AS StateAfter,
-        t.user_id AS TxnUser, t.device_id AS TxnDevice, t.txn_id AS TxnId
+        {TransactionColumns}
         """;
 
-    /// <summary>Joins for <see cref="Columns"/>: the room's version and the client transaction.</summary>
-    public const string Joins = """
-        JOIN rooms r ON r.room_nid = e.room_nid
-        LEFT JOIN event_txn_ids t ON t.event_id = e.event_id
-        """;
+    /// <summary>
+    /// A local send's client transaction, kept on its event row (0013_lighter_event_rows.sql): the sender is its user,
+    /// and the transaction ID is null for every other event.
+    /// </summary>
+    public const string TransactionColumns = "e.sender AS TxnUser, e.txn_device_id AS TxnDevice, e.txn_id AS TxnId";
+
+    /// <summary>The join for <see cref="Columns"/>: the room's version.</summary>
+    public const string Joins = "JOIN rooms r ON r.room_nid = e.room_nid";
 
     /// <summary>In the timeline: not an outlier, not rejected, not soft-failed.</summary>
     public const string Visible = "e.stream_ordering IS NOT NULL AND NOT e.outlier AND e.rejection_reason IS NULL AND NOT e.soft_failed";

@@ -7,8 +7,8 @@ namespace Homeserver.Storage.Rooms;
 
 /// <summary>
 /// The rows a persisted batch adds, collected while <see cref="RoomRepository.PersistAsync"/> walks the batch and
-/// written in one round trip (an <see cref="NpgsqlBatch"/> inside the batch's transaction): the events, their prev
-/// and auth edges, transaction IDs, relations and search text, the forward extremities and the room's position in one
+/// written in one round trip (an <see cref="NpgsqlBatch"/> inside the batch's transaction): the events (with the client
+/// transaction of a local send), their prev edges, transaction IDs, relations and search text, the forward extremities and the room's position in one
 /// statement (<c>unnest</c> of arrays into each table), whatever the number of events; then the redaction marks.
 /// </summary>
 internal sealed class PersistWrites
@@ -33,15 +33,15 @@ internal sealed class PersistWrites
                     last_stream_ordering = GREATEST(room_current_snapshot.last_stream_ordering, EXCLUDED.last_stream_ordering)),
             new_events AS (
                 INSERT INTO events (event_nid, event_id, room_nid, event_type, state_key, state_key_nid, sender, depth, origin_server_ts,
-                                    stream_ordering, topological_ordering, state_before, state_after, outlier, rejection_reason, soft_failed, json)
-                SELECT u.nid, u.id, $1, u.type, u.sk, u.sknid, u.sender, u.depth, u.ts, u.so, u.depth, u.sb, u.sa, u.outlier, u.rr, u.sf, u.json
+                                    stream_ordering, topological_ordering, state_before, state_after, outlier, rejection_reason, soft_failed, json,
+                                    txn_device_id, txn_id)
+                SELECT u.nid, u.id, $1, u.type, u.sk, u.sknid, u.sender, u.depth, u.ts, u.so, u.depth, u.sb, u.sa, u.outlier, u.rr, u.sf, u.json,
+                       u.tdev, u.tid
                 FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[],
-                            $11::bigint[], $12::bigint[], $13::boolean[], $14::text[], $15::boolean[], $16::text[])
-                     AS u (nid, id, type, sk, sknid, sender, depth, ts, so, sb, sa, outlier, rr, sf, json)),
+                            $11::bigint[], $12::bigint[], $13::boolean[], $14::text[], $15::boolean[], $16::text[], $19::text[], $20::text[])
+                     AS u (nid, id, type, sk, sknid, sender, depth, ts, so, sb, sa, outlier, rr, sf, json, tdev, tid)),
             prev_edges AS (
                 INSERT INTO event_prev_events (event_nid, prev_event_id) SELECT * FROM unnest($17::bigint[], $18::text[]){conflict}),
-            auth_edges AS (
-                INSERT INTO event_auth_events (event_nid, auth_event_id) SELECT * FROM unnest($19::bigint[], $20::text[]){conflict}),
             txns AS (
                 INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, created_ts)
                 SELECT u, d, t, e, $25 FROM unnest($21::text[], $22::text[], $23::text[], $24::text[]) AS x (u, d, t, e)),
@@ -90,8 +90,8 @@ internal sealed class PersistWrites
     private readonly List<string> _json = [];
     private readonly List<long> _prevNids = [];
     private readonly List<string> _prevIds = [];
-    private readonly List<long> _authNids = [];
-    private readonly List<string> _authIds = [];
+    private readonly List<string?> _txnDevices = [];
+    private readonly List<string?> _txnIds = [];
     private readonly List<TransactionRef> _txns = [];
     private readonly List<string> _txnEvents = [];
 
@@ -143,12 +143,9 @@ internal sealed class PersistWrites
             _prevIds.Add(prev);
         }
 
-        foreach (var auth in pdu.AuthEventIds)
-        {
-            _authNids.Add(nid);
-            _authIds.Add(auth);
-        }
-
+        // An event's auth event IDs are not written apart from its JSON (0013_lighter_event_rows.sql).
+        _txnDevices.Add(item.Transaction?.DeviceId);
+        _txnIds.Add(item.Transaction?.TxnId);
         if (item.Transaction is { } txn)
         {
             _txns.Add(txn);
@@ -177,7 +174,7 @@ internal sealed class PersistWrites
             _timestamps.ToArray(), _streams.ToArray(), _before.ToArray(), _after.ToArray(), _outliers.ToArray(), _rejections.ToArray(),
             _softFailed.ToArray(), _json.ToArray(),
             _prevNids.ToArray(), _prevIds.ToArray(),
-            _authNids.ToArray(), _authIds.ToArray(),
+            _txnDevices.ToArray(), _txnIds.ToArray(),
             _txns.Select(t => t.UserId).ToArray(), _txns.Select(t => t.DeviceId).ToArray(), _txns.Select(t => t.TxnId).ToArray(), _txnEvents.ToArray(), nowTs,
             relationNids, parents, relTypes, keys,
             searchNids, searchKeys, texts,

@@ -4,6 +4,7 @@ using Homeserver.Core;
 using Homeserver.Core.Streams;
 using Homeserver.Rooms;
 using Homeserver.Rooms.Persistence;
+using Homeserver.Storage.RoomFeatures;
 using Npgsql;
 
 namespace Homeserver.Storage.Rooms;
@@ -11,16 +12,9 @@ namespace Homeserver.Storage.Rooms;
 /// <summary>Read queries over the event DAG for the client API and sync (see RoomRepository for the tables).</summary>
 internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator translator, RoomNewsTracker newsTracker) : IRoomReadStore
 {
-    private const string StoredColumns = """
-        e.event_id AS EventId, e.json AS Json, r.room_version AS Version, e.stream_ordering AS StreamOrdering,
-        e.topological_ordering AS TopologicalOrdering, e.redacted_by AS RedactedBy, e.state_before AS StateBefore, e.state_after AS StateAfter,
-        t.user_id AS TxnUser, t.device_id AS TxnDevice, t.txn_id AS TxnId
-        """;
+    private const string StoredColumns = StoredEventQueries.Columns;
 
-    private const string FromEvents = """
-        FROM events e JOIN rooms r ON r.room_nid = e.room_nid
-        LEFT JOIN event_txn_ids t ON t.event_id = e.event_id
-        """;
+    private const string FromEvents = $"FROM events e {StoredEventQueries.Joins}";
 
     private const string Visible = "e.stream_ordering IS NOT NULL AND NOT e.outlier AND e.rejection_reason IS NULL AND NOT e.soft_failed";
 

@@ -8,7 +8,7 @@ using Npgsql;
 namespace Homeserver.Storage.Rooms;
 
 /// <summary>
-/// The event DAG: tables <c>rooms</c>, <c>events</c>, <c>event_prev_events</c>, <c>event_auth_events</c>,
+/// The event DAG: tables <c>rooms</c>, <c>events</c> (auth edges live in each event's JSON), <c>event_prev_events</c>,
 /// <c>forward_extremities</c>, <c>current_state</c>, <c>room_current_snapshot</c>, <c>room_memberships</c>
 /// and <c>event_txn_ids</c>. A batch of events is persisted with its edges, state and stream positions in
 /// one transaction.

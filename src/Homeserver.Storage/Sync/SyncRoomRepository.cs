@@ -4,6 +4,7 @@ using Homeserver.Core;
 using Homeserver.Rooms;
 using Homeserver.Rooms.Persistence;
 using Homeserver.Sync;
+using Homeserver.Storage.RoomFeatures;
 using Npgsql;
 
 namespace Homeserver.Storage.Sync;
@@ -15,10 +16,10 @@ namespace Homeserver.Storage.Sync;
 /// </summary>
 internal sealed class SyncRoomRepository(NpgsqlDataSource db, EventCache cache) : ISyncRoomStore
 {
-    private const string StoredColumns = """
+    private const string StoredColumns = $"""
         e.event_id AS EventId, e.json AS Json, r.room_version AS Version, e.room_nid AS RoomNid, e.stream_ordering AS StreamOrdering,
         e.topological_ordering AS TopologicalOrdering, e.redacted_by AS RedactedBy, e.state_before AS StateBefore, e.state_after AS StateAfter,
-        t.user_id AS TxnUser, t.device_id AS TxnDevice, t.txn_id AS TxnId
+        {StoredEventQueries.TransactionColumns}
         """;
 
     private const string SelectLatest = $"""
@@ -30,7 +31,6 @@ internal sealed class SyncRoomRepository(NpgsqlDataSource db, EventCache cache) 
               AND x.rejection_reason IS NULL AND NOT x.soft_failed
             ORDER BY x.stream_ordering DESC LIMIT @Limit) e
         JOIN rooms r ON r.room_nid = e.room_nid
-        LEFT JOIN event_txn_ids t ON t.event_id = e.event_id
         """;
 
     private const string SelectSnapshotsAt = """
@@ -73,12 +73,11 @@ internal sealed class SyncRoomRepository(NpgsqlDataSource db, EventCache cache) 
         ORDER BY RoomNid, rn
         """;
 
-    private const string SelectByIds = """
+    private const string SelectByIds = $"""
         SELECT e.event_id AS EventId, e.json AS Json, r.room_version AS Version, e.room_nid AS RoomNid, e.stream_ordering AS StreamOrdering,
                e.topological_ordering AS TopologicalOrdering, e.redacted_by AS RedactedBy, e.state_before AS StateBefore, e.state_after AS StateAfter,
-               t.user_id AS TxnUser, t.device_id AS TxnDevice, t.txn_id AS TxnId
+               {StoredEventQueries.TransactionColumns}
         FROM events e JOIN rooms r ON r.room_nid = e.room_nid
-        LEFT JOIN event_txn_ids t ON t.event_id = e.event_id
         WHERE e.event_id = ANY(@Ids)
         """;
 

@@ -1,0 +1,78 @@
+using Homeserver.Storage;
+using Homeserver.TestKit;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace Homeserver.Host.Tests;
+
+/// <summary>
+/// Migration 0013 against a database the previous release left: the client transactions of stored events move onto
+/// their rows (where readers now find unsigned.transaction_id), and the auth edges, which every event's JSON holds,
+/// are no longer a table.
+/// </summary>
+public sealed class EventRowMigrationTests
+{
+    [Fact]
+    public async Task Migration_0013_moves_each_events_transaction_onto_its_row()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        await using var services = new ServiceCollection()
+            .AddLogging()
+            .AddSingleton(TimeProvider.System)
+            .AddStorage(database.ConnectionString)
+            .BuildServiceProvider();
+        var db = services.GetRequiredService<NpgsqlDataSource>();
+
+        // The schema as the previous release left it: every migration before 0013, recorded as applied.
+        await ExecuteAsync(db, "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_ts bigint NOT NULL)");
+        foreach (var migration in MigrationRunner.Shipped.Where(m => m.Version < 13))
+        {
+            await ExecuteAsync(db, migration.Sql);
+            await ExecuteAsync(db, $"INSERT INTO schema_migrations VALUES ({migration.Version}, '{migration.Name}', 0)");
+        }
+
+        // $e1 was sent by alice's DEV1 with a transaction, $e2 came from elsewhere, and $e3's transaction row names
+        // another user than its sender (which no send writes): it must not be taken for the sender's.
+        await ExecuteAsync(db, """
+            INSERT INTO rooms (room_id, room_version, created_ts) VALUES ('!room:test', '10', 0);
+            INSERT INTO events (event_id, room_nid, event_type, sender, depth, origin_server_ts, stream_ordering, topological_ordering, json)
+            SELECT '$e' || s, r.room_nid, 'm.room.message', '@alice:test', s, s, s, s, '{}'
+            FROM rooms r, generate_series(1, 3) AS s;
+            INSERT INTO event_auth_events (event_nid, auth_event_id) SELECT event_nid, '$create' FROM events;
+            INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, created_ts) VALUES
+                ('@alice:test', 'DEV1', 'txn-1', '$e1', 0),
+                ('@bob:test', 'DEV2', 'txn-3', '$e3', 0);
+            """);
+
+        (await services.GetRequiredService<MigrationRunner>().MigrateAsync(CancellationToken.None)).Should().BeGreaterThan(0);
+
+        (await RowsAsync(db, "SELECT event_id || ':' || coalesce(txn_device_id, '-') || ':' || coalesce(txn_id, '-') FROM events ORDER BY event_id"))
+            .Should().Equal("$e1:DEV1:txn-1", "$e2:-:-", "$e3:-:-");
+
+        // A retried send still finds its transaction by the primary key.
+        (await RowsAsync(db, "SELECT event_id FROM event_txn_ids WHERE user_id = '@alice:test' AND device_id = 'DEV1' AND txn_id = 'txn-1'"))
+            .Should().Equal("$e1");
+        (await RowsAsync(db, "SELECT count(*)::text FROM pg_tables WHERE tablename = 'event_auth_events'")).Should().Equal("0");
+    }
+
+    private static async Task ExecuteAsync(NpgsqlDataSource db, string sql)
+    {
+        await using var conn = await db.OpenConnectionAsync();
+        await using var command = new NpgsqlCommand(sql, conn);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    private static async Task<List<string>> RowsAsync(NpgsqlDataSource db, string sql)
+    {
+        await using var conn = await db.OpenConnectionAsync();
+        await using var command = new NpgsqlCommand(sql, conn);
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new List<string>();
+        while (await reader.ReadAsync())
+        {
+            rows.Add(reader.GetString(0));
+        }
+
+        return rows;
+    }
+}
