@@ -423,6 +423,31 @@ public sealed class RoomTests(TestServer server) : IClassFixture<TestServer>
         response.ErrCode.Should().Be("M_TOO_LARGE");
     }
 
+    // A body without Content-Length (chunked) is read as it comes, and still held to the limit.
+    [Theory]
+    [InlineData(100, HttpStatusCode.OK)]
+    [InlineData(70_000, HttpStatusCode.RequestEntityTooLarge)]
+    public async Task A_send_with_a_chunked_body_is_read_whole_and_held_to_the_limit(int bodyLength, HttpStatusCode expected)
+    {
+        var alice = await NewUserAsync();
+        var roomId = Uri.EscapeDataString(await CreateRoomAsync(alice));
+        var body = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new { msgtype = "m.text", body = new string('y', bodyLength) });
+        using var request = new HttpRequestMessage(HttpMethod.Put, $"/_matrix/client/v3/rooms/{roomId}/send/m.room.message/chunked")
+        {
+            Content = new StreamContent(new MemoryStream(body)),
+        };
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", alice.AccessToken);
+        request.Headers.TransferEncodingChunked = true;
+        using var response = await server.Client.SendAsync(request);
+        response.StatusCode.Should().Be(expected);
+        if (expected == HttpStatusCode.OK)
+        {
+            var eventId = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("event_id").GetString()!;
+            var stored = (await alice.GetAsync($"/_matrix/client/v3/rooms/{roomId}/event/{Uri.EscapeDataString(eventId)}")).EnsureOk().Json;
+            stored.GetProperty("content").GetProperty("body").GetString().Should().HaveLength(bodyLength);
+        }
+    }
+
     [Fact]
     public async Task State_set_through_the_state_api_is_current_and_keeps_prev_content()
     {

@@ -324,7 +324,7 @@ public sealed partial class NotificationEvaluator : IRoomEventListener, IDisposa
                 var match = rules[user].Evaluate(context, state.LocalJoined.GetValueOrDefault(user));
                 if (match is { Actions.Notify: true })
                 {
-                    rows.Add(new NotificationRow(user, room.RoomId, pdu.EventId, ordering, thread, match.Actions.Actions.ToJsonString(), match.Actions.Highlight, now));
+                    rows.Add(new NotificationRow(user, room.RoomId, pdu.EventId, ordering, thread, match.Actions.ActionsJson, match.Actions.Highlight, now));
                 }
             }
         }

@@ -10,9 +10,20 @@ namespace Homeserver.Push.Rules;
 /// </summary>
 public sealed class PropertyPath
 {
-    private PropertyPath(IReadOnlyList<string> segments) => Segments = segments;
+    // An array, not the interface: resolving runs for every rule condition, member and event, and a foreach over an
+    // IReadOnlyList allocates its enumerator each time.
+    private readonly string[] _segments;
 
-    public IReadOnlyList<string> Segments { get; }
+    private PropertyPath(string text, string[] segments)
+    {
+        Text = text;
+        _segments = segments;
+    }
+
+    /// <summary>The path as written in the rule.</summary>
+    public string Text { get; }
+
+    public IReadOnlyList<string> Segments => _segments;
 
     /// <summary>True for <c>content.body</c>, which <c>event_match</c> matches by words rather than whole.</summary>
     public bool IsContentBody => Segments is ["content", "body"];
@@ -41,14 +52,14 @@ public sealed class PropertyPath
         }
 
         segments.Add(current.ToString());
-        return new PropertyPath(segments);
+        return new PropertyPath(path, [.. segments]);
     }
 
     /// <summary>The value at this path in <paramref name="root"/>, or false when a step is missing or not an object.</summary>
     public bool TryResolve(JsonElement root, out JsonElement value)
     {
         value = root;
-        foreach (var segment in Segments)
+        foreach (var segment in _segments)
         {
             if (value.ValueKind != JsonValueKind.Object || !value.TryGetProperty(segment, out var next))
             {

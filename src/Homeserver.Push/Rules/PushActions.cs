@@ -17,6 +17,7 @@ public sealed class PushActions
         Highlight = highlight;
         Tweaks = tweaks;
         Actions = actions;
+        ActionsJson = actions.ToJsonString();
     }
 
     public bool Notify { get; }
@@ -28,6 +29,12 @@ public sealed class PushActions
 
     /// <summary>The actions with the historical ones stripped, as stored and shown by <c>/notifications</c>.</summary>
     public JsonArray Actions { get; }
+
+    /// <summary>
+    /// <see cref="Actions"/> as JSON text, written once per compiled rule: every notification row stores it, and
+    /// serialising it per row was a large share of a busy room's allocations.
+    /// </summary>
+    public string ActionsJson { get; }
 
     public static PushActions Parse(JsonArray actions)
     {

@@ -13,6 +13,7 @@ public sealed class PushEventContext(JsonElement eventJson, string roomId, strin
 {
     private string? _body;
     private bool _bodyRead;
+    private Dictionary<string, string?>? _strings;
 
     /// <summary>The event as a PDU (the fields conditions may name: type, state_key, sender, room_id, content...).</summary>
     public JsonElement Event { get; } = eventJson;
@@ -45,6 +46,22 @@ public sealed class PushEventContext(JsonElement eventJson, string roomId, strin
 
             return _body;
         }
+    }
+
+    /// <summary>
+    /// The string at <paramref name="path"/>, or null when it is absent or not a string: read once per event for every
+    /// user's rules (reading it per rule and user allocated a string each time, most of what evaluating allocated).
+    /// </summary>
+    public string? StringAt(PropertyPath path)
+    {
+        _strings ??= new Dictionary<string, string?>(StringComparer.Ordinal);
+        if (!_strings.TryGetValue(path.Text, out var value))
+        {
+            value = path.TryResolve(Event, out var found) && found.ValueKind == JsonValueKind.String ? found.GetString() : null;
+            _strings[path.Text] = value;
+        }
+
+        return value;
     }
 }
 
@@ -106,8 +123,7 @@ public sealed class EventMatch(PropertyPath path, string pattern) : PushConditio
 {
     private readonly Glob _glob = Glob.Get(pattern, path.IsContentBody ? GlobMode.Word : GlobMode.Whole);
 
-    public override bool Matches(PushEventContext e, string? displayName) =>
-        path.TryResolve(e.Event, out var value) && value.ValueKind == JsonValueKind.String && _glob.IsMatch(value.GetString()!);
+    public override bool Matches(PushEventContext e, string? displayName) => e.StringAt(path) is { } value && _glob.IsMatch(value);
 }
 
 /// <summary><c>event_property_is</c>: exact equality with a string, integer, boolean or null.</summary>

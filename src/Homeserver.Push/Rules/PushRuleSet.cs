@@ -97,24 +97,28 @@ public sealed class PushRuleSet
 /// <summary>One enabled rule ready to be checked: its conditions compiled and its actions parsed.</summary>
 public sealed class CompiledPushRule
 {
-    private CompiledPushRule(PushRule rule, IReadOnlyList<PushCondition> conditions, PushActions actions)
+    // Arrays, here and in CompiledPushRules: every event is evaluated for every local member, rule by rule, and a
+    // foreach over an IReadOnlyList allocates its enumerator each time (the largest allocation of a busy room's sends).
+    private readonly PushCondition[] _conditions;
+
+    private CompiledPushRule(PushRule rule, PushCondition[] conditions, PushActions actions)
     {
         Rule = rule;
-        Conditions = conditions;
+        _conditions = conditions;
         Actions = actions;
     }
 
     public PushRule Rule { get; }
 
-    public IReadOnlyList<PushCondition> Conditions { get; }
+    public IReadOnlyList<PushCondition> Conditions => _conditions;
 
     public PushActions Actions { get; }
 
     public static CompiledPushRule From(PushRule rule)
     {
-        IReadOnlyList<PushCondition> conditions = rule.Kind switch
+        PushCondition[] conditions = rule.Kind switch
         {
-            PushRuleKind.Override or PushRuleKind.Underride => (rule.Conditions ?? []).Select(PushCondition.Compile).ToList(),
+            PushRuleKind.Override or PushRuleKind.Underride => (rule.Conditions ?? []).Select(PushCondition.Compile).ToArray(),
             PushRuleKind.Content => [rule.Pattern is null ? Never.Instance : new EventMatch(PropertyPath.Parse("content.body"), rule.Pattern)],
             PushRuleKind.Room => [new RoomIs(rule.RuleId)],
             PushRuleKind.Sender => [new SenderIs(rule.RuleId)],
@@ -125,7 +129,7 @@ public sealed class CompiledPushRule
 
     public bool Matches(PushEventContext e, string? displayName)
     {
-        foreach (var c in Conditions)
+        foreach (var c in _conditions)
         {
             if (!c.Matches(e, displayName))
             {
@@ -140,12 +144,14 @@ public sealed class CompiledPushRule
 /// <summary>A user's enabled rules in evaluation order; the first rule whose conditions all hold decides the actions.</summary>
 public sealed class CompiledPushRules(IReadOnlyList<CompiledPushRule> rules)
 {
-    public IReadOnlyList<CompiledPushRule> Rules { get; } = rules;
+    private readonly CompiledPushRule[] _rules = [.. rules];
+
+    public IReadOnlyList<CompiledPushRule> Rules => _rules;
 
     /// <summary>The matching rule, or null when none matches (then there is no notification).</summary>
     public CompiledPushRule? Evaluate(PushEventContext e, string? displayName)
     {
-        foreach (var rule in Rules)
+        foreach (var rule in _rules)
         {
             if (rule.Matches(e, displayName))
             {
