@@ -136,5 +136,7 @@ public static class RoomEndpoints
         return await rooms.FindRoomAsync(roomId, ct) ?? throw MatrixException.NotFound("Unknown room");
     }
 
-    internal static JsonObject ToObject(JsonElement element) => JsonNode.Parse(element.GetRawText())!.AsObject();
+    // A node over the parsed body's element, read on first use (writing the element out as text to parse it again was
+    // one of the larger allocations of a send).
+    internal static JsonObject ToObject(JsonElement element) => JsonObject.Create(element)!;
 }

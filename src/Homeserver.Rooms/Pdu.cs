@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Homeserver.Core;
+using Homeserver.Rooms.Auth;
 
 namespace Homeserver.Rooms;
 
@@ -21,6 +22,11 @@ public sealed class Pdu
     /// <summary>PDU schemas: <c>prev_events</c> must contain at most 20 events and <c>auth_events</c> at most 10.</summary>
     private const int MaxPrevEvents = 20;
     private const int MaxAuthEvents = 10;
+
+    // The power levels this event gives with a create event (PowerLevels.From), kept on the power levels event: every
+    // send's auth check reads them, and reading the users', events' and notifications' maps again per event was a
+    // large share of a busy room's allocations. One immutable object, so that a racing reader never sees half of it.
+    private PowerLevels.Memo? _powerLevels;
 
     private Pdu(JsonElement json, RoomVersion version, string eventId)
     {
@@ -343,5 +349,11 @@ public sealed class Pdu
         {
             throw new InvalidPduException(name + " is longer than " + MaxIdBytes + " bytes");
         }
+    }
+
+    internal PowerLevels.Memo? PowerLevelsMemo
+    {
+        get => Volatile.Read(ref _powerLevels);
+        set => Volatile.Write(ref _powerLevels, value);
     }
 }

@@ -86,8 +86,13 @@ public sealed class PowerLevels
             return new PowerLevels(null, creators, Empty, Empty, Empty);
         }
 
+        if (powerLevels.PowerLevelsMemo is { } memo && ReferenceEquals(memo.Create, create) && memo.Version == version)
+        {
+            return memo.Levels;
+        }
+
         var c = powerLevels.Content;
-        return new PowerLevels(powerLevels, creators, ReadMap(c, "users", version), ReadMap(c, "events", version), ReadMap(c, "notifications", version))
+        var levels = new PowerLevels(powerLevels, creators, ReadMap(c, "users", version), ReadMap(c, "events", version), ReadMap(c, "notifications", version))
         {
             UsersDefault = ReadOr(c, "users_default", DefaultUsersDefault, version),
             EventsDefault = ReadOr(c, "events_default", DefaultEventsDefault, version),
@@ -97,7 +102,12 @@ public sealed class PowerLevels
             Redact = ReadOr(c, "redact", DefaultRedact, version),
             Invite = ReadOr(c, "invite", DefaultInvite, version),
         };
+        powerLevels.PowerLevelsMemo = new Memo(create, version, levels);
+        return levels;
     }
+
+    /// <summary>The view one power levels event gave with <see cref="Create"/> (see <see cref="Pdu"/>).</summary>
+    internal sealed record Memo(Pdu? Create, RoomVersion Version, PowerLevels Levels);
 
     /// <summary>
     /// The user's power level: v12 creators are infinite (<see cref="CreatorLevel"/>); else <c>users</c>, then

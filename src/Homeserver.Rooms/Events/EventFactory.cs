@@ -56,8 +56,7 @@ public sealed class EventFactory(string serverName, Ed25519SigningKey signingKey
 
         var unsigned = JsonSerializer.SerializeToElement(json);
         var signed = EventSigning.HashAndSign(unsigned, version, serverName, signingKey);
-        using var doc = JsonDocument.Parse(signed);
-        var element = doc.RootElement.Clone();
+        var element = JsonElement.Parse(signed); // a document of its own, without a pooled one to copy it out of
         return (element, EventHashing.GetEventId(element, version));
     }
 

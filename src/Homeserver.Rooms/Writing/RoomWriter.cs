@@ -791,7 +791,8 @@ public sealed partial class RoomWriter(
             time.GetUtcNow().ToUnixTimeMilliseconds(),
             id => known.GetValueOrDefault(id));
 
-        if (System.Text.Encoding.UTF8.GetByteCount(pduBuilt.Json.GetRawText()) > MaxEventBytes)
+        // The built event's own UTF-8 bytes (GetRawText would copy them into a string only to count them again).
+        if (System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(pduBuilt.Json).Length > MaxEventBytes)
         {
             throw MatrixException.TooLarge("Event is larger than 65536 bytes");
         }

@@ -135,6 +135,23 @@ public sealed class PowerLevelsAuthTests
         PowerLevels.FromState(v11.State, v11.Version).GetUserLevel(Bob).Should().Be(0);
     }
 
+    [Fact]
+    public void The_view_kept_on_a_power_levels_event_is_only_reused_with_the_same_create_event()
+    {
+        // The view is kept on the power levels event (PowerLevels.From reads its maps once); paired with another create
+        // event, whose creators differ, it must be built again and not handed out from the first pairing.
+        var room = new TestRoom(RoomVersion.V12, createContent: """{"additional_creators":["@bob:example.com"]}""");
+        var pl = room.Send(EventTypes.PowerLevels, Alice, string.Empty, "{\"users\":{\"" + Charlie + "\":100}}");
+        var plain = new TestRoom(RoomVersion.V12);
+
+        var first = PowerLevels.From(pl, room.Create, room.Version);
+        PowerLevels.From(pl, room.Create, room.Version).Should().BeSameAs(first);
+        first.GetUserLevel(Bob).Should().Be(PowerLevels.CreatorLevel);
+        PowerLevels.From(pl, plain.Create, plain.Version).GetUserLevel(Bob).Should().Be(0);
+        PowerLevels.From(pl, room.Create, room.Version).GetUserLevel(Bob).Should().Be(PowerLevels.CreatorLevel);
+        PowerLevels.From(pl, room.Create, room.Version).GetUserLevel(Charlie).Should().Be(100);
+    }
+
     [Theory]
     [InlineData("1")]
     [InlineData("10")]
