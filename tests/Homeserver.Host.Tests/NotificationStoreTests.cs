@@ -141,6 +141,37 @@ public sealed class NotificationStoreTests
     }
 
     [Fact]
+    public async Task Every_read_position_of_a_call_moves_and_drops_only_the_rows_it_passed()
+    {
+        await using var fixture = await FixtureStore.CreateAsync();
+        var store = fixture.Store;
+        await store.AddAsync(
+            [Row("@bob:test", 10, false), Row("@bob:test", 11, false), Row("@bob:test", 12, false) with { ThreadId = "$root" },
+             Row("@alice:test", 10, false), Row("@alice:test", 11, false), Row("@alice:test", 12, false)],
+            [],
+            CancellationToken.None);
+        (await store.MarkReadAsync(new ReadPosition("@alice:test", "!room:test", string.Empty, 10), CancellationToken.None)).Should().BeTrue();
+
+        // Bob's main timeline twice (the later position wins), his thread, and Alice's whole room, which moves from 10 to
+        // 11; a position that does not move (Alice's main timeline at 0) drops nothing.
+        await store.AddAsync(
+            [],
+            [
+                new ReadPosition("@bob:test", "!room:test", Main, 11), new ReadPosition("@bob:test", "!room:test", Main, 10),
+                new ReadPosition("@bob:test", "!room:test", "$root", 12), new ReadPosition("@alice:test", "!room:test", string.Empty, 11),
+                new ReadPosition("@alice:test", "!room:test", Main, 0),
+            ],
+            CancellationToken.None);
+
+        (await store.GetNotificationsAsync("@bob:test", null, 10, false, CancellationToken.None)).Should().BeEmpty();
+        (await store.GetNotificationsAsync("@alice:test", null, 10, false, CancellationToken.None))
+            .Select(n => (n.Row.EventId, n.Read)).Should().Equal(("$e12", false));
+        (await store.MarkReadAsync(new ReadPosition("@bob:test", "!room:test", Main, 11), CancellationToken.None)).Should().BeFalse();
+        (await store.MarkReadAsync(new ReadPosition("@alice:test", "!room:test", string.Empty, 12), CancellationToken.None)).Should().BeTrue();
+        (await store.GetBadgeCountAsync("@alice:test", groupByRoom: false, CancellationToken.None)).Should().Be(0);
+    }
+
+    [Fact]
     public async Task Migration_0011_carries_the_text_keyed_rows_and_read_positions_over()
     {
         await using var database = await TestDatabase.CreateAsync();

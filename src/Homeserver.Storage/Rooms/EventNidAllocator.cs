@@ -14,7 +14,10 @@ internal sealed class EventNidAllocator(NpgsqlDataSource db)
 {
     public const int BlockSize = 100;
 
-    private const string NextBlock = "SELECT nextval(pg_get_serial_sequence('events', 'event_nid')) FROM generate_series(1, $1)";
+    // The sequence is looked up once per call (an uncorrelated subquery runs once), not once per number: a catalog
+    // lookup and a text-to-regclass cast per row were 2% of PostgreSQL's CPU under a stream of messages.
+    private const string NextBlock =
+        "SELECT nextval((SELECT pg_get_serial_sequence('events', 'event_nid')::regclass)) FROM generate_series(1, $1)";
 
     private readonly SemaphoreSlim _lock = new(1, 1);
     private readonly Queue<long> _free = new();
