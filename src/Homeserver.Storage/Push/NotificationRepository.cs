@@ -177,6 +177,7 @@ internal sealed class NotificationRepository(NpgsqlDataSource db) : INotificatio
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var batch = new NpgsqlBatch(conn);
         batch.BatchCommands.Add(new NpgsqlBatchCommand(NoFlushWait));
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(PersistWrites.GenericPlans)); // the rows' insert is an unnest too
         if (stored.Count > 0)
         {
             batch.BatchCommands.Add(PersistWrites.Command(
