@@ -8,8 +8,9 @@ namespace Homeserver.Storage.Rooms;
 /// <summary>
 /// The rows a persisted batch adds, collected while <see cref="RoomRepository.PersistAsync"/> walks the batch and
 /// written in one round trip (an <see cref="NpgsqlBatch"/> inside the batch's transaction): the events (with the client
-/// transaction of a local send), their prev edges, transaction IDs, relations and search text, the forward extremities and the room's position in one
-/// statement (<c>unnest</c> of arrays into each table), whatever the number of events; then the redaction marks.
+/// transaction of a local send), their prev edges, transaction IDs, relations and search text, the forward extremities
+/// and the room's position in one statement (<c>unnest</c> of arrays into each table), whatever the number of events;
+/// then the redaction marks.
 /// </summary>
 internal sealed class PersistWrites
 {
