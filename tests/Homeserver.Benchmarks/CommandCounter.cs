@@ -51,9 +51,6 @@ internal sealed class CommandCounter : IDisposable
 
     public long Count => Interlocked.Read(ref _count);
 
-    /// <summary>Commands seen so far whose SQL starts with <paramref name="prefix"/>.</summary>
-    public long CountOf(string prefix) => _byStatement.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal)).Sum(kv => kv.Value.Count);
-
     /// <summary>Starts recording every command (start, duration, kind) until <see cref="StopTrace"/>.</summary>
     public void StartTrace() => Volatile.Write(ref _trace, []);
 

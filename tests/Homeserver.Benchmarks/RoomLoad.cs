@@ -20,8 +20,6 @@ namespace Homeserver.Benchmarks;
 /// </summary>
 public static class RoomLoad
 {
-    /// <summary>How the statement batch that writes a batch of events begins (see PersistWrites in the storage project).</summary>
-
     public static async Task RunAsync(string[] args)
     {
         var seconds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 10;
@@ -41,8 +39,20 @@ public static class RoomLoad
         var phases = Environment.GetEnvironmentVariable("HS_BENCH_SENDERS") is { Length: > 0 } only
             ? only.Split(',').Select(n => int.Parse(n, CultureInfo.InvariantCulture)).ToArray()
             : new[] { 1, 8 };
+        var statistics = Environment.GetEnvironmentVariable("HS_BENCH_PGSTATS") == "1";
+        if (statistics)
+        {
+            await ScalarAsync(room, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+        }
+
         foreach (var concurrency in seconds > 0 ? phases : [])
         {
+            // Before the phase's clocks start, so that neither the reset nor the report below counts in its CPU.
+            if (statistics)
+            {
+                await ScalarAsync(room, "SELECT count(*) FROM (SELECT pg_stat_statements_reset(), pg_stat_reset_shared('wal')) r");
+            }
+
             var before = commands.Count;
             var streamBefore = await ScalarAsync(room, "SELECT coalesce(max(stream_ordering), 0) FROM events");
             var dbBefore = commands.Time;
@@ -52,21 +62,14 @@ public static class RoomLoad
             var allocatedBefore = GC.GetTotalAllocatedBytes();
             var pausedBefore = GC.GetTotalPauseDuration();
             var machineBefore = MachineCpu.Read();
-            var statistics = Environment.GetEnvironmentVariable("HS_BENCH_PGSTATS") == "1";
-            if (statistics)
-            {
-                await ScalarAsync(room, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
-                await ScalarAsync(room, "SELECT count(*) FROM (SELECT pg_stat_statements_reset(), pg_stat_reset_shared('wal')) r");
-            }
-
             var latencies = await SendForAsync(room, concurrency, TimeSpan.FromSeconds(seconds));
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
+            var machine = MachineCpu.Describe(machineBefore, MachineCpu.Read(), latencies.Count);
             if (statistics)
             {
                 await PrintStatisticsAsync(room, latencies.Count);
             }
 
-            var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
-            var machine = MachineCpu.Describe(machineBefore, MachineCpu.Read(), latencies.Count);
             Report($"PUT /send, {concurrency} sender(s), {seconds} s", latencies, seconds, commands.Enabled ? (commands.Count - before, commands.Time - dbBefore) : null, cpu);
             if (machine is not null)
             {

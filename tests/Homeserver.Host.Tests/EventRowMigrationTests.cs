@@ -24,16 +24,11 @@ public sealed class EventRowMigrationTests
         var db = services.GetRequiredService<NpgsqlDataSource>();
 
         // The schema as the previous release left it: every migration before 0013, recorded as applied.
-        await ExecuteAsync(db, "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_ts bigint NOT NULL)");
-        foreach (var migration in MigrationRunner.Shipped.Where(m => m.Version < 13))
-        {
-            await ExecuteAsync(db, migration.Sql);
-            await ExecuteAsync(db, $"INSERT INTO schema_migrations VALUES ({migration.Version}, '{migration.Name}', 0)");
-        }
+        await PreviousSchema.ApplyBeforeAsync(db, 13);
 
         // $e1 was sent by alice's DEV1 with a transaction, $e2 came from elsewhere, and $e3's transaction row names
         // another user than its sender (which no send writes): it must not be taken for the sender's.
-        await ExecuteAsync(db, """
+        await PreviousSchema.ExecuteAsync(db, """
             INSERT INTO rooms (room_id, room_version, created_ts) VALUES ('!room:test', '10', 0);
             INSERT INTO events (event_id, room_nid, event_type, sender, depth, origin_server_ts, stream_ordering, topological_ordering, json)
             SELECT '$e' || s, r.room_nid, 'm.room.message', '@alice:test', s, s, s, s, '{}'
@@ -53,13 +48,6 @@ public sealed class EventRowMigrationTests
         (await RowsAsync(db, "SELECT event_id FROM event_txn_ids WHERE user_id = '@alice:test' AND device_id = 'DEV1' AND txn_id = 'txn-1'"))
             .Should().Equal("$e1");
         (await RowsAsync(db, "SELECT count(*)::text FROM pg_tables WHERE tablename = 'event_auth_events'")).Should().Equal("0");
-    }
-
-    private static async Task ExecuteAsync(NpgsqlDataSource db, string sql)
-    {
-        await using var conn = await db.OpenConnectionAsync();
-        await using var command = new NpgsqlCommand(sql, conn);
-        await command.ExecuteNonQueryAsync();
     }
 
     private static async Task<List<string>> RowsAsync(NpgsqlDataSource db, string sql)

@@ -32,12 +32,7 @@ public sealed class NotificationStoreTests
         return services;
     }
 
-    private static async Task ExecuteAsync(NpgsqlDataSource db, string sql)
-    {
-        await using var conn = await db.OpenConnectionAsync();
-        await using var command = new NpgsqlCommand(sql, conn);
-        await command.ExecuteNonQueryAsync();
-    }
+    private static Task ExecuteAsync(NpgsqlDataSource db, string sql) => PreviousSchema.ExecuteAsync(db, sql);
 
     /// <summary>Two users, a room, and three events in it at stream orderings 10, 11 and 12.</summary>
     private const string Fixture = """
@@ -179,12 +174,7 @@ public sealed class NotificationStoreTests
         var db = services.GetRequiredService<NpgsqlDataSource>();
 
         // The schema as the previous release left it: every migration before 0011, recorded as applied.
-        await ExecuteAsync(db, "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_ts bigint NOT NULL)");
-        foreach (var migration in MigrationRunner.Shipped.Where(m => m.Version < 11))
-        {
-            await ExecuteAsync(db, migration.Sql);
-            await ExecuteAsync(db, $"INSERT INTO schema_migrations VALUES ({migration.Version}, '{migration.Name}', 0)");
-        }
+        await PreviousSchema.ApplyBeforeAsync(db, 11);
 
         await ExecuteAsync(db, Fixture + """
             INSERT INTO event_push_actions (user_id, room_id, event_id, stream_ordering, thread_id, actions, highlight, ts) VALUES

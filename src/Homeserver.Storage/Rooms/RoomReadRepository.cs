@@ -16,7 +16,7 @@ internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator tr
 
     private const string FromEvents = $"FROM events e {StoredEventQueries.Joins}";
 
-    private const string Visible = "e.stream_ordering IS NOT NULL AND NOT e.outlier AND e.rejection_reason IS NULL AND NOT e.soft_failed";
+    private const string Visible = StoredEventQueries.Visible;
 
     private const string SelectByIds = $"SELECT {StoredColumns} {FromEvents} WHERE e.event_id = ANY(@Ids)";
 

@@ -74,9 +74,7 @@ internal sealed class SyncRoomRepository(NpgsqlDataSource db, EventCache cache) 
         """;
 
     private const string SelectByIds = $"""
-        SELECT e.event_id AS EventId, e.json AS Json, r.room_version AS Version, e.room_nid AS RoomNid, e.stream_ordering AS StreamOrdering,
-               e.topological_ordering AS TopologicalOrdering, e.redacted_by AS RedactedBy, e.state_before AS StateBefore, e.state_after AS StateAfter,
-               {StoredEventQueries.TransactionColumns}
+        SELECT {StoredColumns}
         FROM events e JOIN rooms r ON r.room_nid = e.room_nid
         WHERE e.event_id = ANY(@Ids)
         """;
