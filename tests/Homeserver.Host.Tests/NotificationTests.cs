@@ -301,6 +301,12 @@ public sealed class NotificationTests(TestServer server) : IClassFixture<TestSer
             (await show.ExecuteScalarAsync()).Should().Be("on");
         }
 
+        // Nor does its forcing of generic plans (PersistWrites.GenericPlans) outlive its transaction.
+        await using (var show = new NpgsqlCommand("SHOW plan_cache_mode", conn))
+        {
+            (await show.ExecuteScalarAsync()).Should().Be("auto");
+        }
+
         await using var count = new NpgsqlCommand("SELECT count(*) FROM notifications n JOIN users u ON u.user_nid = n.user_nid WHERE u.user_id = '@bob:test'", conn);
         (await count.ExecuteScalarAsync()).Should().Be(1L);
     }
