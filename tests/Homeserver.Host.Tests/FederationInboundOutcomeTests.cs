@@ -47,10 +47,14 @@ public sealed class FederationInboundOutcomeTests(ServerWithFakeRemote fixture) 
         return (alice, member2, message);
     }
 
-    /// <summary>Waits until the fake server has been sent an event of ours matching <paramref name="match"/>.</summary>
+    /// <summary>
+    /// Waits until the fake server has been sent an event of ours matching <paramref name="match"/>: up to 30 s, so that
+    /// a transaction that failed once (the whole suite loads the machine) is retried within it (the sender's first
+    /// retry is 10 s after a failure).
+    /// </summary>
     private async Task<JsonElement> ReceivedPduAsync(Func<JsonElement, bool> match)
     {
-        for (var i = 0; i < 100; i++)
+        for (var i = 0; i < 300; i++)
         {
             var found = Remote.ReceivedTransactions
                 .SelectMany(t => t.TryGetProperty("pdus", out var pdus) ? pdus.EnumerateArray() : Enumerable.Empty<JsonElement>())
