@@ -28,6 +28,9 @@ public static class RoomFeatureServices
         services.AddSingleton<RelationReader>();
         services.AddSingleton<ContentReports>();
         services.AddSingleton<RoomUpgrader>();
+        services.AddSingleton<SearchIndexer>();
+        services.AddSingleton<IRoomEventListener>(sp => sp.GetRequiredService<SearchIndexer>());
+        services.AddHostedService<SearchIndexerService>();
         services.AddSingleton<RoomSearch>();
         services.AddSingleton<ProfilePropagation>();
         services.AddSingleton<IProfileChangeListener>(sp => sp.GetRequiredService<ProfilePropagation>());
@@ -36,6 +39,44 @@ public static class RoomFeatureServices
         services.AddSingleton<GuestAccessEnforcer>();
         services.AddHostedService<GuestAccessService>();
         return services;
+    }
+
+    /// <summary>
+    /// Runs <see cref="SearchIndexer"/> for the server's lifetime; on stop, lets it write what is queued first (bounded:
+    /// what is left is written by its recovery at the next start).
+    /// </summary>
+    private sealed class SearchIndexerService(SearchIndexer indexer) : IHostedService
+    {
+        private static readonly TimeSpan DrainWait = TimeSpan.FromSeconds(10);
+
+        private readonly CancellationTokenSource _stop = new();
+        private Task? _running;
+
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            _running = Task.Run(() => indexer.RunAsync(_stop.Token), CancellationToken.None);
+            return Task.CompletedTask;
+        }
+
+        public async Task StopAsync(CancellationToken cancellationToken)
+        {
+            try
+            {
+                await indexer.WaitForAsync(long.MaxValue, DrainWait, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                // The host's own shutdown timeout came first.
+            }
+
+            await _stop.CancelAsync();
+            if (_running is not null)
+            {
+                await _running;
+            }
+
+            _stop.Dispose();
+        }
     }
 
     /// <summary>Runs <see cref="GuestAccessEnforcer"/> for the server's lifetime.</summary>

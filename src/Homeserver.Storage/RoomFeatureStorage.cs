@@ -14,6 +14,7 @@ public static class RoomFeatureStorage
         services.AddSingleton<IRoomFeatureStore, RoomFeatureRepository>();
         services.AddSingleton<IIgnoredUsersStore, IgnoredUsersRepository>();
         services.AddSingleton<ISearchStore, SearchRepository>();
+        services.AddSingleton<ISearchIndexStore, SearchIndexRepository>();
         return services;
     }
 }

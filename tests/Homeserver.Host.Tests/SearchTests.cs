@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using Homeserver.TestKit;
+using Npgsql;
 using static Homeserver.Host.Tests.RoomTestHelpers;
 
 namespace Homeserver.Host.Tests;
@@ -112,5 +113,123 @@ public sealed class SearchTests(TestServer server) : IClassFixture<TestServer>
         nothing.GetProperty("count").GetInt32().Should().Be(0);
         var nul = RoomEvents((await alice.PostAsync("/_matrix/client/v3/search", Query("a\u0000b", filter: new { senders = new[] { "@x\u0000:y" } }))).EnsureOk().Json);
         nul.GetProperty("count").GetInt32().Should().Be(0);
+    }
+    [Fact]
+    public async Task Concurrent_senders_each_find_their_own_message_as_soon_as_it_is_sent()
+    {
+        // The search rows of local sends are written after the event (SearchIndexer): a search waits for those of the
+        // events it may see. Eight senders in one room, so that their events share the writer's batches.
+        var alice = await server.NewUserAsync();
+        var roomId = await alice.CreateRoomAsync(new { preset = "public_chat" });
+        var senders = new List<MatrixClient> { alice };
+        for (var i = 1; i < 8; i++)
+        {
+            var member = await server.NewUserAsync();
+            await member.JoinAsync(roomId);
+            senders.Add(member);
+        }
+
+        var found = await Task.WhenAll(senders.Select(async sender =>
+        {
+            var hits = new List<bool>();
+            for (var round = 0; round < 3; round++)
+            {
+                var word = Word("wombat");
+                var sent = await sender.SayAsync(roomId, $"{word} from a sender");
+                var result = RoomEvents((await sender.PostAsync("/_matrix/client/v3/search", Query(word))).EnsureOk().Json);
+                hits.Add(result.GetProperty("results").EnumerateArray().Any(r => r.GetProperty("result").GetProperty("event_id").GetString() == sent));
+            }
+
+            return hits;
+        }));
+
+        found.SelectMany(h => h).Should().OnlyContain(hit => hit);
+    }
+}
+
+/// <summary>
+/// The search rows a stop left unwritten (the indexer writes local events' rows after them) are written at the next
+/// start, from the position the indexer recorded; a redacted event gets none.
+/// </summary>
+public sealed class SearchIndexRecoveryTests : IAsyncLifetime
+{
+    private readonly TestServer _server = new();
+
+    public Task InitializeAsync() => _server.InitializeAsync();
+
+    public Task DisposeAsync() => _server.DisposeAsync();
+
+    [Fact]
+    public async Task Rows_missing_after_a_stop_are_written_at_the_next_start_except_for_redacted_events()
+    {
+        var word = "quokka" + new string(Guid.NewGuid().ToByteArray().Take(6).Select(b => "bcdfghjklmnpqrtvwxz"[b % 19]).ToArray());
+        var alice = await _server.NewUserAsync();
+        var roomId = await alice.CreateRoomAsync();
+        var kept = await alice.SayAsync(roomId, $"{word} kept");
+        var redacted = await alice.SayAsync(roomId, $"{word} redacted");
+        (await SearchAsync(alice, word)).Should().BeEquivalentTo([kept, redacted]);
+        (await alice.PutAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/redact/{Esc(redacted)}/{Guid.NewGuid():N}", new { })).EnsureOk();
+        var later = await alice.SayAsync(roomId, "a later message");
+        await _server.StopAsync();
+
+        // As a crash before the indexer wrote them would leave the database: no rows, and the position before them.
+        await using var db = NpgsqlDataSource.Create(_server.Database.ConnectionString);
+        await ExecuteAsync(db, $"DELETE FROM event_search WHERE event_nid IN (SELECT event_nid FROM events WHERE event_id IN ('{kept}', '{redacted}'))");
+        await ExecuteAsync(db, $"UPDATE search_index_position SET stream_ordering = (SELECT stream_ordering - 1 FROM events WHERE event_id = '{kept}')");
+        (await SearchRowsAsync(db, kept, redacted)).Should().Be(0);
+
+        await _server.RestartAsync();
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        List<string> hits;
+        while ((hits = await SearchAsync(alice, word)).Count == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+
+        hits.Should().Equal(kept);
+        (await SearchRowsAsync(db, redacted)).Should().Be(0);
+        var position = await ScalarAsync(db, "SELECT stream_ordering FROM search_index_position");
+        position.Should().BeGreaterThanOrEqualTo(await ScalarAsync(db, $"SELECT stream_ordering FROM events WHERE event_id = '{later}'"));
+    }
+
+    [Fact]
+    public async Task A_stop_writes_the_queued_rows_and_records_their_position()
+    {
+        var alice = await _server.NewUserAsync();
+        var roomId = await alice.CreateRoomAsync();
+        var sent = new List<string>();
+        for (var i = 0; i < 20; i++)
+        {
+            sent.Add(await alice.SayAsync(roomId, $"message number {i}"));
+        }
+
+        await _server.StopAsync();
+        await using var db = NpgsqlDataSource.Create(_server.Database.ConnectionString);
+        (await SearchRowsAsync(db, [.. sent])).Should().Be(20);
+        (await ScalarAsync(db, "SELECT stream_ordering FROM search_index_position"))
+            .Should().BeGreaterThanOrEqualTo(await ScalarAsync(db, $"SELECT stream_ordering FROM events WHERE event_id = '{sent[^1]}'"));
+        await _server.RestartAsync();
+    }
+
+    private static async Task<List<string>> SearchAsync(MatrixClient client, string word)
+    {
+        var body = new { search_categories = new { room_events = new { search_term = word } } };
+        var result = (await client.PostAsync("/_matrix/client/v3/search", body)).EnsureOk().Json.GetProperty("search_categories").GetProperty("room_events");
+        return result.GetProperty("results").EnumerateArray().Select(r => r.GetProperty("result").GetProperty("event_id").GetString()!).ToList();
+    }
+
+    private static Task<long> SearchRowsAsync(NpgsqlDataSource db, params string[] eventIds) =>
+        ScalarAsync(db, $"SELECT count(*) FROM event_search s JOIN events e USING (event_nid) WHERE e.event_id IN ({string.Join(", ", eventIds.Select(id => $"'{id}'"))})");
+
+    private static async Task ExecuteAsync(NpgsqlDataSource db, string sql)
+    {
+        await using var command = db.CreateCommand(sql);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    private static async Task<long> ScalarAsync(NpgsqlDataSource db, string sql)
+    {
+        await using var command = db.CreateCommand(sql);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
     }
 }

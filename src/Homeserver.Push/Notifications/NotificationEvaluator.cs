@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Threading.Channels;
 using Homeserver.Core;
 using Homeserver.Core.Configuration;
+using Homeserver.Core.Streams;
 using Homeserver.Push.Rules;
 using Homeserver.Rooms;
 using Homeserver.Rooms.Auth;
@@ -40,8 +41,8 @@ public sealed partial class NotificationEvaluator : IRoomEventListener, IDisposa
         Channel.CreateUnbounded<(RoomRecord, IReadOnlyList<PersistedEvent>, RoomHead)>(new UnboundedChannelOptions { SingleReader = true });
 
     private readonly ConcurrentDictionary<string, RoomPushState> _rooms = new(StringComparer.Ordinal);
-    private readonly object _pendingLock = new();
-    private readonly SortedSet<long> _pending = [];
+    private readonly object _workerLock = new();
+    private readonly PendingPositions _pending;
     private readonly CancellationTokenSource _stop = new();
     private readonly string _serverName;
     private readonly EventLookup _lookup;
@@ -50,7 +51,6 @@ public sealed partial class NotificationEvaluator : IRoomEventListener, IDisposa
     private readonly IPushDeliveryTrigger _delivery;
     private readonly TimeProvider _time;
     private readonly ILogger<NotificationEvaluator> _logger;
-    private TaskCompletionSource _pendingChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task? _worker;
     private int _disposed;
 
@@ -69,6 +69,7 @@ public sealed partial class NotificationEvaluator : IRoomEventListener, IDisposa
         _store = store;
         _delivery = delivery;
         _time = time;
+        _pending = new PendingPositions(time);
         _logger = logger;
     }
 
@@ -81,14 +82,7 @@ public sealed partial class NotificationEvaluator : IRoomEventListener, IDisposa
             return;
         }
 
-        lock (_pendingLock)
-        {
-            foreach (var e in timeline)
-            {
-                _pending.Add(e.StreamOrdering!.Value);
-            }
-        }
-
+        _pending.Add(timeline.Select(e => e.StreamOrdering!.Value));
         _queue.Writer.TryWrite((room, timeline, head));
         EnsureWorker();
     }
@@ -98,44 +92,10 @@ public sealed partial class NotificationEvaluator : IRoomEventListener, IDisposa
     /// <paramref name="timeout"/>), so that unread counts read afterwards include them ("The updated notification count
     /// from a new event MUST appear in the same /sync response as the event itself").
     /// </summary>
-    public async Task WaitForAsync(long upToStream, TimeSpan timeout, CancellationToken ct)
-    {
-        var deadline = _time.GetUtcNow() + timeout;
-        while (true)
-        {
-            Task signal;
-            lock (_pendingLock)
-            {
-                if (_pending.Count == 0 || _pending.Min > upToStream)
-                {
-                    return;
-                }
-
-                signal = _pendingChanged.Task;
-            }
-
-            var remaining = deadline - _time.GetUtcNow();
-            if (remaining <= TimeSpan.Zero)
-            {
-                return;
-            }
-
-            await Task.WhenAny(signal, Task.Delay(remaining, _time, ct));
-            ct.ThrowIfCancellationRequested();
-        }
-    }
+    public Task WaitForAsync(long upToStream, TimeSpan timeout, CancellationToken ct) => _pending.WaitUntilDoneAsync(upToStream, timeout, ct);
 
     /// <summary>Events queued or being evaluated whose notifications are not stored yet.</summary>
-    public int PendingEvents
-    {
-        get
-        {
-            lock (_pendingLock)
-            {
-                return _pending.Count;
-            }
-        }
-    }
+    public int PendingEvents => _pending.Count;
 
     public void Dispose()
     {
@@ -154,7 +114,7 @@ public sealed partial class NotificationEvaluator : IRoomEventListener, IDisposa
     {
         if (_worker is null)
         {
-            lock (_pendingLock)
+            lock (_workerLock)
             {
                 _worker ??= Task.Run(RunAsync);
             }
@@ -262,22 +222,7 @@ public sealed partial class NotificationEvaluator : IRoomEventListener, IDisposa
         }
     }
 
-    private void Release(IReadOnlyList<PersistedEvent> events)
-    {
-        TaskCompletionSource changed;
-        lock (_pendingLock)
-        {
-            foreach (var e in events)
-            {
-                _pending.Remove(e.StreamOrdering!.Value);
-            }
-
-            changed = _pendingChanged;
-            _pendingChanged = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        }
-
-        changed.TrySetResult();
-    }
+    private void Release(IReadOnlyList<PersistedEvent> events) => _pending.Remove(events.Select(e => e.StreamOrdering!.Value));
 
     /// <summary>The notifications of one batch's events, and the read positions their local senders move to.</summary>
     internal async Task<(List<NotificationRow> Rows, List<ReadPosition> Reads)> EvaluateAsync(RoomRecord room, IReadOnlyList<PersistedEvent> events, RoomHead head, CancellationToken ct)

@@ -77,6 +77,13 @@ public sealed record PersistBatch(
     public bool NewlyBuilt { get; init; }
 
     /// <summary>
+    /// The events' search rows are left to the search indexer (<c>SearchIndexer</c>), which writes them after the commit,
+    /// off the room writer's serial path; the writer announces the events to it before their stream positions become
+    /// readable.
+    /// </summary>
+    public bool DeferSearch { get; init; }
+
+    /// <summary>
     /// History fetched from another server: the events take the (negative) stream position given, sort before the
     /// live timeline, and move neither the forward extremities, the current state nor the room's stream position.
     /// </summary>

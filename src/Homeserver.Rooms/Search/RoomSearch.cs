@@ -42,8 +42,11 @@ public sealed record SearchOutcome(
 /// was in (up to when they left), each result checked against history visibility and the ignored-users list, with
 /// optional context, profiles and room state. Pages: <c>s&lt;stream&gt;</c> tokens for <c>recent</c>, offsets for <c>rank</c>.
 /// </summary>
-public sealed class RoomSearch(ISearchStore store, IRoomReadStore reads, RoomService rooms, RoomReader reader, EventLookup lookup)
+public sealed class RoomSearch(ISearchStore store, SearchIndexer indexer, StreamPositions streams, IRoomReadStore reads, RoomService rooms, RoomReader reader, EventLookup lookup)
 {
+    /// <summary>How long a search waits for the rows of events sent just before it (written after them, by the indexer).</summary>
+    private static readonly TimeSpan IndexWait = TimeSpan.FromSeconds(5);
+
     public const int DefaultLimit = 10;
 
     public const int MaxLimit = 100;
@@ -76,6 +79,8 @@ public sealed class RoomSearch(ISearchStore store, IRoomReadStore reads, RoomSer
         }
 
         var limit = Math.Clamp(request.Filter.Limit ?? DefaultLimit, 1, MaxLimit);
+        // What the searcher may have seen is searchable: a message they just sent (or read in a sync) is found.
+        await indexer.WaitForAsync(streams.Current, IndexWait, ct);
         var memberships = (await reads.GetUserMembershipsAsync(userId, ct))
             .Where(m => m.Membership is Membership.Join or Membership.Leave or Membership.Ban && request.Filter.IncludesRoom(m.RoomId))
             .ToList();

@@ -26,3 +26,28 @@ public interface ISearchStore
     /// <summary>A page of hits (by rank or newest first) and the total number of matching events.</summary>
     Task<(IReadOnlyList<SearchHit> Hits, int Count)> SearchAsync(SearchQuery query, CancellationToken ct);
 }
+
+/// <summary>An event's searchable text, for its row in the search index (the event found by its stream position).</summary>
+public sealed record SearchRow(long StreamOrdering, string Key, string Text);
+
+/// <summary>A timeline event that may lack its search row (read back after a restart).</summary>
+public sealed record UnindexedEvent(long StreamOrdering, string Type, string? StateKey, string Json);
+
+/// <summary>The search index's writes (implemented by Homeserver.Storage), for <see cref="SearchIndexer"/>.</summary>
+public interface ISearchIndexStore
+{
+    /// <summary>The stream position at or below which every deferred search row is written.</summary>
+    Task<long> GetIndexedThroughAsync(CancellationToken ct);
+
+    /// <summary>
+    /// Writes <paramref name="rows"/> (skipping events redacted meanwhile, and rows already there) and moves the indexed
+    /// position up to <paramref name="indexedThrough"/>, in one transaction.
+    /// </summary>
+    Task IndexAsync(IReadOnlyList<SearchRow> rows, long indexedThrough, CancellationToken ct);
+
+    /// <summary>
+    /// Timeline events after <paramref name="after"/> (up to <paramref name="upTo"/>, oldest first, at most
+    /// <paramref name="limit"/>) of the searchable types that are accepted, not redacted and have no search row.
+    /// </summary>
+    Task<IReadOnlyList<UnindexedEvent>> GetUnindexedAsync(long after, long upTo, int limit, CancellationToken ct);
+}

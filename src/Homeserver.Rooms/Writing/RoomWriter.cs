@@ -564,52 +564,62 @@ public sealed partial class RoomWriter(
 
             return await ProcessBatchAsync(room, currentHead, rest, recent, publishHead);
         }
+        catch
+        {
+            sent.Reservation.Dispose();
+            throw;
+        }
+
+        try
+        {
+            foreach (var (txn, eventId) in built.TxnsInBatch)
+            {
+                recent.Add(txn, eventId);
+            }
+
+            var toPersist = built.ToPersist;
+            var orderings = new Dictionary<string, long?>(StringComparer.Ordinal);
+            var persisted = new List<PersistedEvent>(toPersist.Count);
+            for (var i = 0; i < toPersist.Count; i++)
+            {
+                var pdu = toPersist[i].Event;
+                eventCache.Add(pdu);
+                orderings[pdu.EventId] = result.StreamOrderings[i];
+                persisted.Add(new PersistedEvent(pdu, result.StreamOrderings[i], false) { SearchDeferred = true });
+            }
+
+            // The new head is published before anyone is answered: a client that reads the room right after its send was
+            // answered (joined members after a join, state after a state event) must see what it just wrote.
+            publishHead(result.Head);
+            foreach (var (request, results) in built.Completions)
+            {
+                request.Completion.TrySetResult(results.Select(r => r with { StreamOrdering = orderings[r.EventId] }).ToList());
+            }
+
+            foreach (var (request, txn) in built.RepeatsInBatch)
+            {
+                var eventId = built.TxnsInBatch[txn];
+                request.Completion.TrySetResult([new SendResult(eventId, null, built.BuiltInBatch[eventId])]);
+            }
+
+            foreach (var listener in _listeners)
+            {
+                try
+                {
+                    listener.OnPersisted(room, persisted, result.Head);
+                }
+                catch (Exception e)
+                {
+                    LogListenerFailed(e, listener.GetType().Name, room.RoomId);
+                }
+            }
+        }
         finally
         {
-            // Released whether the batch was written or not (a second release does nothing).
+            // Released only after the listeners: the search indexer must have been told of the batch's events before
+            // their positions are readable (its recovery point relies on it). The senders, answered above, wait for
+            // this release before they reply (SubmitAsync), so that a read right after includes their event.
             sent.Reservation.Dispose();
-        }
-
-        foreach (var (txn, eventId) in built.TxnsInBatch)
-        {
-            recent.Add(txn, eventId);
-        }
-
-        var toPersist = built.ToPersist;
-        var orderings = new Dictionary<string, long?>(StringComparer.Ordinal);
-        var persisted = new List<PersistedEvent>(toPersist.Count);
-        for (var i = 0; i < toPersist.Count; i++)
-        {
-            var pdu = toPersist[i].Event;
-            eventCache.Add(pdu);
-            orderings[pdu.EventId] = result.StreamOrderings[i];
-            persisted.Add(new PersistedEvent(pdu, result.StreamOrderings[i], false));
-        }
-
-        // The new head is published before anyone is answered: a client that reads the room right after its send was
-        // answered (joined members after a join, state after a state event) must see what it just wrote.
-        publishHead(result.Head);
-        foreach (var (request, results) in built.Completions)
-        {
-            request.Completion.TrySetResult(results.Select(r => r with { StreamOrdering = orderings[r.EventId] }).ToList());
-        }
-
-        foreach (var (request, txn) in built.RepeatsInBatch)
-        {
-            var eventId = built.TxnsInBatch[txn];
-            request.Completion.TrySetResult([new SendResult(eventId, null, built.BuiltInBatch[eventId])]);
-        }
-
-        foreach (var listener in _listeners)
-        {
-            try
-            {
-                listener.OnPersisted(room, persisted, result.Head);
-            }
-            catch (Exception e)
-            {
-                LogListenerFailed(e, listener.GetType().Name, room.RoomId);
-            }
         }
 
         return result.Head;
@@ -680,7 +690,7 @@ public sealed partial class RoomWriter(
     {
         var removed = built.Head.ForwardExtremities.Select(e => e.EventId).ToList();
         var reservation = streams.Reserve(built.ToPersist.Count);
-        var batch = new PersistBatch(built.ToPersist, removed, [built.ToPersist[^1].Event.EventId], CurrentStateIsStateAfterLastEvent: true) { NewlyBuilt = true };
+        var batch = new PersistBatch(built.ToPersist, removed, [built.ToPersist[^1].Event.EventId], CurrentStateIsStateAfterLastEvent: true) { NewlyBuilt = true, DeferSearch = true };
         return new SentBatch(built, reservation, store.PersistAsync(built.Head, batch, reservation.First, CancellationToken.None));
     }
 

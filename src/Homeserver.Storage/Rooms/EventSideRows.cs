@@ -1,6 +1,6 @@
-using System.Text.Json;
 using Homeserver.Rooms;
 using Homeserver.Rooms.Relations;
+using Homeserver.Rooms.Search;
 using Npgsql;
 
 namespace Homeserver.Storage.Rooms;
@@ -19,8 +19,11 @@ internal sealed class EventSideRows
     private readonly List<string> _searchKeys = [];
     private readonly List<string> _texts = [];
 
-    /// <summary>Takes what an accepted event contributes (nothing for most state events).</summary>
-    public void Add(long eventNid, Pdu pdu)
+    /// <summary>
+    /// Takes what an accepted event contributes (nothing for most state events); its search row only when
+    /// <paramref name="withSearch"/> (a local writer's batch leaves it to the search indexer, see PersistBatch.DeferSearch).
+    /// </summary>
+    public void Add(long eventNid, Pdu pdu, bool withSearch)
     {
         if (RelationInfo.From(pdu) is { } relation)
         {
@@ -30,7 +33,7 @@ internal sealed class EventSideRows
             _keys.Add(relation.AggregationKey);
         }
 
-        if (SearchText(pdu) is { } found)
+        if (withSearch && SearchableText.Of(pdu) is { } found)
         {
             _searchNids.Add(eventNid);
             _searchKeys.Add(found.Key);
@@ -41,27 +44,4 @@ internal sealed class EventSideRows
     /// <summary>The collected rows as the arrays <see cref="PersistWrites"/> inserts (empty when there are none).</summary>
     public (long[] RelationNids, string[] Parents, string[] RelTypes, string?[] Keys, long[] SearchNids, string[] SearchKeys, string[] Texts) Arrays() =>
         (_relationNids.ToArray(), _parents.ToArray(), _relTypes.ToArray(), _keys.ToArray(), _searchNids.ToArray(), _searchKeys.ToArray(), _texts.ToArray());
-
-    /// <summary>The searchable text of an event (client-server API, "Server side search": body, name and topic).</summary>
-    internal static (string Key, string Text)? SearchText(Pdu pdu)
-    {
-        var (key, field) = pdu.Type switch
-        {
-            "m.room.message" when pdu.StateKey is null => ("content.body", "body"),
-            "m.room.name" when pdu.StateKey == string.Empty => ("content.name", "name"),
-            "m.room.topic" when pdu.StateKey == string.Empty => ("content.topic", "topic"),
-            _ => (null, null),
-        };
-        if (key is null || pdu.Content.ValueKind != JsonValueKind.Object || !pdu.Content.TryGetProperty(field!, out var value)
-            || value.ValueKind != JsonValueKind.String)
-        {
-            return null;
-        }
-
-        var text = value.GetString()!;
-
-        // PostgreSQL refuses NUL characters in text values.
-        text = text.Replace("\0", string.Empty, StringComparison.Ordinal);
-        return text.Length == 0 ? null : (key, text);
-    }
 }

@@ -348,7 +348,7 @@ internal sealed class RoomRepository(
 
             if (item.RejectionReason is null)
             {
-                sideRows.Add(nids[i], pdu);
+                sideRows.Add(nids[i], pdu, withSearch: !batch.DeferSearch);
             }
 
             if (existingOutliers.ContainsKey(pdu.EventId))
