@@ -44,10 +44,50 @@ public sealed class EventRowMigrationTests
         (await RowsAsync(db, "SELECT event_id || ':' || coalesce(txn_device_id, '-') || ':' || coalesce(txn_id, '-') FROM events ORDER BY event_id"))
             .Should().Equal("$e1:DEV1:txn-1", "$e2:-:-", "$e3:-:-");
 
-        // A retried send still finds its transaction by the primary key.
-        (await RowsAsync(db, "SELECT event_id FROM event_txn_ids WHERE user_id = '@alice:test' AND device_id = 'DEV1' AND txn_id = 'txn-1'"))
+        // A retried send finds its transaction on the event row (0015 made that the only place).
+        (await RowsAsync(db, "SELECT event_id FROM events WHERE sender = '@alice:test' AND txn_device_id = 'DEV1' AND txn_id = 'txn-1'"))
             .Should().Equal("$e1");
-        (await RowsAsync(db, "SELECT count(*)::text FROM pg_tables WHERE tablename = 'event_auth_events'")).Should().Equal("0");
+        (await RowsAsync(db, "SELECT count(*)::text FROM pg_tables WHERE tablename IN ('event_auth_events', 'event_txn_ids')")).Should().Equal("0");
+    }
+
+    [Fact]
+    public async Task Migrations_0014_and_0015_record_the_search_position_and_make_a_transaction_unique_on_its_event()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        await using var services = new ServiceCollection()
+            .AddLogging()
+            .AddSingleton(TimeProvider.System)
+            .AddStorage(database.ConnectionString)
+            .BuildServiceProvider();
+        var db = services.GetRequiredService<NpgsqlDataSource>();
+        await PreviousSchema.ApplyBeforeAsync(db, 14);
+        await PreviousSchema.ExecuteAsync(db, """
+            INSERT INTO rooms (room_id, room_version, created_ts) VALUES ('!room:test', '10', 0);
+            INSERT INTO events (event_id, room_nid, event_type, sender, depth, origin_server_ts, stream_ordering, topological_ordering, json, txn_device_id, txn_id)
+            SELECT '$e' || s, r.room_nid, 'm.room.message', '@alice:test', s, s, s, s, '{}', 'DEV1', 'txn-' || s
+            FROM rooms r, generate_series(1, 3) AS s;
+            INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, created_ts) SELECT sender, txn_device_id, txn_id, event_id, 0 FROM events;
+            """);
+
+        (await services.GetRequiredService<MigrationRunner>().MigrateAsync(CancellationToken.None)).Should().BeGreaterThan(0);
+
+        // Every search row so far was written with its event: the indexer starts after the newest event.
+        (await RowsAsync(db, "SELECT stream_ordering::text FROM search_index_position")).Should().Equal("3");
+        (await RowsAsync(db, "SELECT count(*)::text FROM pg_tables WHERE tablename = 'event_txn_ids'")).Should().Equal("0");
+
+        // A second event with the same client transaction is refused by the index a retried send fails on.
+        var duplicate = async () => await PreviousSchema.ExecuteAsync(db, """
+            INSERT INTO events (event_id, room_nid, event_type, sender, depth, origin_server_ts, stream_ordering, topological_ordering, json, txn_device_id, txn_id)
+            SELECT '$again', room_nid, 'm.room.message', '@alice:test', 4, 4, 4, 4, '{}', 'DEV1', 'txn-2' FROM rooms
+            """);
+        (await duplicate.Should().ThrowAsync<PostgresException>()).Which.ConstraintName.Should().Be("events_txn");
+
+        // Another device's transaction of the same name, and events without one, are not affected.
+        await PreviousSchema.ExecuteAsync(db, """
+            INSERT INTO events (event_id, room_nid, event_type, sender, depth, origin_server_ts, stream_ordering, topological_ordering, json, txn_device_id, txn_id)
+            SELECT '$other' || s, room_nid, 'm.room.message', '@alice:test', 4 + s, 4 + s, 4 + s, 4 + s, '{}', CASE WHEN s = 1 THEN 'DEV2' END, CASE WHEN s = 1 THEN 'txn-2' END
+            FROM rooms, generate_series(1, 3) AS s
+            """);
     }
 
     private static async Task<List<string>> RowsAsync(NpgsqlDataSource db, string sql)

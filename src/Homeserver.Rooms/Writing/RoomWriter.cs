@@ -570,6 +570,7 @@ public sealed partial class RoomWriter(
             throw;
         }
 
+        var orderings = new Dictionary<string, long?>(StringComparer.Ordinal);
         try
         {
             foreach (var (txn, eventId) in built.TxnsInBatch)
@@ -578,7 +579,6 @@ public sealed partial class RoomWriter(
             }
 
             var toPersist = built.ToPersist;
-            var orderings = new Dictionary<string, long?>(StringComparer.Ordinal);
             var persisted = new List<PersistedEvent>(toPersist.Count);
             for (var i = 0; i < toPersist.Count; i++)
             {
@@ -591,17 +591,6 @@ public sealed partial class RoomWriter(
             // The new head is published before anyone is answered: a client that reads the room right after its send was
             // answered (joined members after a join, state after a state event) must see what it just wrote.
             publishHead(result.Head);
-            foreach (var (request, results) in built.Completions)
-            {
-                request.Completion.TrySetResult(results.Select(r => r with { StreamOrdering = orderings[r.EventId] }).ToList());
-            }
-
-            foreach (var (request, txn) in built.RepeatsInBatch)
-            {
-                var eventId = built.TxnsInBatch[txn];
-                request.Completion.TrySetResult([new SendResult(eventId, null, built.BuiltInBatch[eventId])]);
-            }
-
             foreach (var listener in _listeners)
             {
                 try
@@ -616,10 +605,21 @@ public sealed partial class RoomWriter(
         }
         finally
         {
-            // Released only after the listeners: the search indexer must have been told of the batch's events before
-            // their positions are readable (its recovery point relies on it). The senders, answered above, wait for
-            // this release before they reply (SubmitAsync), so that a read right after includes their event.
+            // Released after the listeners: the search indexer must have been told of the batch's events before their
+            // positions are readable (its recovery point relies on it).
             sent.Reservation.Dispose();
+        }
+
+        // Answered after the release: a sender replies once its position is readable (SubmitAsync), and now it is.
+        foreach (var (request, results) in built.Completions)
+        {
+            request.Completion.TrySetResult(results.Select(r => r with { StreamOrdering = orderings[r.EventId] }).ToList());
+        }
+
+        foreach (var (request, txn) in built.RepeatsInBatch)
+        {
+            var eventId = built.TxnsInBatch[txn];
+            request.Completion.TrySetResult([new SendResult(eventId, null, built.BuiltInBatch[eventId])]);
         }
 
         return result.Head;

@@ -21,15 +21,16 @@ internal sealed class PersistWrites
     // Conflicts: a remote event may list an edge twice, and an event first stored as an outlier already has its relation
     // and search rows; the events the writer just built cannot have any, and are written without the conflict checks
     // (each ON CONFLICT probes the index before inserting: 8% of PostgreSQL's CPU under load).
-    // Transaction IDs never take ON CONFLICT: one that already created an event fails the batch (the writer then
-    // answers the retry with the stored event instead of creating a second one).
+    // Events never take ON CONFLICT: a client transaction that already created an event violates the unique index on
+    // the events' transaction columns and fails the batch (the writer then answers the retry with the stored event
+    // instead of creating a second one).
     // Extremities go by number, not by a join with events on the IDs (the join's plan was remade on every call).
     private static string RowsStatement(bool checkConflicts)
     {
         var conflict = checkConflicts ? " ON CONFLICT DO NOTHING" : string.Empty;
         return $"""
             WITH position AS (
-                INSERT INTO room_current_snapshot (room_nid, snapshot_nid, last_stream_ordering) SELECT $1, $36, $37 WHERE $35
+                INSERT INTO room_current_snapshot (room_nid, snapshot_nid, last_stream_ordering) SELECT $1, $31, $32 WHERE $30
                 ON CONFLICT (room_nid) DO UPDATE SET snapshot_nid = EXCLUDED.snapshot_nid,
                     last_stream_ordering = GREATEST(room_current_snapshot.last_stream_ordering, EXCLUDED.last_stream_ordering)),
             new_events AS (
@@ -43,18 +44,15 @@ internal sealed class PersistWrites
                      AS u (nid, id, type, sk, sknid, sender, depth, ts, so, sb, sa, outlier, rr, sf, json, tdev, tid)),
             prev_edges AS (
                 INSERT INTO event_prev_events (event_nid, prev_event_id) SELECT * FROM unnest($17::bigint[], $18::text[]){conflict}),
-            txns AS (
-                INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, created_ts)
-                SELECT u, d, t, e, $25 FROM unnest($21::text[], $22::text[], $23::text[], $24::text[]) AS x (u, d, t, e)),
             relations AS (
                 INSERT INTO event_relations (event_nid, room_nid, relates_to_id, rel_type, aggregation_key)
-                SELECT n, $1, p, t, k FROM unnest($26::bigint[], $27::text[], $28::text[], $29::text[]) AS u (n, p, t, k){conflict}),
+                SELECT n, $1, p, t, k FROM unnest($21::bigint[], $22::text[], $23::text[], $24::text[]) AS u (n, p, t, k){conflict}),
             search AS (
                 INSERT INTO event_search (event_nid, room_nid, search_key, vector)
-                SELECT n, $1, k, to_tsvector('english', t) FROM unnest($30::bigint[], $31::text[], $32::text[]) AS u (n, k, t){conflict}),
+                SELECT n, $1, k, to_tsvector('english', t) FROM unnest($25::bigint[], $26::text[], $27::text[]) AS u (n, k, t){conflict}),
             old_extremities AS (
-                DELETE FROM forward_extremities WHERE room_nid = $1 AND event_nid = ANY($33::bigint[]))
-            INSERT INTO forward_extremities (room_nid, event_nid) SELECT $1, unnest($34::bigint[]){conflict}
+                DELETE FROM forward_extremities WHERE room_nid = $1 AND event_nid = ANY($28::bigint[]))
+            INSERT INTO forward_extremities (room_nid, event_nid) SELECT $1, unnest($29::bigint[]){conflict}
             """;
     }
 
@@ -100,8 +98,6 @@ internal sealed class PersistWrites
     private readonly List<string> _prevIds = [];
     private readonly List<string?> _txnDevices = [];
     private readonly List<string?> _txnIds = [];
-    private readonly List<TransactionRef> _txns = [];
-    private readonly List<string> _txnEvents = [];
 
     /// <summary>
     /// Of <paramref name="eventIds"/>, those already stored as outliers, with their numbers. An event first stored as
@@ -152,13 +148,9 @@ internal sealed class PersistWrites
         }
 
         // An event's auth event IDs are not written apart from its JSON (0013_lighter_event_rows.sql).
+        // The client transaction is on the event's row; its unique index answers a retry (0015_transactions_on_events.sql).
         _txnDevices.Add(item.Transaction?.DeviceId);
         _txnIds.Add(item.Transaction?.TxnId);
-        if (item.Transaction is { } txn)
-        {
-            _txns.Add(txn);
-            _txnEvents.Add(pdu.EventId);
-        }
     }
 
     /// <summary>
@@ -168,7 +160,7 @@ internal sealed class PersistWrites
     /// transaction.
     /// </summary>
     public async Task ExecuteAsync(
-        NpgsqlConnection conn, NpgsqlTransaction? tx, long roomNid, long nowTs, EventSideRows sideRows, IReadOnlyList<(string RedactionId, string TargetId)> redactions,
+        NpgsqlConnection conn, NpgsqlTransaction? tx, long roomNid, EventSideRows sideRows, IReadOnlyList<(string RedactionId, string TargetId)> redactions,
         IReadOnlyList<long> extremitiesRemoved, IReadOnlyList<long> extremitiesAdded, (long SnapshotNid, long LastStream)? roomPosition, bool newlyBuilt,
         CancellationToken ct)
     {
@@ -184,7 +176,6 @@ internal sealed class PersistWrites
             _softFailed.ToArray(), _json.ToArray(),
             _prevNids.ToArray(), _prevIds.ToArray(),
             _txnDevices.ToArray(), _txnIds.ToArray(),
-            _txns.Select(t => t.UserId).ToArray(), _txns.Select(t => t.DeviceId).ToArray(), _txns.Select(t => t.TxnId).ToArray(), _txnEvents.ToArray(), nowTs,
             relationNids, parents, relTypes, keys,
             searchNids, searchKeys, texts,
             removed, extremitiesAdded.ToArray(),

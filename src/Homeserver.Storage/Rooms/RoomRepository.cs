@@ -9,8 +9,8 @@ namespace Homeserver.Storage.Rooms;
 
 /// <summary>
 /// The event DAG: tables <c>rooms</c>, <c>events</c> (auth edges live in each event's JSON), <c>event_prev_events</c>,
-/// <c>forward_extremities</c>, <c>current_state</c>, <c>room_current_snapshot</c>, <c>room_memberships</c>
-/// and <c>event_txn_ids</c>. A batch of events is persisted with its edges, state and stream positions in
+/// <c>forward_extremities</c>, <c>current_state</c>, <c>room_current_snapshot</c> and <c>room_memberships</c> (a
+/// local send's client transaction is on its event row). A batch of events is persisted with its edges, state and stream positions in
 /// one transaction.
 /// </summary>
 internal sealed class RoomRepository(
@@ -44,11 +44,13 @@ internal sealed class RoomRepository(
         """;
 
     private const string SelectTxns = """
-        SELECT t.user_id AS UserId, t.device_id AS DeviceId, t.txn_id AS TxnId, t.event_id AS EventId
-        FROM event_txn_ids t JOIN unnest(@Users, @Devices, @Txns) AS x (u, d, n) ON t.user_id = x.u AND t.device_id = x.d AND t.txn_id = x.n
+        SELECT e.sender AS UserId, e.txn_device_id AS DeviceId, e.txn_id AS TxnId, e.event_id AS EventId
+        FROM events e JOIN unnest(@Users, @Devices, @Txns) AS x (u, d, n) ON e.sender = x.u AND e.txn_device_id = x.d AND e.txn_id = x.n
+        WHERE e.txn_id IS NOT NULL
         """;
 
-    private const string TxnPrimaryKey = "event_txn_ids_pkey";
+    // The unique index of a local send's client transaction on its event row (0015_transactions_on_events.sql).
+    private const string TxnUniqueIndex = "events_txn";
 
     private const string InsertOutOfBand = """
         INSERT INTO events (event_id, room_nid, event_type, state_key, sender, depth, origin_server_ts, stream_ordering, topological_ordering, outlier, json)
@@ -228,7 +230,7 @@ internal sealed class RoomRepository(
         {
             return await PersistOnceAsync(head, batch, firstStreamOrdering, ct);
         }
-        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation && e.ConstraintName == TxnPrimaryKey)
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation && e.ConstraintName == TxnUniqueIndex)
         {
             // A client transaction the writer did not remember (it forgot it, or the server restarted): nothing was written.
             var txns = batch.Events.Where(x => x.Transaction is not null).Select(x => x.Transaction!).Distinct().ToList();
@@ -304,7 +306,6 @@ internal sealed class RoomRepository(
         long? previousAfter = null;
         long? lastStream = null;
         var linear = true;
-        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
         for (var i = 0; i < events.Count; i++)
         {
@@ -414,7 +415,7 @@ internal sealed class RoomRepository(
             newsTracker.Record(room.RoomNid, newest);
         }
 
-        await writes.ExecuteAsync(conn, explicitTx, room.RoomNid, now, sideRows, redactions, removedNids, addedNids,
+        await writes.ExecuteAsync(conn, explicitTx, room.RoomNid, sideRows, redactions, removedNids, addedNids,
             positionInBatch is { } p ? (head.SnapshotId, p) : null, batch.NewlyBuilt, ct);
 
         var newSnapshot = head.SnapshotId;
