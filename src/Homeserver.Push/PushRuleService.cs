@@ -74,6 +74,16 @@ public sealed class PushRuleService(IPushRuleStore store, StreamPositions stream
             }
         }
 
+        // A change that committed after the load and dropped its user's entry before the entries above went in would
+        // leave the old rules cached: look again now that they are in (a change dropping after this is not a problem).
+        if (cacheable && Interlocked.Read(ref _generation) != generation)
+        {
+            foreach (var user in missing)
+            {
+                _compiled.TryRemove(user, out _);
+            }
+        }
+
         return result;
     }
 }
