@@ -29,7 +29,7 @@ public static class RoomFeatureServices
         services.AddSingleton<ContentReports>();
         services.AddSingleton<RoomUpgrader>();
         services.AddSingleton<SearchIndexer>();
-        services.AddSingleton<IRoomEventListener>(sp => sp.GetRequiredService<SearchIndexer>());
+        services.AddSingleton<IRoomCommitListener>(sp => sp.GetRequiredService<SearchIndexer>());
         services.AddHostedService<SearchIndexerService>();
         services.AddSingleton<RoomSearch>();
         services.AddSingleton<ProfilePropagation>();

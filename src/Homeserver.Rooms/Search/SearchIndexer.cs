@@ -18,7 +18,7 @@ namespace Homeserver.Rooms.Search;
 /// - A search waits (<see cref="WaitForAsync"/>) until every event announced at or below the stream position it reads
 ///   is indexed, so a client finds its own message right after sending it.
 /// - The store records how far everything is indexed (<see cref="ISearchIndexStore.IndexAsync"/>, in the rows'
-///   transaction). The room writer announces a batch (<see cref="OnPersisted"/>) before releasing its stream positions,
+///   transaction). The room writer announces a batch (<see cref="OnCommitted"/>) before releasing its stream positions,
 ///   so an event at or below <see cref="StreamPositions.Current"/> is either announced (pending here) or indexed. The
 ///   recorded position is therefore below every pending event and never past the stream's current position. After a
 ///   crash, <see cref="RunAsync"/> first indexes the events after it that lack rows.
@@ -27,7 +27,7 @@ namespace Homeserver.Rooms.Search;
 ///   writes; a search also ignores redacted events, so the one race left (a redaction committing while the indexer
 ///   writes its target's row) leaves a row no search returns.
 /// </summary>
-public sealed partial class SearchIndexer(ISearchIndexStore store, StreamPositions streams, TimeProvider time, ILogger<SearchIndexer> logger) : IRoomEventListener
+public sealed partial class SearchIndexer(ISearchIndexStore store, StreamPositions streams, TimeProvider time, ILogger<SearchIndexer> logger) : IRoomCommitListener
 {
     /// <summary>The shortest time between two writes under load (everything queued meanwhile goes in one transaction).</summary>
     private static readonly TimeSpan StoreInterval = TimeSpan.FromMilliseconds(20);
@@ -49,7 +49,7 @@ public sealed partial class SearchIndexer(ISearchIndexStore store, StreamPositio
     public int PendingEvents => _pending.Count;
 
     /// <summary>Called on the room's writer after each committed batch, before its positions are released: queues the rows.</summary>
-    public void OnPersisted(RoomRecord room, IReadOnlyList<PersistedEvent> events, RoomHead head)
+    public void OnCommitted(RoomRecord room, IReadOnlyList<PersistedEvent> events)
     {
         List<SearchRow>? rows = null;
         foreach (var e in events)

@@ -17,3 +17,14 @@ public interface IRoomEventListener
 {
     void OnPersisted(RoomRecord room, IReadOnlyList<PersistedEvent> events, RoomHead head);
 }
+
+/// <summary>
+/// Told after a local writer's batch is committed and <em>before</em> its stream positions become readable, for a
+/// consumer that must know of every event at or below the stream's current position (the search indexer's recovery
+/// point). Listeners that read up to the current position (the federation sender) are told after the release instead
+/// (<see cref="IRoomEventListener"/>). Called on the room's writer: must return quickly and must not throw.
+/// </summary>
+public interface IRoomCommitListener
+{
+    void OnCommitted(RoomRecord room, IReadOnlyList<PersistedEvent> events);
+}

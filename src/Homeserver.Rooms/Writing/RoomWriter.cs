@@ -27,6 +27,7 @@ public sealed partial class RoomWriter(
     EventLookup lookup,
     StreamPositions streams,
     IEnumerable<IRoomEventListener> listeners,
+    IEnumerable<IRoomCommitListener> commitListeners,
     TimeProvider time,
     ILogger<RoomWriter> logger)
 {
@@ -47,6 +48,7 @@ public sealed partial class RoomWriter(
 
     private readonly ConcurrentDictionary<string, RoomQueue> _rooms = new(StringComparer.Ordinal);
     private readonly IRoomEventListener[] _listeners = listeners.ToArray();
+    private readonly IRoomCommitListener[] _commitListeners = commitListeners.ToArray();
 
     /// <summary>Sends one local event into an existing room.</summary>
     public async Task<SendResult> SendAsync(RoomRecord room, EventDraft draft, TransactionRef? txn, CancellationToken ct)
@@ -570,32 +572,22 @@ public sealed partial class RoomWriter(
             throw;
         }
 
-        var orderings = new Dictionary<string, long?>(StringComparer.Ordinal);
+        var toPersist = built.ToPersist;
+        var persisted = new List<PersistedEvent>(toPersist.Count);
         try
         {
-            foreach (var (txn, eventId) in built.TxnsInBatch)
-            {
-                recent.Add(txn, eventId);
-            }
-
-            var toPersist = built.ToPersist;
-            var persisted = new List<PersistedEvent>(toPersist.Count);
             for (var i = 0; i < toPersist.Count; i++)
             {
-                var pdu = toPersist[i].Event;
-                eventCache.Add(pdu);
-                orderings[pdu.EventId] = result.StreamOrderings[i];
-                persisted.Add(new PersistedEvent(pdu, result.StreamOrderings[i], false) { SearchDeferred = true });
+                persisted.Add(new PersistedEvent(toPersist[i].Event, result.StreamOrderings[i], false) { SearchDeferred = true });
             }
 
-            // The new head is published before anyone is answered: a client that reads the room right after its send was
-            // answered (joined members after a join, state after a state event) must see what it just wrote.
-            publishHead(result.Head);
-            foreach (var listener in _listeners)
+            // Before the release: the search indexer must know of the batch's events before their positions are
+            // readable (its recovery point relies on it).
+            foreach (var listener in _commitListeners)
             {
                 try
                 {
-                    listener.OnPersisted(room, persisted, result.Head);
+                    listener.OnCommitted(room, persisted);
                 }
                 catch (Exception e)
                 {
@@ -605,12 +597,24 @@ public sealed partial class RoomWriter(
         }
         finally
         {
-            // Released after the listeners: the search indexer must have been told of the batch's events before their
-            // positions are readable (its recovery point relies on it).
             sent.Reservation.Dispose();
         }
 
-        // Answered after the release: a sender replies once its position is readable (SubmitAsync), and now it is.
+        foreach (var (txn, eventId) in built.TxnsInBatch)
+        {
+            recent.Add(txn, eventId);
+        }
+
+        var orderings = new Dictionary<string, long?>(StringComparer.Ordinal);
+        for (var i = 0; i < toPersist.Count; i++)
+        {
+            eventCache.Add(toPersist[i].Event);
+            orderings[toPersist[i].Event.EventId] = result.StreamOrderings[i];
+        }
+
+        // The new head is published before anyone is answered: a client that reads the room right after its send was
+        // answered (joined members after a join, state after a state event) must see what it just wrote.
+        publishHead(result.Head);
         foreach (var (request, results) in built.Completions)
         {
             request.Completion.TrySetResult(results.Select(r => r with { StreamOrdering = orderings[r.EventId] }).ToList());
@@ -620,6 +624,20 @@ public sealed partial class RoomWriter(
         {
             var eventId = built.TxnsInBatch[txn];
             request.Completion.TrySetResult([new SendResult(eventId, null, built.BuiltInBatch[eventId])]);
+        }
+
+        // After the release: listeners that read up to the stream's current position (the federation sender) find the
+        // batch's events there.
+        foreach (var listener in _listeners)
+        {
+            try
+            {
+                listener.OnPersisted(room, persisted, result.Head);
+            }
+            catch (Exception e)
+            {
+                LogListenerFailed(e, listener.GetType().Name, room.RoomId);
+            }
         }
 
         return result.Head;
