@@ -16,11 +16,7 @@ public sealed class EventRowMigrationTests
     public async Task Migration_0013_moves_each_events_transaction_onto_its_row()
     {
         await using var database = await TestDatabase.CreateAsync();
-        await using var services = new ServiceCollection()
-            .AddLogging()
-            .AddSingleton(TimeProvider.System)
-            .AddStorage(database.ConnectionString)
-            .BuildServiceProvider();
+        await using var services = StorageOf(database);
         var db = services.GetRequiredService<NpgsqlDataSource>();
 
         // The schema as the previous release left it: every migration before 0013, recorded as applied.
@@ -54,11 +50,7 @@ public sealed class EventRowMigrationTests
     public async Task Migrations_0014_and_0015_record_the_search_position_and_make_a_transaction_unique_on_its_event()
     {
         await using var database = await TestDatabase.CreateAsync();
-        await using var services = new ServiceCollection()
-            .AddLogging()
-            .AddSingleton(TimeProvider.System)
-            .AddStorage(database.ConnectionString)
-            .BuildServiceProvider();
+        await using var services = StorageOf(database);
         var db = services.GetRequiredService<NpgsqlDataSource>();
         await PreviousSchema.ApplyBeforeAsync(db, 14);
         await PreviousSchema.ExecuteAsync(db, """
@@ -89,6 +81,12 @@ public sealed class EventRowMigrationTests
             FROM rooms, generate_series(1, 3) AS s
             """);
     }
+
+    private static ServiceProvider StorageOf(TestDatabase database) => new ServiceCollection()
+        .AddLogging()
+        .AddSingleton(TimeProvider.System)
+        .AddStorage(database.ConnectionString)
+        .BuildServiceProvider();
 
     private static async Task<List<string>> RowsAsync(NpgsqlDataSource db, string sql)
     {

@@ -54,7 +54,7 @@ public sealed partial class SearchIndexer(ISearchIndexStore store, StreamPositio
         List<SearchRow>? rows = null;
         foreach (var e in events)
         {
-            if (e.SearchDeferred && e.StreamOrdering is { } position && SearchableText.Of(e.Event) is { } text)
+            if (e.StreamOrdering is { } position && SearchableText.Of(e.Event) is { } text)
             {
                 (rows ??= []).Add(new SearchRow(position, text.Key, text.Text));
             }

@@ -578,7 +578,7 @@ public sealed partial class RoomWriter(
         {
             for (var i = 0; i < toPersist.Count; i++)
             {
-                persisted.Add(new PersistedEvent(toPersist[i].Event, result.StreamOrderings[i], false) { SearchDeferred = true });
+                persisted.Add(new PersistedEvent(toPersist[i].Event, result.StreamOrderings[i], false));
             }
 
             // Before the release: the search indexer must know of the batch's events before their positions are
