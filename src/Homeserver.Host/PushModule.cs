@@ -27,16 +27,17 @@ internal static partial class PushModule
         services.AddSingleton<PushDelivery>();
         services.AddSingleton<NotificationEvaluator>();
 
-        // First among the listeners: a batch's events must be queued for evaluation before the sync notifier wakes
-        // anyone, so that a woken /sync waits for their counts (see UnreadNotificationsSyncSection).
-        services.Insert(0, ServiceDescriptor.Singleton<IRoomEventListener>(sp => sp.GetRequiredService<NotificationEvaluator>()));
+        // A commit listener: told of a batch before its positions are readable, so before the sync notifier wakes anyone
+        // (a woken /sync waits for the counts of the events it shows, see UnreadNotificationsSyncSection), and before
+        // the evaluator's recorded position could pass it.
+        services.AddSingleton<IRoomCommitListener>(sp => sp.GetRequiredService<NotificationEvaluator>());
         services.AddSingleton<NotificationCounts>();
         services.AddSingleton<INotificationCounts>(sp => sp.GetRequiredService<NotificationCounts>());
         services.AddSingleton<Homeserver.Sync.Receipts.IReceiptListener>(sp => sp.GetRequiredService<NotificationCounts>());
         services.AddSingleton<IRoomSyncSection, UnreadNotificationsSyncSection>();
         services.AddSingleton<PusherService>();
         services.AddHostedService<PushDeliveryService>();
-        services.AddHostedService<NotificationDrainOnStop>();
+        services.AddHostedService<NotificationEvaluatorService>();
         DecorateSyncData(services);
         return services;
     }
@@ -58,45 +59,58 @@ internal static partial class PushModule
     }
 
     /// <summary>
-    /// On a stop, waits (bounded) until the notifications still queued in <see cref="NotificationEvaluator"/> are stored:
-    /// they are evaluated after their events' commit, in memory, and nothing evaluates those events again after a
-    /// restart. Runs before the container closes the database pool; a crash still loses the last batches.
+    /// Runs <see cref="NotificationEvaluator"/> for the server's lifetime. On a stop, waits (bounded) until the
+    /// notifications still queued are stored, before the container closes the database pool; what is left (and what a
+    /// crash leaves) is evaluated by its recovery at the next start.
     /// </summary>
-    private sealed partial class NotificationDrainOnStop(NotificationEvaluator evaluator, ILogger<NotificationDrainOnStop> logger) : IHostedService
+    private sealed partial class NotificationEvaluatorService(NotificationEvaluator evaluator, ILogger<NotificationEvaluatorService> logger) : IHostedService
     {
         private static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(10);
 
-        public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+        private readonly CancellationTokenSource _stop = new();
+        private Task? _running;
+
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            _running = Task.Run(() => evaluator.RunAsync(_stop.Token), CancellationToken.None);
+            return Task.CompletedTask;
+        }
 
         public async Task StopAsync(CancellationToken cancellationToken)
         {
             var pending = evaluator.PendingEvents;
-            if (pending == 0)
+            if (pending > 0)
             {
-                return;
+                LogDraining(pending);
+                try
+                {
+                    await evaluator.WaitForAsync(long.MaxValue, MaxWait, cancellationToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    // The host's own shutdown timeout came first.
+                }
+
+                var left = evaluator.PendingEvents;
+                if (left > 0)
+                {
+                    LogNotDrained(left);
+                }
             }
 
-            LogDraining(pending);
-            try
+            await _stop.CancelAsync();
+            if (_running is not null)
             {
-                await evaluator.WaitForAsync(long.MaxValue, MaxWait, cancellationToken);
-            }
-            catch (OperationCanceledException)
-            {
-                // The host's own shutdown timeout came first.
+                await _running;
             }
 
-            var left = evaluator.PendingEvents;
-            if (left > 0)
-            {
-                LogNotDrained(left);
-            }
+            _stop.Dispose();
         }
 
         [LoggerMessage(Level = LogLevel.Information, Message = "Stopping: storing the notifications of {Events} events first")]
         private partial void LogDraining(int events);
 
-        [LoggerMessage(Level = LogLevel.Warning, Message = "Stopped with the notifications of {Events} events not stored")]
+        [LoggerMessage(Level = LogLevel.Warning, Message = "Stopped with the notifications of {Events} events not stored; the next start evaluates them again")]
         private partial void LogNotDrained(int events);
     }
 

@@ -30,6 +30,9 @@ public sealed record NotificationRow(
 /// <summary>How far a user has read a room (<see cref="ThreadId"/> empty: the whole room) or one thread ("main" or a root).</summary>
 public sealed record ReadPosition(string UserId, string RoomId, string ThreadId, long StreamOrdering);
 
+/// <summary>An event to evaluate again after a crash, with the state snapshot after it (none for an out-of-band membership).</summary>
+public sealed record UnevaluatedEvent(long StreamOrdering, string RoomId, string EventId, long? StateAfter);
+
 /// <summary>Unread notifications of one thread of one room.</summary>
 public sealed record UnreadCount(string RoomId, string ThreadId, long Notifications, long Highlights);
 
@@ -39,8 +42,21 @@ public sealed record StoredNotification(NotificationRow Row, bool Read);
 /// <summary>Storage of notifications and read positions (implemented by Homeserver.Storage).</summary>
 public interface INotificationStore
 {
-    /// <summary>Stores new notifications and moves read positions (a sender has read up to their own event) in one transaction.</summary>
-    Task AddAsync(IReadOnlyList<NotificationRow> rows, IReadOnlyList<ReadPosition> reads, CancellationToken ct);
+    /// <summary>
+    /// Stores new notifications (one already stored for the same user and event is kept) and moves read positions (a
+    /// sender has read up to their own event) in one transaction, with the evaluator's recorded position if given: every
+    /// event at or below it is evaluated and stored (<see cref="GetEvaluatedThroughAsync"/>).
+    /// </summary>
+    Task AddAsync(IReadOnlyList<NotificationRow> rows, IReadOnlyList<ReadPosition> reads, long? evaluatedThrough, CancellationToken ct);
+
+    /// <summary>The notification evaluator's recorded position: the notifications of every event at or below it are stored.</summary>
+    Task<long> GetEvaluatedThroughAsync(CancellationToken ct);
+
+    /// <summary>
+    /// The timeline events in (<paramref name="after"/>, <paramref name="upTo"/>] to evaluate again after a crash, in stream
+    /// order: neither rejected nor soft-failed.
+    /// </summary>
+    Task<IReadOnlyList<UnevaluatedEvent>> GetUnevaluatedAsync(long after, long upTo, int limit, CancellationToken ct);
 
     /// <summary>Moves a read position forward (never back) and forgets read notifications that do not highlight. False if it did not move.</summary>
     Task<bool> MarkReadAsync(ReadPosition position, CancellationToken ct);

@@ -9,6 +9,31 @@ internal static class RoomTestHelpers
 {
     public static string Esc(string s) => Uri.EscapeDataString(s);
 
+    /// <summary>Polls <paramref name="condition"/> every 100 ms until it holds; fails after 20 s.</summary>
+    public static async Task WaitUntilAsync(Func<Task<bool>> condition, string because)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!await condition())
+        {
+            DateTime.UtcNow.Should().BeBefore(deadline, because);
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>Runs a statement on the server's database (a test setting up what a crash would leave).</summary>
+    public static async Task ExecuteAsync(NpgsqlDataSource db, string sql)
+    {
+        await using var command = db.CreateCommand(sql);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>Reads one number from the server's database.</summary>
+    public static async Task<long> ScalarAsync(NpgsqlDataSource db, string sql)
+    {
+        await using var command = db.CreateCommand(sql);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     public static Task<MatrixClient> NewUserAsync(this TestServer server, string? username = null) => new MatrixClient(server.Client).RegisterAsync(username);
 
     public static async Task<string> CreateRoomAsync(this MatrixClient client, object? body = null) =>

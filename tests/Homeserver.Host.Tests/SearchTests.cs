@@ -1,6 +1,8 @@
 using System.Net;
 using System.Text.Json;
+using Homeserver.Core.Streams;
 using Homeserver.TestKit;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using static Homeserver.Host.Tests.RoomTestHelpers;
 
@@ -211,6 +213,23 @@ public sealed class SearchIndexRecoveryTests : IAsyncLifetime
         await _server.RestartAsync();
     }
 
+    [Fact]
+    public async Task The_recorded_position_follows_events_without_rows_while_idle()
+    {
+        var alice = await _server.NewUserAsync();
+        var roomId = await alice.CreateRoomAsync();
+        var message = await alice.SayAsync(roomId, "a message");
+        await using var db = NpgsqlDataSource.Create(_server.Database.ConnectionString);
+        var position = "SELECT stream_ordering FROM search_index_position";
+        (await SearchAsync(alice, "message")).Should().Contain(message);
+
+        // Events with nothing to index: no rows would move the position to them, only the idle tick does.
+        (await alice.PutAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/state/org.example.setting/", new { on = true })).EnsureOk();
+        (await alice.PutAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/send/org.example.ping/{Guid.NewGuid():N}", new { })).EnsureOk();
+        var current = _server.Services.GetRequiredService<StreamPositions>().Current;
+        await WaitUntilAsync(async () => await ScalarAsync(db, position) >= current, "the position should follow the stream within 20 s");
+    }
+
     private static async Task<List<string>> SearchAsync(MatrixClient client, string word)
     {
         var body = new { search_categories = new { room_events = new { search_term = word } } };
@@ -220,16 +239,4 @@ public sealed class SearchIndexRecoveryTests : IAsyncLifetime
 
     private static Task<long> SearchRowsAsync(NpgsqlDataSource db, params string[] eventIds) =>
         ScalarAsync(db, $"SELECT count(*) FROM event_search s JOIN events e USING (event_nid) WHERE e.event_id IN ({string.Join(", ", eventIds.Select(id => $"'{id}'"))})");
-
-    private static async Task ExecuteAsync(NpgsqlDataSource db, string sql)
-    {
-        await using var command = db.CreateCommand(sql);
-        await command.ExecuteNonQueryAsync();
-    }
-
-    private static async Task<long> ScalarAsync(NpgsqlDataSource db, string sql)
-    {
-        await using var command = db.CreateCommand(sql);
-        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
-    }
 }

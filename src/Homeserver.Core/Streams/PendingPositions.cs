@@ -68,6 +68,18 @@ public sealed class PendingPositions(TimeProvider time)
     }
 
     /// <summary>
+    /// How far a consumer told of every event before its stream position becomes readable (a room's commit listener) is
+    /// done: the highest position at or below the stream's current one with nothing pending below it but
+    /// <paramref name="except"/> (what the caller is about to store). The current position is read first, so every event
+    /// at or below it was added by then; one added later is above it.
+    /// </summary>
+    public long DoneThrough(StreamPositions streams, IReadOnlySet<long> except)
+    {
+        var current = streams.Current;
+        return Math.Min(current, LowestExcept(except) - 1);
+    }
+
+    /// <summary>
     /// Waits until no position at or below <paramref name="upTo"/> is pending, at most <paramref name="timeout"/> (the
     /// reader then goes on with what there is).
     /// </summary>

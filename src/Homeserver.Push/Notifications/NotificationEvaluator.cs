@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Text.Json;
 using System.Threading.Channels;
 using Homeserver.Core;
@@ -19,16 +18,23 @@ namespace Homeserver.Push.Notifications;
 /// notifications that result feed the unread counts of <c>/sync</c>, <c>GET /notifications</c> and the pushers.
 ///
 /// Pipeline (one background consumer, in commit order):
-/// 1. <see cref="OnPersisted"/> (on the room's writer) only queues the batch and records its stream positions as pending;
+/// 1. <see cref="OnCommitted"/> (on the room's writer, before the batch's stream positions are released) only queues the
+///    batch and records its stream positions as pending;
 /// 2. the room's push state (joined member count, local members and their display names, power levels) is taken from a
 ///    cache keyed by the room's state snapshot, and updated from the member events that changed when the state changed;
 /// 3. each event gets its thread (following up to 3 relations to an <c>m.thread</c> relation, as the spec recommends) and
 ///    one <see cref="PushEventContext"/>, against which each recipient's compiled rules are checked;
 /// 4. notifications (and the sender's implicit read position: sending an event marks the room read up to it) are
-///    stored in one round trip, together with those of the other batches queued meanwhile; pushers are poked, and the pending positions are released so that waiting syncs
-///    (<see cref="WaitForAsync"/>) answer with counts that include the events they show.
+///    stored in one round trip, together with those of the other batches queued meanwhile; pushers are poked, and the
+///    pending positions are released so that waiting syncs (<see cref="WaitForAsync"/>) answer with counts that include
+///    the events they show.
+///
+/// Crash recovery, as the search indexer's (<see cref="RecordingCommitConsumer{TItem}"/>): each store also records the
+/// position at or below which every event is evaluated. At start-up, the events after it are evaluated again (their
+/// notifications were in memory only); notifications already stored are kept.
 /// </summary>
-public sealed partial class NotificationEvaluator : IRoomEventListener, IDisposable
+public sealed partial class NotificationEvaluator
+    : RecordingCommitConsumer<(RoomRecord Room, IReadOnlyList<PersistedEvent> Events, RoomHead Head)>, IRoomCommitListener
 {
     /// <summary>Relations followed to find an event's thread ("not recommended that the server traverse infinitely").</summary>
     public const int MaxThreadHops = 3;
@@ -37,44 +43,42 @@ public sealed partial class NotificationEvaluator : IRoomEventListener, IDisposa
 
     private const int RoomCacheLimit = 2_000;
 
-    private readonly Channel<(RoomRecord Room, IReadOnlyList<PersistedEvent> Events, RoomHead Head)> _queue =
-        Channel.CreateUnbounded<(RoomRecord, IReadOnlyList<PersistedEvent>, RoomHead)>(new UnboundedChannelOptions { SingleReader = true });
+    private const int RecoveryPage = 500;
 
     private readonly ConcurrentDictionary<string, RoomPushState> _rooms = new(StringComparer.Ordinal);
-    private readonly object _workerLock = new();
-    private readonly PendingPositions _pending;
-    private readonly CancellationTokenSource _stop = new();
     private readonly string _serverName;
     private readonly EventLookup _lookup;
+    private readonly IRoomStore _roomStore;
     private readonly PushRuleService _rules;
     private readonly INotificationStore _store;
     private readonly IPushDeliveryTrigger _delivery;
     private readonly TimeProvider _time;
     private readonly ILogger<NotificationEvaluator> _logger;
-    private Task? _worker;
-    private int _disposed;
 
     public NotificationEvaluator(
         HomeserverConfig config,
         EventLookup lookup,
+        IRoomStore roomStore,
+        StreamPositions streams,
         PushRuleService rules,
         INotificationStore store,
         IPushDeliveryTrigger delivery,
         TimeProvider time,
         ILogger<NotificationEvaluator> logger)
+        : base(streams, time, StoreInterval, logger)
     {
         _serverName = config.ServerName;
         _lookup = lookup;
+        _roomStore = roomStore;
         _rules = rules;
         _store = store;
         _delivery = delivery;
         _time = time;
-        _pending = new PendingPositions(time);
         _logger = logger;
     }
 
-    /// <summary>Called on the room's writer after each committed batch: only queues the work.</summary>
-    public void OnPersisted(RoomRecord room, IReadOnlyList<PersistedEvent> events, RoomHead head)
+    /// <summary>Called on the room's writer after each committed batch, before its positions are released: only queues the work.</summary>
+    public void OnCommitted(RoomRecord room, IReadOnlyList<PersistedEvent> events, RoomHead head, bool searchDeferred)
     {
         var timeline = events.Where(e => e.StreamOrdering is not null && !e.SoftFailed).ToList();
         if (timeline.Count == 0)
@@ -82,43 +86,7 @@ public sealed partial class NotificationEvaluator : IRoomEventListener, IDisposa
             return;
         }
 
-        _pending.Add(timeline.Select(e => e.StreamOrdering!.Value));
-        _queue.Writer.TryWrite((room, timeline, head));
-        EnsureWorker();
-    }
-
-    /// <summary>
-    /// Waits until every event at or below <paramref name="upToStream"/> that was queued has been evaluated (bounded by
-    /// <paramref name="timeout"/>), so that unread counts read afterwards include them ("The updated notification count
-    /// from a new event MUST appear in the same /sync response as the event itself").
-    /// </summary>
-    public Task WaitForAsync(long upToStream, TimeSpan timeout, CancellationToken ct) => _pending.WaitUntilDoneAsync(upToStream, timeout, ct);
-
-    /// <summary>Events queued or being evaluated whose notifications are not stored yet.</summary>
-    public int PendingEvents => _pending.Count;
-
-    public void Dispose()
-    {
-        // Registered under two service types, so the container may dispose it twice.
-        if (Interlocked.Exchange(ref _disposed, 1) == 1)
-        {
-            return;
-        }
-
-        _queue.Writer.TryComplete();
-        _stop.Cancel();
-        _stop.Dispose();
-    }
-
-    private void EnsureWorker()
-    {
-        if (_worker is null)
-        {
-            lock (_workerLock)
-            {
-                _worker ??= Task.Run(RunAsync);
-            }
-        }
+        Enqueue((room, timeline, head), timeline.Select(e => e.StreamOrdering!.Value));
     }
 
     /// <summary>The most queued batches evaluated together and stored in one round trip (when writes come faster than that).</summary>
@@ -136,59 +104,135 @@ public sealed partial class NotificationEvaluator : IRoomEventListener, IDisposa
     /// </summary>
     private static readonly TimeSpan StoreInterval = TimeSpan.FromMilliseconds(40);
 
-    private async Task RunAsync()
+    private const int MaxStoreAttempts = 3;
+
+    private static readonly TimeSpan StoreRetryDelay = TimeSpan.FromSeconds(1);
+
+    protected override async Task StoreQueuedAsync(CancellationToken ct)
     {
+        var items = new List<(RoomRecord Room, IReadOnlyList<PersistedEvent> Events, RoomHead Head)>();
+        while (items.Count < MaxBatchesPerStore && TryDequeue(out var item))
+        {
+            items.Add(item);
+        }
+
         try
         {
-            var lastStore = 0L;
-            while (await _queue.Reader.WaitToReadAsync(_stop.Token))
+            var through = DoneThrough(items.SelectMany(i => i.Events).Select(e => e.StreamOrdering!.Value).ToHashSet());
+            for (var attempt = 1; ; attempt++)
             {
-                // Real time, not _time: the wait paces round trips to the database, and a test's manual clock would hold it.
-                var sinceLast = Stopwatch.GetElapsedTime(lastStore);
-                if (sinceLast < StoreInterval)
-                {
-                    await Task.Delay(StoreInterval - sinceLast, _stop.Token);
-                }
-
-                lastStore = Stopwatch.GetTimestamp();
-                var items = new List<(RoomRecord Room, IReadOnlyList<PersistedEvent> Events, RoomHead Head)>();
-                while (items.Count < MaxBatchesPerStore && _queue.Reader.TryRead(out var item))
-                {
-                    items.Add(item);
-                }
-
                 try
                 {
-                    await EvaluateAndStoreAsync(items, _stop.Token);
+                    await EvaluateAndStoreAsync(items, through, ct);
+                    break;
                 }
-                catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+                catch (Exception e) when (!ct.IsCancellationRequested && attempt < MaxStoreAttempts)
                 {
-                    return;
-                }
-                catch (Exception e)
-                {
-                    LogEvaluationFailed(e, items[0].Room.RoomId);
-                }
-                finally
-                {
-                    foreach (var item in items)
-                    {
-                        Release(item.Events);
-                    }
+                    // The events stay pending (syncs wait for their counts, bounded) and are tried again: the database
+                    // may be restarting.
+                    LogStoreFailed(e, attempt);
+                    await Task.Delay(StoreRetryDelay, ct);
                 }
             }
         }
-        catch (OperationCanceledException)
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
-            // Shutting down.
+            // Given up: these events get no notifications (the next store's position passes them) rather than holding
+            // every later one.
+            LogEvaluationFailed(e, items[0].Room.RoomId);
+        }
+        finally
+        {
+            foreach (var item in items)
+            {
+                Release(item.Events);
+            }
+        }
+    }
+
+    protected override Task RecordAsync(long through, CancellationToken ct) => _store.AddAsync([], [], through, ct);
+
+    /// <summary>
+    /// Evaluates the events after the recorded position again, up to the stream's position at start-up, page by page:
+    /// consecutive events of one room on one state snapshot are one batch, evaluated against the state after them.
+    /// </summary>
+    protected override async Task RecoverAsync(CancellationToken ct)
+    {
+        var after = Recorded = await _store.GetEvaluatedThroughAsync(ct);
+        var upTo = StreamCurrent;
+        var rooms = new Dictionary<string, RoomRecord?>(StringComparer.Ordinal);
+        var evaluated = 0;
+        while (after < upTo)
+        {
+            var page = await _store.GetUnevaluatedAsync(after, upTo, RecoveryPage, ct);
+            var pdus = await _lookup.GetEventsAsync(page.Select(e => e.EventId).ToList(), ct);
+            var items = new List<(RoomRecord Room, IReadOnlyList<PersistedEvent> Events, RoomHead Head)>();
+            foreach (var run in Runs(page))
+            {
+                var roomId = run[0].RoomId;
+                if (!rooms.TryGetValue(roomId, out var room))
+                {
+                    rooms[roomId] = room = await _roomStore.GetRoomAsync(roomId, ct);
+                }
+
+                var events = run.Where(e => pdus.ContainsKey(e.EventId)).Select(e => new PersistedEvent(pdus[e.EventId], e.StreamOrdering, false)).ToList();
+                if (room is null || events.Count == 0)
+                {
+                    continue;
+                }
+
+                var state = run[0].StateAfter is { } snapshot ? await _roomStore.GetSnapshotStateAsync(snapshot, ct) : new Dictionary<StateKey, string>();
+                items.Add((room, events, new RoomHead(room, [], run[0].StateAfter ?? 0, state, run[^1].StreamOrdering)));
+                evaluated += events.Count;
+            }
+
+            var through = page.Count < RecoveryPage ? upTo : page[^1].StreamOrdering;
+
+            // Events committed meanwhile (since start-up) are above upTo; the recorded position never passes one.
+            through = Math.Max(after, Math.Min(through, DoneThrough(NoPositions)));
+            await EvaluateAndStoreAsync(items, through, ct);
+            if (page.Count < RecoveryPage)
+            {
+                break;
+            }
+
+            after = page[^1].StreamOrdering;
+            LogRecovering(evaluated, after, upTo);
+        }
+
+        if (evaluated > 0)
+        {
+            LogRecovered(evaluated);
+        }
+    }
+
+    /// <summary>Consecutive events of one room with one state snapshot after them.</summary>
+    private static IEnumerable<List<UnevaluatedEvent>> Runs(IReadOnlyList<UnevaluatedEvent> page)
+    {
+        var run = new List<UnevaluatedEvent>();
+        foreach (var e in page)
+        {
+            if (run.Count > 0 && (run[0].RoomId != e.RoomId || run[0].StateAfter != e.StateAfter))
+            {
+                yield return run;
+                run = [];
+            }
+
+            run.Add(e);
+        }
+
+        if (run.Count > 0)
+        {
+            yield return run;
         }
     }
 
     /// <summary>
-    /// Evaluates the queued batches in commit order and stores their notifications and read positions together: under
-    /// load one round trip serves many batches. A batch that fails to evaluate is logged and skipped.
+    /// Evaluates the queued batches in commit order and stores their notifications and read positions together, with
+    /// the recorded position <paramref name="through"/>: under load one round trip serves many batches. A batch that
+    /// fails to evaluate is logged and skipped.
     /// </summary>
-    private async Task EvaluateAndStoreAsync(List<(RoomRecord Room, IReadOnlyList<PersistedEvent> Events, RoomHead Head)> items, CancellationToken ct)
+    private async Task EvaluateAndStoreAsync(List<(RoomRecord Room, IReadOnlyList<PersistedEvent> Events, RoomHead Head)> items, long through, CancellationToken ct)
     {
         var rows = new List<NotificationRow>();
         var reads = new Dictionary<(string UserId, string RoomId, string ThreadId), long>();
@@ -210,19 +254,21 @@ public sealed partial class NotificationEvaluator : IRoomEventListener, IDisposa
             }
         }
 
-        if (rows.Count == 0 && reads.Count == 0)
+        var moved = through > Recorded ? through : (long?)null;
+        if (rows.Count == 0 && reads.Count == 0 && moved is null)
         {
             return;
         }
 
-        await _store.AddAsync(rows, reads.Select(r => new ReadPosition(r.Key.UserId, r.Key.RoomId, r.Key.ThreadId, r.Value)).ToList(), ct);
+        await _store.AddAsync(rows, reads.Select(r => new ReadPosition(r.Key.UserId, r.Key.RoomId, r.Key.ThreadId, r.Value)).ToList(), moved, ct);
+        Recorded = Math.Max(Recorded, through);
         if (rows.Count > 0)
         {
             _delivery.Poke(rows.Select(r => r.UserId).Distinct(StringComparer.Ordinal).ToList());
         }
     }
 
-    private void Release(IReadOnlyList<PersistedEvent> events) => _pending.Remove(events.Select(e => e.StreamOrdering!.Value));
+    private void Release(IReadOnlyList<PersistedEvent> events) => Release(events.Select(e => e.StreamOrdering!.Value));
 
     /// <summary>The notifications of one batch's events, and the read positions their local senders move to.</summary>
     internal async Task<(List<NotificationRow> Rows, List<ReadPosition> Reads)> EvaluateAsync(RoomRecord room, IReadOnlyList<PersistedEvent> events, RoomHead head, CancellationToken ct)
@@ -425,8 +471,17 @@ public sealed partial class NotificationEvaluator : IRoomEventListener, IDisposa
         public long JoinedCount => Joined.Count;
     }
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Storing notifications failed (attempt {Attempt}); trying again")]
+    private partial void LogStoreFailed(Exception e, int attempt);
+
     [LoggerMessage(Level = LogLevel.Error, Message = "Push rule evaluation failed for a batch of room {RoomId}")]
     private partial void LogEvaluationFailed(Exception e, string roomId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Notification recovery: {Events} events evaluated, at stream position {Position} of {Target}")]
+    private partial void LogRecovering(int events, long position, long target);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Notification recovery done: {Events} events a stop left unevaluated were evaluated again")]
+    private partial void LogRecovered(int events);
 }
 
 /// <summary>Wakes the pushers of users who just got notifications (implemented by the delivery worker).</summary>

@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Text.Json;
-using System.Threading.Channels;
 using Homeserver.Core.Streams;
 using Homeserver.Rooms.Persistence;
 using Homeserver.Rooms.Writing;
@@ -14,20 +12,18 @@ namespace Homeserver.Rooms.Search;
 /// one room, leaving the rows out of the writer's statement took 35 µs per send off it (ROOMS.md). Events from other
 /// servers and backfill keep writing their rows with the event.
 ///
-/// Correctness:
-/// - A search waits (<see cref="WaitForAsync"/>) until every event announced at or below the stream position it reads
-///   is indexed, so a client finds its own message right after sending it.
+/// Correctness (see <see cref="RecordingCommitConsumer{TItem}"/> for the recorded position):
+/// - A search waits (<see cref="RecordingCommitConsumer{TItem}.WaitForAsync"/>) until every event queued at or below
+///   the stream position it reads is indexed, so a client finds its own message right after sending it.
 /// - The store records how far everything is indexed (<see cref="ISearchIndexStore.IndexAsync"/>, in the rows'
-///   transaction). The room writer announces a batch (<see cref="OnCommitted"/>) before releasing its stream positions,
-///   so an event at or below <see cref="StreamPositions.Current"/> is either announced (pending here) or indexed. The
-///   recorded position is therefore below every pending event and never past the stream's current position. After a
-///   crash, <see cref="RunAsync"/> first indexes the events after it that lack rows.
+///   transaction). After a crash, the recovery indexes the events after it that lack rows.
 /// - Those transactions may commit without waiting for their WAL flush: one lost in a crash is redone by that recovery.
 /// - A redaction deletes the row of its target in its own statement, and the indexer skips events redacted before it
 ///   writes; a search also ignores redacted events, so the one race left (a redaction committing while the indexer
 ///   writes its target's row) leaves a row no search returns.
 /// </summary>
-public sealed partial class SearchIndexer(ISearchIndexStore store, StreamPositions streams, TimeProvider time, ILogger<SearchIndexer> logger) : IRoomCommitListener
+public sealed partial class SearchIndexer(ISearchIndexStore store, StreamPositions streams, TimeProvider time, ILogger<SearchIndexer> logger)
+    : RecordingCommitConsumer<List<SearchRow>>(streams, time, StoreInterval, logger), IRoomCommitListener
 {
     /// <summary>The shortest time between two writes under load (everything queued meanwhile goes in one transaction).</summary>
     private static readonly TimeSpan StoreInterval = TimeSpan.FromMilliseconds(20);
@@ -36,21 +32,21 @@ public sealed partial class SearchIndexer(ISearchIndexStore store, StreamPositio
 
     private const int RecoveryPage = 500;
 
-    private static readonly HashSet<long> NoPositions = [];
-
     private const int MaxAttempts = 5;
 
     private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
 
-    private readonly Channel<List<SearchRow>> _queue = Channel.CreateUnbounded<List<SearchRow>>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly PendingPositions _pending = new(time);
-
-    /// <summary>Events announced whose rows are not written yet.</summary>
-    public int PendingEvents => _pending.Count;
-
-    /// <summary>Called on the room's writer after each committed batch, before its positions are released: queues the rows.</summary>
-    public void OnCommitted(RoomRecord room, IReadOnlyList<PersistedEvent> events)
+    /// <summary>
+    /// Called on the room's writer after each committed batch, before its positions are released: queues the rows of a
+    /// batch written without them.
+    /// </summary>
+    public void OnCommitted(RoomRecord room, IReadOnlyList<PersistedEvent> events, RoomHead head, bool searchDeferred)
     {
+        if (!searchDeferred)
+        {
+            return;
+        }
+
         List<SearchRow>? rows = null;
         foreach (var e in events)
         {
@@ -60,78 +56,27 @@ public sealed partial class SearchIndexer(ISearchIndexStore store, StreamPositio
             }
         }
 
-        if (rows is null)
+        if (rows is not null)
         {
-            return;
-        }
-
-        _pending.Add(rows.Select(r => r.StreamOrdering));
-        _queue.Writer.TryWrite(rows);
-    }
-
-    /// <summary>
-    /// Waits until every announced event at or below <paramref name="upToStream"/> is indexed, at most
-    /// <paramref name="timeout"/> (a search then answers with what is there).
-    /// </summary>
-    public Task WaitForAsync(long upToStream, TimeSpan timeout, CancellationToken ct) => _pending.WaitUntilDoneAsync(upToStream, timeout, ct);
-
-    /// <summary>Indexes what a crash left out, then writes the announced rows until <paramref name="ct"/> is cancelled.</summary>
-    public async Task RunAsync(CancellationToken ct)
-    {
-        try
-        {
-            while (true)
-            {
-                try
-                {
-                    await RecoverAsync(ct);
-                    break;
-                }
-                catch (Exception e) when (!ct.IsCancellationRequested)
-                {
-                    // The live rows wait behind it: the recorded position may only move once the events before it are done.
-                    LogRecoveryFailed(e);
-                    await Task.Delay(RetryDelay * 5, ct);
-                }
-            }
-
-            var lastStore = 0L;
-            while (await _queue.Reader.WaitToReadAsync(ct))
-            {
-                // Real time: the wait paces transactions, whatever clock the server's logic runs on.
-                var sinceLast = Stopwatch.GetElapsedTime(lastStore);
-                if (sinceLast < StoreInterval)
-                {
-                    await Task.Delay(StoreInterval - sinceLast, ct);
-                }
-
-                lastStore = Stopwatch.GetTimestamp();
-                await StoreQueuedAsync(ct);
-            }
-        }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
-        {
-            // Shutting down: what is still queued is indexed by the recovery at the next start.
+            Enqueue(rows, rows.Select(r => r.StreamOrdering));
         }
     }
 
-    private async Task StoreQueuedAsync(CancellationToken ct)
+    protected override async Task StoreQueuedAsync(CancellationToken ct)
     {
         var rows = new List<SearchRow>();
-        while (rows.Count < MaxRowsPerStore && _queue.Reader.TryRead(out var more))
+        while (rows.Count < MaxRowsPerStore && TryDequeue(out var more))
         {
             rows.AddRange(more);
         }
 
-        // Read before looking at what is pending: every event at or below it was announced by then (see the summary).
-        var current = streams.Current;
-        var through = Math.Min(current, _pending.LowestExcept(rows.Select(r => r.StreamOrdering).ToHashSet()) - 1);
-
+        var through = DoneThrough(rows.Select(r => r.StreamOrdering).ToHashSet());
         for (var attempt = 1; ; attempt++)
         {
             try
             {
                 await store.IndexAsync(rows, through, ct);
+                Recorded = Math.Max(Recorded, through);
                 break;
             }
             catch (Exception e) when (!ct.IsCancellationRequested && attempt < MaxAttempts)
@@ -150,19 +95,19 @@ public sealed partial class SearchIndexer(ISearchIndexStore store, StreamPositio
             }
         }
 
-        Release(rows);
+        Release(rows.Select(r => r.StreamOrdering));
     }
 
-    private void Release(List<SearchRow> rows) => _pending.Remove(rows.Select(r => r.StreamOrdering));
+    protected override Task RecordAsync(long through, CancellationToken ct) => store.IndexAsync([], through, ct);
 
     /// <summary>
     /// Indexes the events after the recorded position that have no row (those whose rows were queued when the server
     /// stopped), page by page, up to the stream's position at start-up.
     /// </summary>
-    private async Task RecoverAsync(CancellationToken ct)
+    protected override async Task RecoverAsync(CancellationToken ct)
     {
-        var after = await store.GetIndexedThroughAsync(ct);
-        var upTo = streams.Current;
+        var after = Recorded = await store.GetIndexedThroughAsync(ct);
+        var upTo = StreamCurrent;
         var recovered = 0;
         while (after < upTo)
         {
@@ -178,10 +123,11 @@ public sealed partial class SearchIndexer(ISearchIndexStore store, StreamPositio
             }
 
             var through = events.Count < RecoveryPage ? upTo : events[^1].StreamOrdering;
-            // Events announced meanwhile (sent since start-up) are above upTo; the recorded position never passes one.
-            through = Math.Min(through, _pending.LowestExcept(NoPositions) - 1);
 
-            await store.IndexAsync(rows, Math.Max(after, through), ct);
+            // Events queued meanwhile (sent since start-up) are above upTo; the recorded position never passes one.
+            through = Math.Max(after, Math.Min(through, DoneThrough(NoPositions)));
+            await store.IndexAsync(rows, through, ct);
+            Recorded = through;
             recovered += rows.Count;
             if (events.Count < RecoveryPage)
             {
@@ -203,9 +149,6 @@ public sealed partial class SearchIndexer(ISearchIndexStore store, StreamPositio
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Writing {Rows} search rows failed repeatedly; their events will not be found by search")]
     private partial void LogIndexGivenUp(Exception e, int rows);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Search index recovery failed; trying again")]
-    private partial void LogRecoveryFailed(Exception e);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Search index recovery: {Rows} rows written, at stream position {Position} of {Target}")]
     private partial void LogRecovering(int rows, long position, long target);

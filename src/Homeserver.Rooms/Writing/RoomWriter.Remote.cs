@@ -149,9 +149,11 @@ public sealed partial class RoomWriter
 
             using var reservation = streams.Reserve();
             var result = await store.PersistAsync(head, batch, reservation.First, ct);
+            var persisted = new PersistedEvent[] { new(pdu, result.StreamOrderings[0], softFailed) };
+            TellCommitted(room, persisted, result.Head, searchDeferred: false);
             reservation.Dispose();
             eventCache.Add(pdu);
-            Notify(room, [new PersistedEvent(pdu, result.StreamOrderings[0], softFailed)], result.Head);
+            Notify(room, persisted, result.Head);
             return (result.Head, new RemoteOutcome(pdu.EventId, null, softFailed, result.StreamOrderings[0]));
         }, ct);
 
@@ -305,9 +307,11 @@ public sealed partial class RoomWriter
                 CurrentStateIsStateAfterLastEvent: true);
             using var reservation = streams.Reserve();
             var result = await store.PersistAsync(head, batch, reservation.First, ct);
+            var persisted = new PersistedEvent[] { new(joinEvent, result.StreamOrderings[0], false) };
+            TellCommitted(room, persisted, result.Head, searchDeferred: false);
             reservation.Dispose();
             eventCache.Add(joinEvent);
-            Notify(room, [new PersistedEvent(joinEvent, result.StreamOrderings[0], false)], result.Head);
+            Notify(room, persisted, result.Head);
             return (result.Head, new RemoteOutcome(joinEvent.EventId, null, false, result.StreamOrderings[0]));
         }, ct);
     }
@@ -321,9 +325,11 @@ public sealed partial class RoomWriter
         {
             using var reservation = streams.Reserve();
             await store.PersistOutOfBandMembershipAsync(room, member, reservation.First, ct);
+            var persisted = new PersistedEvent[] { new(member, reservation.First, false) };
+            TellCommitted(room, persisted, head, searchDeferred: false);
             reservation.Dispose();
             eventCache.Add(member);
-            Notify(room, [new PersistedEvent(member, reservation.First, false)], head);
+            Notify(room, persisted, head);
             return (head, reservation.First);
         }, ct);
 

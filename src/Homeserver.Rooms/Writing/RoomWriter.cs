@@ -581,19 +581,7 @@ public sealed partial class RoomWriter(
                 persisted.Add(new PersistedEvent(toPersist[i].Event, result.StreamOrderings[i], false));
             }
 
-            // Before the release: the search indexer must know of the batch's events before their positions are
-            // readable (its recovery point relies on it).
-            foreach (var listener in _commitListeners)
-            {
-                try
-                {
-                    listener.OnCommitted(room, persisted);
-                }
-                catch (Exception e)
-                {
-                    LogListenerFailed(e, listener.GetType().Name, room.RoomId);
-                }
-            }
+            TellCommitted(room, persisted, result.Head, searchDeferred: true);
         }
         finally
         {
@@ -687,6 +675,26 @@ public sealed partial class RoomWriter(
     }
 
     /// <summary>A batch handed to the store and not yet finished.</summary>
+    /// <summary>
+    /// Tells the commit listeners of a committed batch. Call it before the batch's stream positions are released: the
+    /// search indexer and the notification evaluator must know of its events before their positions are readable
+    /// (their recorded positions rely on it, see <see cref="IRoomCommitListener"/>).
+    /// </summary>
+    private void TellCommitted(RoomRecord room, IReadOnlyList<PersistedEvent> events, RoomHead head, bool searchDeferred)
+    {
+        foreach (var listener in _commitListeners)
+        {
+            try
+            {
+                listener.OnCommitted(room, events, head, searchDeferred);
+            }
+            catch (Exception e)
+            {
+                LogListenerFailed(e, listener.GetType().Name, room.RoomId);
+            }
+        }
+    }
+
     private sealed class SentBatch(BuiltBatch built, StreamPositions.Reservation reservation, Task<PersistResult> persist)
     {
         public BuiltBatch Built { get; } = built;

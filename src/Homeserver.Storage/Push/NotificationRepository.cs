@@ -33,9 +33,30 @@ internal sealed class NotificationRepository(NpgsqlDataSource db) : INotificatio
         JOIN events e ON e.stream_ordering = a.stream_ordering
         """;
 
+    // A row already there is kept: the evaluator's recovery evaluates again events after its recorded position, some
+    // of whose notifications were stored before the crash.
     private const string InsertRows = """
         INSERT INTO notifications (stream_ordering, room_nid, ts, user_nid, highlight, thread_id, actions)
         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::integer[], $5::boolean[], $6::text[], $7::text[])
+        ON CONFLICT DO NOTHING
+        """;
+
+    private const string MoveEvaluatedThrough = """
+        UPDATE push_evaluation_position SET stream_ordering = GREATEST(stream_ordering, $1)
+        """;
+
+    private const string SelectEvaluatedThrough = "SELECT stream_ordering FROM push_evaluation_position";
+
+    // What the evaluator is told of (the room writers' commit listeners): timeline events and out-of-band memberships,
+    // with a stream position, not rejected; soft-failed events are not evaluated.
+    private const string SelectUnevaluated = """
+        SELECT e.stream_ordering AS StreamOrdering, r.room_id AS RoomId, e.event_id AS EventId, e.state_after AS StateAfter
+        FROM events e
+        JOIN rooms r ON r.room_nid = e.room_nid
+        WHERE e.stream_ordering > @After AND e.stream_ordering <= @UpTo
+          AND e.rejection_reason IS NULL AND NOT e.soft_failed
+        ORDER BY e.stream_ordering
+        LIMIT @Limit
         """;
 
     // The store's commit does not wait for its WAL to reach the disk (the next flush takes it along, at the latest the
@@ -115,6 +136,17 @@ internal sealed class NotificationRepository(NpgsqlDataSource db) : INotificatio
 
     private const string Prune = "DELETE FROM notifications WHERE ts < @Ts";
 
+    private sealed class UnevaluatedRow
+    {
+        public long StreamOrdering { get; init; }
+
+        public string RoomId { get; init; } = string.Empty;
+
+        public string EventId { get; init; } = string.Empty;
+
+        public long? StateAfter { get; init; }
+    }
+
     private sealed class NotificationRowData
     {
         public string UserId { get; set; } = string.Empty;
@@ -157,19 +189,22 @@ internal sealed class NotificationRepository(NpgsqlDataSource db) : INotificatio
     /// Rows and positions of a user or room without a number (not a local user, a room not stored) are left out, and so
     /// are rows that a position of the same call already covers (<see cref="ReadOnArrival"/>).
     /// </summary>
-    public async Task AddAsync(IReadOnlyList<NotificationRow> rows, IReadOnlyList<ReadPosition> reads, CancellationToken ct)
+    public async Task AddAsync(IReadOnlyList<NotificationRow> rows, IReadOnlyList<ReadPosition> reads, long? evaluatedThrough, CancellationToken ct)
     {
-        if (rows.Count == 0 && reads.Count == 0)
+        List<NotificationRow> stored = [];
+        List<ReadPosition> moved = [];
+        IReadOnlyDictionary<string, int> users = new Dictionary<string, int>();
+        IReadOnlyDictionary<string, long> rooms = new Dictionary<string, long>();
+        if (rows.Count > 0 || reads.Count > 0)
         {
-            return;
+            users = await _nids.UsersAsync(rows.Select(r => r.UserId).Concat(reads.Select(r => r.UserId)), ct);
+            rooms = await _nids.RoomsAsync(rows.Select(r => r.RoomId).Concat(reads.Select(r => r.RoomId)), ct);
+            var readOnArrival = ReadOnArrival(reads);
+            stored = rows.Where(r => users.ContainsKey(r.UserId) && rooms.ContainsKey(r.RoomId) && !readOnArrival(r)).ToList();
+            moved = reads.Where(r => users.ContainsKey(r.UserId) && rooms.ContainsKey(r.RoomId)).ToList();
         }
 
-        var users = await _nids.UsersAsync(rows.Select(r => r.UserId).Concat(reads.Select(r => r.UserId)), ct);
-        var rooms = await _nids.RoomsAsync(rows.Select(r => r.RoomId).Concat(reads.Select(r => r.RoomId)), ct);
-        var readOnArrival = ReadOnArrival(reads);
-        var stored = rows.Where(r => users.ContainsKey(r.UserId) && rooms.ContainsKey(r.RoomId) && !readOnArrival(r)).ToList();
-        var moved = reads.Where(r => users.ContainsKey(r.UserId) && rooms.ContainsKey(r.RoomId)).ToList();
-        if (stored.Count == 0 && moved.Count == 0)
+        if (stored.Count == 0 && moved.Count == 0 && evaluatedThrough is null)
         {
             return;
         }
@@ -194,6 +229,11 @@ internal sealed class NotificationRepository(NpgsqlDataSource db) : INotificatio
         foreach (var read in moved)
         {
             batch.BatchCommands.Add(MarkReadCommand(users[read.UserId], rooms[read.RoomId], read));
+        }
+
+        if (evaluatedThrough is { } through)
+        {
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(MoveEvaluatedThrough) { Parameters = { new() { Value = through } } });
         }
 
         await batch.ExecuteNonQueryAsync(ct);
@@ -229,6 +269,19 @@ internal sealed class NotificationRepository(NpgsqlDataSource db) : INotificatio
         return row => !row.Highlight
             && (upTo.GetValueOrDefault((row.UserId, row.RoomId, string.Empty)) >= row.StreamOrdering
                 || upTo.GetValueOrDefault((row.UserId, row.RoomId, row.ThreadId)) >= row.StreamOrdering);
+    }
+
+    public async Task<long> GetEvaluatedThroughAsync(CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.ExecuteScalarAsync<long>(new CommandDefinition(SelectEvaluatedThrough, cancellationToken: ct));
+    }
+
+    public async Task<IReadOnlyList<UnevaluatedEvent>> GetUnevaluatedAsync(long after, long upTo, int limit, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var rows = await conn.QueryAsync<UnevaluatedRow>(new CommandDefinition(SelectUnevaluated, new { After = after, UpTo = upTo, Limit = limit }, cancellationToken: ct));
+        return rows.Select(r => new UnevaluatedEvent(r.StreamOrdering, r.RoomId, r.EventId, r.StateAfter)).ToList();
     }
 
     public async Task<bool> MarkReadAsync(ReadPosition position, CancellationToken ct)
