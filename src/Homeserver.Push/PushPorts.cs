@@ -43,11 +43,12 @@ public sealed record StoredNotification(NotificationRow Row, bool Read);
 public interface INotificationStore
 {
     /// <summary>
-    /// Stores new notifications (one already stored for the same user and event is kept) and moves read positions (a
-    /// sender has read up to their own event) in one transaction, with the evaluator's recorded position if given: every
-    /// event at or below it is evaluated and stored (<see cref="GetEvaluatedThroughAsync"/>).
+    /// Stores new notifications and moves read positions (a sender has read up to their own event) in one transaction,
+    /// with the evaluator's recorded position if given: every event at or below it is evaluated and stored
+    /// (<see cref="GetEvaluatedThroughAsync"/>). With <paramref name="mayRepeat"/> (the evaluator's recovery), a
+    /// notification already stored for the same user and event is kept; otherwise one would fail the whole store.
     /// </summary>
-    Task AddAsync(IReadOnlyList<NotificationRow> rows, IReadOnlyList<ReadPosition> reads, long? evaluatedThrough, CancellationToken ct);
+    Task AddAsync(IReadOnlyList<NotificationRow> rows, IReadOnlyList<ReadPosition> reads, long? evaluatedThrough, bool mayRepeat, CancellationToken ct);
 
     /// <summary>The notification evaluator's recorded position: the notifications of every event at or below it are stored.</summary>
     Task<long> GetEvaluatedThroughAsync(CancellationToken ct);

@@ -76,7 +76,7 @@ public sealed class NotificationStoreTests
         await store.AddAsync(
             [Row("@bob:test", 10, false), Row("@bob:test", 11, true), Row("@bob:test", 12, false), Row("@nobody:test", 12, false)],
             [],
-            null, CancellationToken.None);
+            null, false, CancellationToken.None);
 
         var all = await store.GetNotificationsAsync("@bob:test", null, 10, false, CancellationToken.None);
         all.Select(n => (n.Row.EventId, n.Row.RoomId, n.Row.StreamOrdering, n.Row.Highlight, n.Read)).Should().Equal(
@@ -99,7 +99,7 @@ public sealed class NotificationStoreTests
         (await store.GetUnreadAfterAsync("@bob:test", 0, 10, CancellationToken.None)).Select(r => r.EventId).Should().Equal("$e12");
 
         // A read position that arrives with a batch moves in the same transaction.
-        await store.AddAsync([], [new ReadPosition("@bob:test", "!room:test", string.Empty, 12)], null, CancellationToken.None);
+        await store.AddAsync([], [new ReadPosition("@bob:test", "!room:test", string.Empty, 12)], null, false, CancellationToken.None);
         (await store.GetUnreadAfterAsync("@bob:test", 0, 10, CancellationToken.None)).Should().BeEmpty();
         (await store.GetBadgeCountAsync("@bob:test", groupByRoom: false, CancellationToken.None)).Should().Be(0);
     }
@@ -116,7 +116,7 @@ public sealed class NotificationStoreTests
         await store.AddAsync(
             [Row("@bob:test", 10, false), Row("@bob:test", 11, true), Row("@bob:test", 12, false) with { ThreadId = "$root" }, Row("@alice:test", 10, false)],
             [new ReadPosition("@bob:test", "!room:test", Main, 11)],
-            null, CancellationToken.None);
+            null, false, CancellationToken.None);
 
         (await store.GetNotificationsAsync("@bob:test", null, 10, false, CancellationToken.None))
             .Select(n => (n.Row.EventId, n.Row.ThreadId, n.Read)).Should().Equal(("$e12", "$root", false), ("$e11", Main, true));
@@ -130,7 +130,7 @@ public sealed class NotificationStoreTests
         await store.AddAsync(
             [Row("@alice:test", 11, false) with { ThreadId = "$root" }],
             [new ReadPosition("@alice:test", "!room:test", string.Empty, 12)],
-            null, CancellationToken.None);
+            null, false, CancellationToken.None);
         (await store.GetNotificationsAsync("@alice:test", null, 10, false, CancellationToken.None)).Should().BeEmpty();
         (await store.GetBadgeCountAsync("@alice:test", groupByRoom: false, CancellationToken.None)).Should().Be(0);
     }
@@ -144,7 +144,7 @@ public sealed class NotificationStoreTests
             [Row("@bob:test", 10, false), Row("@bob:test", 11, false), Row("@bob:test", 12, false) with { ThreadId = "$root" },
              Row("@alice:test", 10, false), Row("@alice:test", 11, false), Row("@alice:test", 12, false)],
             [],
-            null, CancellationToken.None);
+            null, false, CancellationToken.None);
         (await store.MarkReadAsync(new ReadPosition("@alice:test", "!room:test", string.Empty, 10), CancellationToken.None)).Should().BeTrue();
 
         // Bob's main timeline twice (the later position wins), his thread, and Alice's whole room, which moves from 10 to
@@ -156,7 +156,7 @@ public sealed class NotificationStoreTests
                 new ReadPosition("@bob:test", "!room:test", "$root", 12), new ReadPosition("@alice:test", "!room:test", string.Empty, 11),
                 new ReadPosition("@alice:test", "!room:test", Main, 0),
             ],
-            null, CancellationToken.None);
+            null, false, CancellationToken.None);
 
         (await store.GetNotificationsAsync("@bob:test", null, 10, false, CancellationToken.None)).Should().BeEmpty();
         (await store.GetNotificationsAsync("@alice:test", null, 10, false, CancellationToken.None))
@@ -164,6 +164,25 @@ public sealed class NotificationStoreTests
         (await store.MarkReadAsync(new ReadPosition("@bob:test", "!room:test", Main, 11), CancellationToken.None)).Should().BeFalse();
         (await store.MarkReadAsync(new ReadPosition("@alice:test", "!room:test", string.Empty, 12), CancellationToken.None)).Should().BeTrue();
         (await store.GetBadgeCountAsync("@alice:test", groupByRoom: false, CancellationToken.None)).Should().Be(0);
+    }
+
+    [Fact]
+    public async Task A_repeated_notification_fails_a_live_store_and_is_kept_once_by_a_recovering_one_with_the_position()
+    {
+        await using var fixture = await FixtureStore.CreateAsync();
+        var store = fixture.Store;
+        await store.AddAsync([Row("@bob:test", 10, false)], [], 10, false, CancellationToken.None);
+
+        // Live, a repeat is a bug, and nothing of the store is kept; the recovery evaluates events again and keeps the
+        // stored row, adding the new one and moving the recorded position.
+        var live = () => store.AddAsync([Row("@bob:test", 10, true), Row("@bob:test", 11, false)], [], 11, false, CancellationToken.None);
+        await live.Should().ThrowAsync<PostgresException>();
+        (await store.GetEvaluatedThroughAsync(CancellationToken.None)).Should().Be(10);
+
+        await store.AddAsync([Row("@bob:test", 10, true), Row("@bob:test", 11, false)], [], 11, true, CancellationToken.None);
+        (await store.GetNotificationsAsync("@bob:test", null, 10, false, CancellationToken.None))
+            .Select(n => (n.Row.EventId, n.Row.Highlight)).Should().Equal(("$e11", false), ("$e10", false));
+        (await store.GetEvaluatedThroughAsync(CancellationToken.None)).Should().Be(11);
     }
 
     [Fact]

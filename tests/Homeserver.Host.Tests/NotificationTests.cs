@@ -293,7 +293,7 @@ public sealed class NotificationTests(TestServer server) : IClassFixture<TestSer
         await store.AddAsync(
             [new NotificationRow("@bob:test", "!room:test", "$e1", 10, NotificationEvaluator.MainThread, """["notify"]""", false, 1)],
             [new ReadPosition("@alice:test", "!room:test", NotificationEvaluator.MainThread, 10)],
-            null, CancellationToken.None);
+            null, false, CancellationToken.None);
 
         await using var conn = await dataSource.OpenConnectionAsync();
         await using (var show = new NpgsqlCommand("SHOW synchronous_commit", conn))

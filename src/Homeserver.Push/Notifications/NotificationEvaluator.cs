@@ -123,7 +123,7 @@ public sealed partial class NotificationEvaluator
             {
                 try
                 {
-                    await EvaluateAndStoreAsync(items, through, ct);
+                    await EvaluateAndStoreAsync(items, through, recovering: false, ct);
                     break;
                 }
                 catch (Exception e) when (!ct.IsCancellationRequested && attempt < MaxStoreAttempts)
@@ -150,7 +150,7 @@ public sealed partial class NotificationEvaluator
         }
     }
 
-    protected override Task RecordAsync(long through, CancellationToken ct) => _store.AddAsync([], [], through, ct);
+    protected override Task RecordAsync(long through, CancellationToken ct) => _store.AddAsync([], [], through, mayRepeat: false, ct);
 
     /// <summary>
     /// Evaluates the events after the recorded position again, up to the stream's position at start-up, page by page:
@@ -190,7 +190,7 @@ public sealed partial class NotificationEvaluator
 
             // Events committed meanwhile (since start-up) are above upTo; the recorded position never passes one.
             through = Math.Max(after, Math.Min(through, DoneThrough(NoPositions)));
-            await EvaluateAndStoreAsync(items, through, ct);
+            await EvaluateAndStoreAsync(items, through, recovering: true, ct);
             if (page.Count < RecoveryPage)
             {
                 break;
@@ -230,9 +230,9 @@ public sealed partial class NotificationEvaluator
     /// <summary>
     /// Evaluates the queued batches in commit order and stores their notifications and read positions together, with
     /// the recorded position <paramref name="through"/>: under load one round trip serves many batches. A batch that
-    /// fails to evaluate is logged and skipped.
+    /// fails to evaluate is logged and skipped. <paramref name="recovering"/>: some of the notifications may be stored already.
     /// </summary>
-    private async Task EvaluateAndStoreAsync(List<(RoomRecord Room, IReadOnlyList<PersistedEvent> Events, RoomHead Head)> items, long through, CancellationToken ct)
+    private async Task EvaluateAndStoreAsync(List<(RoomRecord Room, IReadOnlyList<PersistedEvent> Events, RoomHead Head)> items, long through, bool recovering, CancellationToken ct)
     {
         var rows = new List<NotificationRow>();
         var reads = new Dictionary<(string UserId, string RoomId, string ThreadId), long>();
@@ -260,7 +260,7 @@ public sealed partial class NotificationEvaluator
             return;
         }
 
-        await _store.AddAsync(rows, reads.Select(r => new ReadPosition(r.Key.UserId, r.Key.RoomId, r.Key.ThreadId, r.Value)).ToList(), moved, ct);
+        await _store.AddAsync(rows, reads.Select(r => new ReadPosition(r.Key.UserId, r.Key.RoomId, r.Key.ThreadId, r.Value)).ToList(), moved, recovering, ct);
         Recorded = Math.Max(Recorded, through);
         if (rows.Count > 0)
         {
