@@ -43,10 +43,15 @@ internal sealed class RoomRepository(
         WHERE e.event_id = ANY(@Ids)
         """;
 
+    // One lookup in the transactions' unique index per transaction: a join with the unnest could get a generic plan
+    // that hashes a scan of all of events (as the search indexer's insert did, ROOMS.md, thirteenth session).
     private const string SelectTxns = """
         SELECT e.sender AS UserId, e.txn_device_id AS DeviceId, e.txn_id AS TxnId, e.event_id AS EventId
-        FROM events e JOIN unnest(@Users, @Devices, @Txns) AS x (u, d, n) ON e.sender = x.u AND e.txn_device_id = x.d AND e.txn_id = x.n
-        WHERE e.txn_id IS NOT NULL
+        FROM unnest(@Users, @Devices, @Txns) AS x (u, d, n)
+        CROSS JOIN LATERAL (
+            SELECT sender, txn_device_id, txn_id, event_id FROM events
+            WHERE sender = x.u AND txn_device_id = x.d AND txn_id = x.n AND txn_id IS NOT NULL
+            LIMIT 1) AS e
         """;
 
     // The unique index of a local send's client transaction on its event row (0015_transactions_on_events.sql).

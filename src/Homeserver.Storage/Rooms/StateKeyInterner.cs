@@ -18,9 +18,13 @@ internal sealed class StateKeyInterner(NpgsqlDataSource db)
         ON CONFLICT (event_type, state_key) DO NOTHING
         """;
 
+    // One lookup in the (event_type, state_key) unique index per pair: a join with the unnest could get a generic plan
+    // that hashes a scan of the whole table (as the search indexer's insert did, ROOMS.md, thirteenth session).
     private const string SelectByPairs = """
         SELECT s.state_key_nid AS Nid, s.event_type AS Type, s.state_key AS Key
-        FROM state_keys s JOIN unnest(@Types, @Keys) AS w(t, k) ON s.event_type = w.t AND s.state_key = w.k
+        FROM unnest(@Types, @Keys) AS w(t, k)
+        CROSS JOIN LATERAL (
+            SELECT state_key_nid, event_type, state_key FROM state_keys WHERE event_type = w.t AND state_key = w.k LIMIT 1) AS s
         """;
 
     private const string SelectByNids = "SELECT state_key_nid AS Nid, event_type AS Type, state_key AS Key FROM state_keys WHERE state_key_nid = ANY(@Nids)";
