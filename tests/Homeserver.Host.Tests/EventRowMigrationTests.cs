@@ -24,7 +24,7 @@ public sealed class EventRowMigrationTests
 
         // $e1 was sent by alice's DEV1 with a transaction, $e2 came from elsewhere, and $e3's transaction row names
         // another user than its sender (which no send writes): it must not be taken for the sender's.
-        await PreviousSchema.ExecuteAsync(db, """
+        await RoomTestHelpers.ExecuteAsync(db, """
             INSERT INTO rooms (room_id, room_version, created_ts) VALUES ('!room:test', '10', 0);
             INSERT INTO events (event_id, room_nid, event_type, sender, depth, origin_server_ts, stream_ordering, topological_ordering, json)
             SELECT '$e' || s, r.room_nid, 'm.room.message', '@alice:test', s, s, s, s, '{}'
@@ -53,7 +53,7 @@ public sealed class EventRowMigrationTests
         await using var services = StorageOf(database);
         var db = services.GetRequiredService<NpgsqlDataSource>();
         await PreviousSchema.ApplyBeforeAsync(db, 14);
-        await PreviousSchema.ExecuteAsync(db, """
+        await RoomTestHelpers.ExecuteAsync(db, """
             INSERT INTO rooms (room_id, room_version, created_ts) VALUES ('!room:test', '10', 0);
             INSERT INTO events (event_id, room_nid, event_type, sender, depth, origin_server_ts, stream_ordering, topological_ordering, json, txn_device_id, txn_id)
             SELECT '$e' || s, r.room_nid, 'm.room.message', '@alice:test', s, s, s, s, '{}', 'DEV1', 'txn-' || s
@@ -68,14 +68,14 @@ public sealed class EventRowMigrationTests
         (await RowsAsync(db, "SELECT count(*)::text FROM pg_tables WHERE tablename = 'event_txn_ids'")).Should().Equal("0");
 
         // A second event with the same client transaction is refused by the index a retried send fails on.
-        var duplicate = async () => await PreviousSchema.ExecuteAsync(db, """
+        var duplicate = async () => await RoomTestHelpers.ExecuteAsync(db, """
             INSERT INTO events (event_id, room_nid, event_type, sender, depth, origin_server_ts, stream_ordering, topological_ordering, json, txn_device_id, txn_id)
             SELECT '$again', room_nid, 'm.room.message', '@alice:test', 4, 4, 4, 4, '{}', 'DEV1', 'txn-2' FROM rooms
             """);
         (await duplicate.Should().ThrowAsync<PostgresException>()).Which.ConstraintName.Should().Be("events_txn");
 
         // Another device's transaction of the same name, and events without one, are not affected.
-        await PreviousSchema.ExecuteAsync(db, """
+        await RoomTestHelpers.ExecuteAsync(db, """
             INSERT INTO events (event_id, room_nid, event_type, sender, depth, origin_server_ts, stream_ordering, topological_ordering, json, txn_device_id, txn_id)
             SELECT '$other' || s, room_nid, 'm.room.message', '@alice:test', 4 + s, 4 + s, 4 + s, 4 + s, '{}', CASE WHEN s = 1 THEN 'DEV2' END, CASE WHEN s = 1 THEN 'txn-2' END
             FROM rooms, generate_series(1, 3) AS s

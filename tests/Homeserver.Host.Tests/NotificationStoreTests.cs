@@ -32,7 +32,7 @@ public sealed class NotificationStoreTests
         return services;
     }
 
-    private static Task ExecuteAsync(NpgsqlDataSource db, string sql) => PreviousSchema.ExecuteAsync(db, sql);
+    private static Task ExecuteAsync(NpgsqlDataSource db, string sql) => RoomTestHelpers.ExecuteAsync(db, sql);
 
     /// <summary>Two users, a room, and three events in it at stream orderings 10, 11 and 12.</summary>
     private const string Fixture = """

@@ -9,18 +9,11 @@ internal static class PreviousSchema
     /// <summary>Applies every shipped migration before <paramref name="version"/> and records each as applied.</summary>
     public static async Task ApplyBeforeAsync(NpgsqlDataSource db, int version)
     {
-        await ExecuteAsync(db, "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_ts bigint NOT NULL)");
+        await RoomTestHelpers.ExecuteAsync(db, "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_ts bigint NOT NULL)");
         foreach (var migration in MigrationRunner.Shipped.Where(m => m.Version < version))
         {
-            await ExecuteAsync(db, migration.Sql);
-            await ExecuteAsync(db, $"INSERT INTO schema_migrations VALUES ({migration.Version}, '{migration.Name}', 0)");
+            await RoomTestHelpers.ExecuteAsync(db, migration.Sql);
+            await RoomTestHelpers.ExecuteAsync(db, $"INSERT INTO schema_migrations VALUES ({migration.Version}, '{migration.Name}', 0)");
         }
-    }
-
-    public static async Task ExecuteAsync(NpgsqlDataSource db, string sql)
-    {
-        await using var conn = await db.OpenConnectionAsync();
-        await using var command = new NpgsqlCommand(sql, conn);
-        await command.ExecuteNonQueryAsync();
     }
 }

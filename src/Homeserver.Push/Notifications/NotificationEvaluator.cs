@@ -154,7 +154,9 @@ public sealed partial class NotificationEvaluator
 
     /// <summary>
     /// Evaluates the events after the recorded position again, up to the stream's position at start-up, page by page:
-    /// consecutive events of one room on one state snapshot are one batch, evaluated against the state after them.
+    /// a page's events of one room on one state snapshot are one batch, evaluated against the state after them (each
+    /// snapshot read once per page, however the rooms' events interleave; a batch's notifications do not depend on the
+    /// order of the others).
     /// </summary>
     protected override async Task RecoverAsync(CancellationToken ct)
     {
@@ -167,7 +169,7 @@ public sealed partial class NotificationEvaluator
             var page = await _store.GetUnevaluatedAsync(after, upTo, RecoveryPage, ct);
             var pdus = await _lookup.GetEventsAsync(page.Select(e => e.EventId).ToList(), ct);
             var items = new List<(RoomRecord Room, IReadOnlyList<PersistedEvent> Events, RoomHead Head)>();
-            foreach (var run in Runs(page))
+            foreach (var run in page.GroupBy(e => (e.RoomId, e.StateAfter)).Select(g => g.ToList()))
             {
                 var roomId = run[0].RoomId;
                 if (!rooms.TryGetValue(roomId, out var room))
@@ -203,27 +205,6 @@ public sealed partial class NotificationEvaluator
         if (evaluated > 0)
         {
             LogRecovered(evaluated);
-        }
-    }
-
-    /// <summary>Consecutive events of one room with one state snapshot after them.</summary>
-    private static IEnumerable<List<UnevaluatedEvent>> Runs(IReadOnlyList<UnevaluatedEvent> page)
-    {
-        var run = new List<UnevaluatedEvent>();
-        foreach (var e in page)
-        {
-            if (run.Count > 0 && (run[0].RoomId != e.RoomId || run[0].StateAfter != e.StateAfter))
-            {
-                yield return run;
-                run = [];
-            }
-
-            run.Add(e);
-        }
-
-        if (run.Count > 0)
-        {
-            yield return run;
         }
     }
 

@@ -149,11 +149,7 @@ public sealed partial class RoomWriter
 
             using var reservation = streams.Reserve();
             var result = await store.PersistAsync(head, batch, reservation.First, ct);
-            var persisted = new PersistedEvent[] { new(pdu, result.StreamOrderings[0], softFailed) };
-            TellCommitted(room, persisted, result.Head, searchDeferred: false);
-            reservation.Dispose();
-            eventCache.Add(pdu);
-            Notify(room, persisted, result.Head);
+            Announce(room, new PersistedEvent(pdu, result.StreamOrderings[0], softFailed), result.Head, reservation);
             return (result.Head, new RemoteOutcome(pdu.EventId, null, softFailed, result.StreamOrderings[0]));
         }, ct);
 
@@ -307,11 +303,7 @@ public sealed partial class RoomWriter
                 CurrentStateIsStateAfterLastEvent: true);
             using var reservation = streams.Reserve();
             var result = await store.PersistAsync(head, batch, reservation.First, ct);
-            var persisted = new PersistedEvent[] { new(joinEvent, result.StreamOrderings[0], false) };
-            TellCommitted(room, persisted, result.Head, searchDeferred: false);
-            reservation.Dispose();
-            eventCache.Add(joinEvent);
-            Notify(room, persisted, result.Head);
+            Announce(room, new PersistedEvent(joinEvent, result.StreamOrderings[0], false), result.Head, reservation);
             return (result.Head, new RemoteOutcome(joinEvent.EventId, null, false, result.StreamOrderings[0]));
         }, ct);
     }
@@ -325,11 +317,7 @@ public sealed partial class RoomWriter
         {
             using var reservation = streams.Reserve();
             await store.PersistOutOfBandMembershipAsync(room, member, reservation.First, ct);
-            var persisted = new PersistedEvent[] { new(member, reservation.First, false) };
-            TellCommitted(room, persisted, head, searchDeferred: false);
-            reservation.Dispose();
-            eventCache.Add(member);
-            Notify(room, persisted, head);
+            Announce(room, new PersistedEvent(member, reservation.First, false), head, reservation);
             return (head, reservation.First);
         }, ct);
 
@@ -521,13 +509,19 @@ public sealed partial class RoomWriter
     }
 
     /// <summary>
-    /// Publishes <paramref name="head"/> as the room's head, then tells the listeners. Runs inside an operation on the
-    /// room's queue, whose result would otherwise become the head only after the operation returns: a listener that
-    /// hands the room to another task (the guest-access enforcer, reading the room's current state) could read the
-    /// head from before the event, as the local path's comment in FinishBatchAsync explains for clients.
+    /// Announces one event persisted outside the local batches (its search row written with it): tells the commit
+    /// listeners, releases its stream position, caches it, publishes <paramref name="head"/> as the room's head, then
+    /// tells the listeners. Publishing here matters because this runs inside an operation on the room's queue, whose
+    /// result would otherwise become the head only after the operation returns: a listener that hands the room to
+    /// another task (the guest-access enforcer, reading the room's current state) could read the head from before the
+    /// event, as the local path's comment in FinishBatchAsync explains for clients.
     /// </summary>
-    private void Notify(RoomRecord room, IReadOnlyList<PersistedEvent> events, RoomHead head)
+    private void Announce(RoomRecord room, PersistedEvent persisted, RoomHead head, Homeserver.Core.Streams.StreamPositions.Reservation reservation)
     {
+        PersistedEvent[] events = [persisted];
+        TellCommitted(room, events, head, searchDeferred: false);
+        reservation.Dispose();
+        eventCache.Add(persisted.Event);
         Queue(room).Publish(head);
         foreach (var listener in _listeners)
         {

@@ -54,11 +54,7 @@ public sealed partial class RoomWriter
                 CurrentStateIsStateAfterLastEvent: true);
             using var reservation = streams.Reserve();
             var result = await store.PersistAsync(head, batch, reservation.First, ct);
-            var persisted = new PersistedEvent[] { new(approved, result.StreamOrderings[0], false) };
-            TellCommitted(room, persisted, result.Head, searchDeferred: false);
-            reservation.Dispose();
-            eventCache.Add(approved);
-            Notify(room, persisted, result.Head);
+            Announce(room, new PersistedEvent(approved, result.StreamOrderings[0], false), result.Head, reservation);
             return (result.Head, new SendResult(approved.EventId, result.StreamOrderings[0], approved));
         }, ct);
     }

@@ -674,7 +674,6 @@ public sealed partial class RoomWriter(
         public bool MessagesOnly => ToPersist.All(e => e.Event.StateKey is null);
     }
 
-    /// <summary>A batch handed to the store and not yet finished.</summary>
     /// <summary>
     /// Tells the commit listeners of a committed batch. Call it before the batch's stream positions are released: the
     /// search indexer and the notification evaluator must know of its events before their positions are readable
@@ -695,6 +694,7 @@ public sealed partial class RoomWriter(
         }
     }
 
+    /// <summary>A batch handed to the store and not yet finished.</summary>
     private sealed class SentBatch(BuiltBatch built, StreamPositions.Reservation reservation, Task<PersistResult> persist)
     {
         public BuiltBatch Built { get; } = built;
