@@ -104,9 +104,6 @@ public sealed partial class NotificationEvaluator
     /// </summary>
     private static readonly TimeSpan StoreInterval = TimeSpan.FromMilliseconds(40);
 
-    private const int MaxStoreAttempts = 3;
-
-    private static readonly TimeSpan StoreRetryDelay = TimeSpan.FromSeconds(1);
 
     protected override async Task StoreQueuedAsync(CancellationToken ct)
     {
@@ -119,27 +116,12 @@ public sealed partial class NotificationEvaluator
         try
         {
             var through = DoneThrough(items.SelectMany(i => i.Events).Select(e => e.StreamOrdering!.Value).ToHashSet());
-            for (var attempt = 1; ; attempt++)
+            if (await StoreWithRetriesAsync(c => EvaluateAndStoreAsync(items, through, recovering: false, c), ct) is { } failure)
             {
-                try
-                {
-                    await EvaluateAndStoreAsync(items, through, recovering: false, ct);
-                    break;
-                }
-                catch (Exception e) when (!ct.IsCancellationRequested && attempt < MaxStoreAttempts)
-                {
-                    // The events stay pending (syncs wait for their counts, bounded) and are tried again: the database
-                    // may be restarting.
-                    LogStoreFailed(e, attempt);
-                    await Task.Delay(StoreRetryDelay, ct);
-                }
+                // Given up (something in these events, not the database): they get no notifications, and the next
+                // store's position passes them, rather than holding every later one.
+                LogEvaluationFailed(failure, items[0].Room.RoomId);
             }
-        }
-        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
-        {
-            // Given up: these events get no notifications (the next store's position passes them) rather than holding
-            // every later one.
-            LogEvaluationFailed(e, items[0].Room.RoomId);
         }
         finally
         {
@@ -451,9 +433,6 @@ public sealed partial class NotificationEvaluator
     {
         public long JoinedCount => Joined.Count;
     }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Storing notifications failed (attempt {Attempt}); trying again")]
-    private partial void LogStoreFailed(Exception e, int attempt);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Push rule evaluation failed for a batch of room {RoomId}")]
     private partial void LogEvaluationFailed(Exception e, string roomId);

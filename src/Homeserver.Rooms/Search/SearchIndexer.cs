@@ -32,9 +32,6 @@ public sealed partial class SearchIndexer(ISearchIndexStore store, StreamPositio
 
     private const int RecoveryPage = 500;
 
-    private const int MaxAttempts = 5;
-
-    private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
 
     /// <summary>
     /// Called on the room's writer after each committed batch, before its positions are released: queues the rows of a
@@ -71,28 +68,15 @@ public sealed partial class SearchIndexer(ISearchIndexStore store, StreamPositio
         }
 
         var through = DoneThrough(rows.Select(r => r.StreamOrdering).ToHashSet());
-        for (var attempt = 1; ; attempt++)
+        if (await StoreWithRetriesAsync(c => store.IndexAsync(rows, through, c), ct) is { } failure)
         {
-            try
-            {
-                await store.IndexAsync(rows, through, ct);
-                Recorded = Math.Max(Recorded, through);
-                break;
-            }
-            catch (Exception e) when (!ct.IsCancellationRequested && attempt < MaxAttempts)
-            {
-                // The rows stay pending (searches wait for them, bounded) and are tried again: the database may be
-                // restarting.
-                LogIndexFailed(e, rows.Count, attempt);
-                await Task.Delay(RetryDelay, ct);
-            }
-            catch (Exception e) when (!ct.IsCancellationRequested)
-            {
-                // Something in the rows themselves: they are given up (the events are stored; only their search rows
-                // are missing) rather than holding every later row.
-                LogIndexGivenUp(e, rows.Count);
-                break;
-            }
+            // Something in the rows themselves: they are given up (the events are stored; only their search rows are
+            // missing) rather than holding every later row.
+            LogIndexGivenUp(failure, rows.Count);
+        }
+        else
+        {
+            Recorded = Math.Max(Recorded, through);
         }
 
         Release(rows.Select(r => r.StreamOrdering));
@@ -143,9 +127,6 @@ public sealed partial class SearchIndexer(ISearchIndexStore store, StreamPositio
             LogRecovered(recovered);
         }
     }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Writing {Rows} search rows failed (attempt {Attempt}); trying again")]
-    private partial void LogIndexFailed(Exception e, int rows, int attempt);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Writing {Rows} search rows failed repeatedly; their events will not be found by search")]
     private partial void LogIndexGivenUp(Exception e, int rows);

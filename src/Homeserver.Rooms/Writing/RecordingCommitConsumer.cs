@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Diagnostics;
 using System.Threading.Channels;
 using Homeserver.Core.Streams;
@@ -21,6 +22,8 @@ namespace Homeserver.Rooms.Writing;
 ///   nothing to do for (other servers' events for the indexer) and the stream's other writes (receipts, account data)
 ///   would otherwise leave it far behind, and the recovery would scan everything since.
 /// - Readers wait (<see cref="WaitForAsync"/>) until what they are about to read is done.
+/// - A store that fails is tried again (<see cref="StoreWithRetriesAsync"/>): for as long as the database is unavailable,
+///   and a few times for any other reason.
 /// </summary>
 public abstract class RecordingCommitConsumer<TItem>
 {
@@ -29,6 +32,12 @@ public abstract class RecordingCommitConsumer<TItem>
 
     protected static readonly IReadOnlySet<long> NoPositions = new HashSet<long>();
 
+    /// <summary>How often a store that fails for a reason of its own (not the database's) is tried before it is given up.</summary>
+    public const int MaxAttempts = 3;
+
+    /// <summary>The longest wait between two tries of a store while the database is unavailable.</summary>
+    public static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(30);
+
     private static readonly TimeSpan RecoveryRetryDelay = TimeSpan.FromSeconds(5);
 
     private readonly Channel<TItem> _queue = Channel.CreateUnbounded<TItem>(new UnboundedChannelOptions { SingleReader = true });
@@ -36,13 +45,16 @@ public abstract class RecordingCommitConsumer<TItem>
     private readonly StreamPositions _streams;
     private readonly TimeSpan _storeInterval;
     private readonly ILogger _logger;
+    private readonly TimeSpan _firstRetryDelay;
 
-    protected RecordingCommitConsumer(StreamPositions streams, TimeProvider time, TimeSpan storeInterval, ILogger logger)
+    /// <param name="firstRetryDelay">The wait before a failed store is tried again (doubled each time); 1 s unless given.</param>
+    protected RecordingCommitConsumer(StreamPositions streams, TimeProvider time, TimeSpan storeInterval, ILogger logger, TimeSpan? firstRetryDelay = null)
     {
         _streams = streams;
         _pending = new PendingPositions(time);
         _storeInterval = storeInterval;
         _logger = logger;
+        _firstRetryDelay = firstRetryDelay ?? TimeSpan.FromSeconds(1);
     }
 
     /// <summary>Events queued whose work is not stored yet.</summary>
@@ -101,6 +113,53 @@ public abstract class RecordingCommitConsumer<TItem>
 
     /// <summary>The position to record with the work of the events at <paramref name="storing"/>.</summary>
     protected long DoneThrough(IReadOnlySet<long> storing) => _pending.DoneThrough(_streams, storing);
+
+    /// <summary>
+    /// Runs <paramref name="store"/> until it succeeds (returns null) or is given up (returns the failure). A failure the
+    /// database reports as transient (restarting, unreachable, out of connections: <see cref="DbException.IsTransient"/>)
+    /// or a timeout is tried again for as long as it lasts, waiting twice as long each time up to
+    /// <see cref="MaxRetryDelay"/>: every later store would fail the same way, and giving up would lose the work for good
+    /// (the next store's position passes it). Any other failure (something in the work itself) is tried
+    /// <see cref="MaxAttempts"/> times in all and then given up, so that it cannot hold every later store. The work stays
+    /// pending meanwhile: readers wait for it, bounded. Once <paramref name="ct"/> is cancelled, a failure ends it with
+    /// <see cref="OperationCanceledException"/>.
+    /// </summary>
+    protected async Task<Exception?> StoreWithRetriesAsync(Func<CancellationToken, Task> store, CancellationToken ct)
+    {
+        var delay = _firstRetryDelay;
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await store(ct);
+                return null;
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                var transient = IsTransient(e);
+                if (!transient && attempt >= MaxAttempts)
+                {
+                    return e;
+                }
+
+                CommitConsumerLog.StoreFailed(_logger, e, GetType().Name, attempt, transient ? "the database is unavailable" : "trying again");
+                await Task.Delay(delay, ct);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetryDelay.Ticks));
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // Stopping (the store failed as the connections were closed, say): the recovery at the next start does it.
+                throw new OperationCanceledException("stopped while storing", e, ct);
+            }
+        }
+    }
+
+    private static bool IsTransient(Exception e) => e switch
+    {
+        DbException db => db.IsTransient,
+        TimeoutException => true,
+        _ => e.InnerException is { } inner && IsTransient(inner),
+    };
 
     /// <summary>Finds and does the work a stop left out, recording the position as it goes.</summary>
     protected abstract Task RecoverAsync(CancellationToken ct);
@@ -187,4 +246,7 @@ internal static partial class CommitConsumerLog
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Consumer}: recording its position failed; trying again later")]
     public static partial void RecordFailed(ILogger logger, Exception e, string consumer);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Consumer}: storing failed (attempt {Attempt}); {Outlook}")]
+    public static partial void StoreFailed(ILogger logger, Exception e, string consumer, int attempt, string outlook);
 }
