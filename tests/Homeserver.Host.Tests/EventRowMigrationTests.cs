@@ -6,9 +6,10 @@ using Npgsql;
 namespace Homeserver.Host.Tests;
 
 /// <summary>
-/// Migration 0013 against a database the previous release left: the client transactions of stored events move onto
-/// their rows (where readers now find unsigned.transaction_id), and the auth edges, which every event's JSON holds,
-/// are no longer a table.
+/// Migrations of the event rows and what is written with them, against a database the previous release left: 0013 moves
+/// the client transactions of stored events onto their rows (where readers now find unsigned.transaction_id), and the
+/// auth edges, which every event's JSON holds, are no longer a table; 0014-0015 the search position and the transaction
+/// index; 0017 the forward extremities onto the room's row.
 /// </summary>
 public sealed class EventRowMigrationTests
 {
@@ -80,6 +81,41 @@ public sealed class EventRowMigrationTests
             SELECT '$other' || s, room_nid, 'm.room.message', '@alice:test', 4 + s, 4 + s, 4 + s, 4 + s, '{}', CASE WHEN s = 1 THEN 'DEV2' END, CASE WHEN s = 1 THEN 'txn-2' END
             FROM rooms, generate_series(1, 3) AS s
             """);
+    }
+
+    [Fact]
+    public async Task Migration_0017_moves_the_forward_extremities_onto_the_rooms_row()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        await using var services = StorageOf(database);
+        var db = services.GetRequiredService<NpgsqlDataSource>();
+        await PreviousSchema.ApplyBeforeAsync(db, 17);
+
+        // !forked has two extremities; !quiet a row and none. !bare and !outlier have extremities but no current-snapshot
+        // row (none is expected: an extremity comes with a stream position, and with it the row); !bare's newest has a
+        // state, which its row is made with, !outlier's has none and the room is left without extremities.
+        await RoomTestHelpers.ExecuteAsync(db, """
+            INSERT INTO rooms (room_nid, room_id, room_version, created_ts)
+            VALUES (1, '!forked:test', '10', 0), (2, '!bare:test', '10', 0), (3, '!quiet:test', '10', 0), (4, '!outlier:test', '10', 0);
+            INSERT INTO state_snapshots (snapshot_nid, room_nid, chain_length, entry_count, content_hash, delta_keys, delta_events)
+            SELECT r, r, 0, 0, '\x00', '{}', '{}' FROM generate_series(1, 3) AS r;
+            INSERT INTO events (event_id, room_nid, event_type, sender, depth, origin_server_ts, stream_ordering, topological_ordering, state_after, json)
+            VALUES ('$e1', 1, 'm.room.message', '@alice:test', 1, 1, 1, 1, 1, '{}'), ('$e2', 1, 'm.room.message', '@alice:test', 2, 2, 2, 2, 1, '{}'),
+                   ('$e3', 2, 'm.room.message', '@alice:test', 3, 3, 3, 3, NULL, '{}'), ('$e4', 2, 'm.room.message', '@alice:test', 4, 4, 4, 4, 2, '{}'),
+                   ('$e5', 4, 'm.room.member', '@alice:test', 5, 5, NULL, 5, NULL, '{}');
+            INSERT INTO forward_extremities (room_nid, event_nid) SELECT room_nid, event_nid FROM events;
+            INSERT INTO room_current_snapshot (room_nid, snapshot_nid, last_stream_ordering) VALUES (1, 1, 7), (3, 3, 7);
+            """);
+
+        (await services.GetRequiredService<MigrationRunner>().MigrateAsync(CancellationToken.None)).Should().BeGreaterThan(0);
+
+        (await RowsAsync(db, """
+            SELECT r.room_id || ' ' || s.snapshot_nid || ' ' || s.last_stream_ordering || ' ' || coalesce(string_agg(e.event_id, ',' ORDER BY e.event_id), '-')
+            FROM room_current_snapshot s JOIN rooms r ON r.room_nid = s.room_nid
+            LEFT JOIN LATERAL unnest(s.forward_extremities) AS f (event_nid) ON true LEFT JOIN events e ON e.event_nid = f.event_nid
+            GROUP BY r.room_id, s.snapshot_nid, s.last_stream_ordering ORDER BY r.room_id
+            """)).Should().Equal("!bare:test 2 4 $e3,$e4", "!forked:test 1 7 $e1,$e2", "!quiet:test 3 7 -");
+        (await RowsAsync(db, "SELECT count(*)::text FROM pg_tables WHERE tablename = 'forward_extremities'")).Should().Equal("0");
     }
 
     private static ServiceProvider StorageOf(TestDatabase database) => new ServiceCollection()

@@ -8,8 +8,8 @@ namespace Homeserver.Storage.Rooms;
 /// <summary>
 /// The rows a persisted batch adds, collected while <see cref="RoomRepository.PersistAsync"/> walks the batch and
 /// written in one round trip (an <see cref="NpgsqlBatch"/> inside the batch's transaction): the events (with the client
-/// transaction of a local send), their prev edges, transaction IDs, relations and search text, the forward extremities
-/// and the room's position in one statement (<c>unnest</c> of arrays into each table), whatever the number of events;
+/// transaction of a local send), their prev edges, relations and search text, the forward extremities and the room's
+/// position in one statement (<c>unnest</c> of arrays into each table), whatever the number of events;
 /// then the redaction marks.
 /// </summary>
 internal sealed class PersistWrites
@@ -24,15 +24,22 @@ internal sealed class PersistWrites
     // Events never take ON CONFLICT: a client transaction that already created an event violates the unique index on
     // the events' transaction columns and fails the batch (the writer then answers the retry with the stored event
     // instead of creating a second one).
-    // Extremities go by number, not by a join with events on the IDs (the join's plan was remade on every call).
+    // Extremities go by number, not by a join with events on the IDs (the join's plan was remade on every call), into the
+    // array on the room's row (0017): with the position when the batch moves it (the row is inserted by the room's first
+    // such batch), else on their own. A batch with state changes moves the position after this statement
+    // (RoomRepository's UpsertCurrentSnapshot), which inserts the row of a new room with its extremities.
     private static string RowsStatement(bool checkConflicts)
     {
         var conflict = checkConflicts ? " ON CONFLICT DO NOTHING" : string.Empty;
         return $"""
             WITH position AS (
-                INSERT INTO room_current_snapshot (room_nid, snapshot_nid, last_stream_ordering) SELECT $1, $31, $32 WHERE $30
+                INSERT INTO room_current_snapshot (room_nid, snapshot_nid, last_stream_ordering, forward_extremities) SELECT $1, $31, $32, $29 WHERE $30
                 ON CONFLICT (room_nid) DO UPDATE SET snapshot_nid = EXCLUDED.snapshot_nid,
-                    last_stream_ordering = GREATEST(room_current_snapshot.last_stream_ordering, EXCLUDED.last_stream_ordering)),
+                    last_stream_ordering = GREATEST(room_current_snapshot.last_stream_ordering, EXCLUDED.last_stream_ordering),
+                    forward_extremities = {MovedExtremities("room_current_snapshot.forward_extremities")}),
+            extremities AS (
+                UPDATE room_current_snapshot SET forward_extremities = {MovedExtremities("forward_extremities")}
+                WHERE room_nid = $1 AND NOT $30 AND cardinality($28::bigint[]) + cardinality($29::bigint[]) > 0),
             new_events AS (
                 INSERT INTO events (event_nid, event_id, room_nid, event_type, state_key, state_key_nid, sender, depth, origin_server_ts,
                                     stream_ordering, topological_ordering, state_before, state_after, outlier, rejection_reason, soft_failed, json,
@@ -42,19 +49,19 @@ internal sealed class PersistWrites
                 FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[],
                             $11::bigint[], $12::bigint[], $13::boolean[], $14::text[], $15::boolean[], $16::text[], $19::text[], $20::text[])
                      AS u (nid, id, type, sk, sknid, sender, depth, ts, so, sb, sa, outlier, rr, sf, json, tdev, tid)),
-            prev_edges AS (
-                INSERT INTO event_prev_events (event_nid, prev_event_id) SELECT * FROM unnest($17::bigint[], $18::text[]){conflict}),
             relations AS (
                 INSERT INTO event_relations (event_nid, room_nid, relates_to_id, rel_type, aggregation_key)
                 SELECT n, $1, p, t, k FROM unnest($21::bigint[], $22::text[], $23::text[], $24::text[]) AS u (n, p, t, k){conflict}),
             search AS (
                 INSERT INTO event_search (event_nid, room_nid, search_key, vector)
-                SELECT n, $1, k, to_tsvector('english', t) FROM unnest($25::bigint[], $26::text[], $27::text[]) AS u (n, k, t){conflict}),
-            old_extremities AS (
-                DELETE FROM forward_extremities WHERE room_nid = $1 AND event_nid = ANY($28::bigint[]))
-            INSERT INTO forward_extremities (room_nid, event_nid) SELECT $1, unnest($29::bigint[]){conflict}
+                SELECT n, $1, k, to_tsvector('english', t) FROM unnest($25::bigint[], $26::text[], $27::text[]) AS u (n, k, t){conflict})
+            INSERT INTO event_prev_events (event_nid, prev_event_id) SELECT * FROM unnest($17::bigint[], $18::text[]){conflict}
             """;
     }
+
+    // The room's forward extremities after the batch: those it had but the removed ($28), and the added ($29).
+    private static string MovedExtremities(string stored) =>
+        $"ARRAY(SELECT x FROM unnest({stored}) AS x WHERE x <> ALL($28::bigint[]) UNION SELECT unnest($29::bigint[]))";
 
     // The rows statement's plan does not depend on the values (every table is written from unnest of arrays), but
     // PostgreSQL compares a prepared statement's generic plan with plans made for the values at hand, and an array of

@@ -9,7 +9,7 @@ namespace Homeserver.Storage.Rooms;
 
 /// <summary>
 /// The event DAG: tables <c>rooms</c>, <c>events</c> (auth edges live in each event's JSON), <c>event_prev_events</c>,
-/// <c>forward_extremities</c>, <c>current_state</c>, <c>room_current_snapshot</c> and <c>room_memberships</c> (a
+/// <c>current_state</c>, <c>room_current_snapshot</c> (with the forward extremities) and <c>room_memberships</c> (a
 /// local send's client transaction is on its event row). A batch of events is persisted with its edges, state and stream positions in
 /// one transaction.
 /// </summary>
@@ -31,8 +31,9 @@ internal sealed class RoomRepository(
 
     private const string SelectExtremities = """
         SELECT e.event_id AS EventId, e.depth AS Depth, e.event_nid AS Nid
-        FROM forward_extremities f JOIN events e ON e.event_nid = f.event_nid
-        WHERE f.room_nid = @RoomNid
+        FROM room_current_snapshot s CROSS JOIN LATERAL unnest(s.forward_extremities) AS f (event_nid)
+        JOIN events e ON e.event_nid = f.event_nid
+        WHERE s.room_nid = @RoomNid
         """;
 
     private const string SelectCurrentSnapshot = "SELECT snapshot_nid AS SnapshotNid, last_stream_ordering AS LastStreamOrdering FROM room_current_snapshot WHERE room_nid = @RoomNid";
@@ -94,8 +95,11 @@ internal sealed class RoomRepository(
             forgotten = false
         """;
 
+    // After the batch's rows statement, which moved the extremities of an existing row (PersistWrites): a new room's row
+    // is inserted here with the batch's added extremities, as it had none.
     private const string UpsertCurrentSnapshot = """
-        INSERT INTO room_current_snapshot (room_nid, snapshot_nid, last_stream_ordering) VALUES (@RoomNid, @SnapshotNid, @LastStreamOrdering)
+        INSERT INTO room_current_snapshot (room_nid, snapshot_nid, last_stream_ordering, forward_extremities)
+        VALUES (@RoomNid, @SnapshotNid, @LastStreamOrdering, @AddedExtremities)
         ON CONFLICT (room_nid) DO UPDATE SET snapshot_nid = EXCLUDED.snapshot_nid,
             last_stream_ordering = GREATEST(room_current_snapshot.last_stream_ordering, EXCLUDED.last_stream_ordering)
         """;
@@ -494,6 +498,7 @@ internal sealed class RoomRepository(
                 room.RoomNid,
                 SnapshotNid = newSnapshot,
                 LastStreamOrdering = lastStream ?? head.LastStreamOrdering,
+                AddedExtremities = addedNids.ToArray(),
             }, tx, cancellationToken: ct));
         }
 
