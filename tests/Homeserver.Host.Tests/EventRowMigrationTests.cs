@@ -16,12 +16,8 @@ public sealed class EventRowMigrationTests
     [Fact]
     public async Task Migration_0013_moves_each_events_transaction_onto_its_row()
     {
-        await using var database = await TestDatabase.CreateAsync();
-        await using var services = StorageOf(database);
-        var db = services.GetRequiredService<NpgsqlDataSource>();
-
-        // The schema as the previous release left it: every migration before 0013, recorded as applied.
-        await PreviousSchema.ApplyBeforeAsync(db, 13);
+        await using var schema = await SchemaBeforeAsync(13);
+        var db = schema.Db;
 
         // $e1 was sent by alice's DEV1 with a transaction, $e2 came from elsewhere, and $e3's transaction row names
         // another user than its sender (which no send writes): it must not be taken for the sender's.
@@ -36,7 +32,7 @@ public sealed class EventRowMigrationTests
                 ('@bob:test', 'DEV2', 'txn-3', '$e3', 0);
             """);
 
-        (await services.GetRequiredService<MigrationRunner>().MigrateAsync(CancellationToken.None)).Should().BeGreaterThan(0);
+        await schema.MigrateAsync();
 
         (await RowsAsync(db, "SELECT event_id || ':' || coalesce(txn_device_id, '-') || ':' || coalesce(txn_id, '-') FROM events ORDER BY event_id"))
             .Should().Equal("$e1:DEV1:txn-1", "$e2:-:-", "$e3:-:-");
@@ -50,10 +46,8 @@ public sealed class EventRowMigrationTests
     [Fact]
     public async Task Migrations_0014_and_0015_record_the_search_position_and_make_a_transaction_unique_on_its_event()
     {
-        await using var database = await TestDatabase.CreateAsync();
-        await using var services = StorageOf(database);
-        var db = services.GetRequiredService<NpgsqlDataSource>();
-        await PreviousSchema.ApplyBeforeAsync(db, 14);
+        await using var schema = await SchemaBeforeAsync(14);
+        var db = schema.Db;
         await RoomTestHelpers.ExecuteAsync(db, """
             INSERT INTO rooms (room_id, room_version, created_ts) VALUES ('!room:test', '10', 0);
             INSERT INTO events (event_id, room_nid, event_type, sender, depth, origin_server_ts, stream_ordering, topological_ordering, json, txn_device_id, txn_id)
@@ -62,7 +56,7 @@ public sealed class EventRowMigrationTests
             INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, created_ts) SELECT sender, txn_device_id, txn_id, event_id, 0 FROM events;
             """);
 
-        (await services.GetRequiredService<MigrationRunner>().MigrateAsync(CancellationToken.None)).Should().BeGreaterThan(0);
+        await schema.MigrateAsync();
 
         // Every search row so far was written with its event: the indexer starts after the newest event.
         (await RowsAsync(db, "SELECT stream_ordering::text FROM search_index_position")).Should().Equal("3");
@@ -86,10 +80,8 @@ public sealed class EventRowMigrationTests
     [Fact]
     public async Task Migration_0017_moves_the_forward_extremities_onto_the_rooms_row()
     {
-        await using var database = await TestDatabase.CreateAsync();
-        await using var services = StorageOf(database);
-        var db = services.GetRequiredService<NpgsqlDataSource>();
-        await PreviousSchema.ApplyBeforeAsync(db, 17);
+        await using var schema = await SchemaBeforeAsync(17);
+        var db = schema.Db;
 
         // !forked has two extremities; !quiet a row and none. !bare and !outlier have extremities but no current-snapshot
         // row (none is expected: an extremity comes with a stream position, and with it the row); !bare's newest has a
@@ -107,7 +99,7 @@ public sealed class EventRowMigrationTests
             INSERT INTO room_current_snapshot (room_nid, snapshot_nid, last_stream_ordering) VALUES (1, 1, 7), (3, 3, 7);
             """);
 
-        (await services.GetRequiredService<MigrationRunner>().MigrateAsync(CancellationToken.None)).Should().BeGreaterThan(0);
+        await schema.MigrateAsync();
 
         (await RowsAsync(db, """
             SELECT r.room_id || ' ' || s.snapshot_nid || ' ' || s.last_stream_ordering || ' ' || coalesce(string_agg(e.event_id, ',' ORDER BY e.event_id), '-')
@@ -118,11 +110,30 @@ public sealed class EventRowMigrationTests
         (await RowsAsync(db, "SELECT count(*)::text FROM pg_tables WHERE tablename = 'forward_extremities'")).Should().Equal("0");
     }
 
-    private static ServiceProvider StorageOf(TestDatabase database) => new ServiceCollection()
-        .AddLogging()
-        .AddSingleton(TimeProvider.System)
-        .AddStorage(database.ConnectionString)
-        .BuildServiceProvider();
+    /// <summary>A database with the schema as the previous release left it: every migration before <paramref name="version"/>, recorded as applied.</summary>
+    private static async Task<OldSchema> SchemaBeforeAsync(int version)
+    {
+        var database = await TestDatabase.CreateAsync();
+        var services = new ServiceCollection().AddLogging().AddSingleton(TimeProvider.System).AddStorage(database.ConnectionString).BuildServiceProvider();
+        var schema = new OldSchema(database, services);
+        await PreviousSchema.ApplyBeforeAsync(schema.Db, version);
+        return schema;
+    }
+
+    private sealed class OldSchema(TestDatabase database, ServiceProvider services) : IAsyncDisposable
+    {
+        public NpgsqlDataSource Db { get; } = services.GetRequiredService<NpgsqlDataSource>();
+
+        /// <summary>Applies the migrations this build ships after it.</summary>
+        public async Task MigrateAsync() =>
+            (await services.GetRequiredService<MigrationRunner>().MigrateAsync(CancellationToken.None)).Should().BeGreaterThan(0);
+
+        public async ValueTask DisposeAsync()
+        {
+            await services.DisposeAsync();
+            await database.DisposeAsync();
+        }
+    }
 
     private static async Task<List<string>> RowsAsync(NpgsqlDataSource db, string sql)
     {
