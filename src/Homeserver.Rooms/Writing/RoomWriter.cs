@@ -196,7 +196,10 @@ public sealed partial class RoomWriter(
 
             if (Interlocked.CompareExchange(ref _draining, 1, 0) == 0)
             {
-                _ = Task.Run(DrainAsync);
+                // On the caller's thread until the drain first waits (for the database, as a rule, once the batch is
+                // built and sent): the caller is about to wait for the answer anyway, and a queue that was idle (every
+                // send of a lone sender) saves a hop through the thread pool.
+                _ = DrainAsync();
             }
         }
 
