@@ -104,7 +104,6 @@ public sealed partial class NotificationEvaluator
     /// </summary>
     private static readonly TimeSpan StoreInterval = TimeSpan.FromMilliseconds(40);
 
-
     protected override async Task StoreQueuedAsync(CancellationToken ct)
     {
         var items = new List<(RoomRecord Room, IReadOnlyList<PersistedEvent> Events, RoomHead Head)>();

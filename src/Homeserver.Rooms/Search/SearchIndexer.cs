@@ -32,7 +32,6 @@ public sealed partial class SearchIndexer(ISearchIndexStore store, StreamPositio
 
     private const int RecoveryPage = 500;
 
-
     /// <summary>
     /// Called on the room's writer after each committed batch, before its positions are released: queues the rows of a
     /// batch written without them.

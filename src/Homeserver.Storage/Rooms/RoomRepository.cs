@@ -29,14 +29,16 @@ internal sealed class RoomRepository(
         ON CONFLICT (room_id) DO NOTHING RETURNING room_nid
         """;
 
-    private const string SelectExtremities = """
-        SELECT e.event_id AS EventId, e.depth AS Depth, e.event_nid AS Nid
-        FROM room_current_snapshot s CROSS JOIN LATERAL unnest(s.forward_extremities) AS f (event_nid)
-        JOIN events e ON e.event_nid = f.event_nid
+    // The room's current snapshot row with its forward extremities (0017): one row per extremity, or one with a null
+    // event for a room without any; none for a room without a row.
+    private const string SelectHead = """
+        SELECT s.snapshot_nid AS SnapshotNid, s.last_stream_ordering AS LastStreamOrdering,
+               e.event_id AS EventId, e.depth AS Depth, e.event_nid AS Nid
+        FROM room_current_snapshot s
+        LEFT JOIN LATERAL unnest(s.forward_extremities) AS f (event_nid) ON true
+        LEFT JOIN events e ON e.event_nid = f.event_nid
         WHERE s.room_nid = @RoomNid
         """;
-
-    private const string SelectCurrentSnapshot = "SELECT snapshot_nid AS SnapshotNid, last_stream_ordering AS LastStreamOrdering FROM room_current_snapshot WHERE room_nid = @RoomNid";
 
     private const string SelectEvents = """
         SELECT e.event_id AS EventId, e.json AS Json, r.room_version AS Version
@@ -110,9 +112,7 @@ internal sealed class RoomRepository(
 
     private sealed record EventRow(string EventId, string Json, string Version);
 
-    private sealed record SnapshotHeadRow(long SnapshotNid, long LastStreamOrdering);
-
-    private sealed record ExtremityRow(string EventId, long Depth, long Nid);
+    private sealed record HeadRow(long SnapshotNid, long LastStreamOrdering, string? EventId, long? Depth, long? Nid);
 
     private sealed record TxnRow(string UserId, string DeviceId, string TxnId, string EventId);
 
@@ -132,22 +132,24 @@ internal sealed class RoomRepository(
 
     public async Task<RoomHead> LoadHeadAsync(RoomRecord room, CancellationToken ct)
     {
-        List<Extremity> extremities;
-        SnapshotHeadRow? current;
+        List<HeadRow> rows;
         await using (var conn = await db.OpenConnectionAsync(ct))
         {
-            var rows = (await conn.QueryAsync<ExtremityRow>(new CommandDefinition(SelectExtremities, new { room.RoomNid }, cancellationToken: ct))).ToList();
-
-            // The writer removes extremities by number: known from here on, without a lookup.
-            foreach (var row in rows)
-            {
-                eventNids.Remember(row.Nid, row.EventId);
-            }
-
-            extremities = rows.Select(r => new Extremity(r.EventId, r.Depth)).ToList();
-            current = await conn.QuerySingleOrDefaultAsync<SnapshotHeadRow>(new CommandDefinition(SelectCurrentSnapshot, new { room.RoomNid }, cancellationToken: ct));
+            rows = (await conn.QueryAsync<HeadRow>(new CommandDefinition(SelectHead, new { room.RoomNid }, cancellationToken: ct))).ToList();
         }
 
+        // The writer removes extremities by number: known from here on, without a lookup.
+        var extremities = new List<Extremity>(rows.Count);
+        foreach (var row in rows)
+        {
+            if (row is { EventId: { } eventId, Depth: { } depth, Nid: { } nid })
+            {
+                eventNids.Remember(nid, eventId);
+                extremities.Add(new Extremity(eventId, depth));
+            }
+        }
+
+        var current = rows.FirstOrDefault();
         var snapshotId = current?.SnapshotNid ?? StateSnapshotStore.Empty;
         var state = await translator.GetStateAsync(snapshotId, ct);
         return new RoomHead(room, extremities, snapshotId, state, current?.LastStreamOrdering ?? 0);
