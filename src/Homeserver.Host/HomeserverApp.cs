@@ -23,7 +23,7 @@ namespace Homeserver.Host;
 /// Composes the server: services, Kestrel listeners and the endpoint map. Used by <see cref="Program"/>
 /// and by the integration tests, which start a real Kestrel on loopback against a real database.
 /// </summary>
-public static class HomeserverApp
+public static partial class HomeserverApp
 {
     /// <param name="configureServices">Lets benchmarks and tests replace services (e.g. the token cache options).</param>
     public static WebApplication Build(
@@ -156,7 +156,20 @@ public static class HomeserverApp
         return app;
     }
 
-    /// <summary>Brings the database up to date; run before the host starts (which seeds the stream positions, then listens).</summary>
-    public static async Task PrepareAsync(WebApplication app, CancellationToken ct) =>
+    /// <summary>
+    /// Brings the database up to date and warns of database settings that put committed writes at risk; run before the
+    /// host starts (which seeds the stream positions, then listens).
+    /// </summary>
+    public static async Task PrepareAsync(WebApplication app, CancellationToken ct)
+    {
         await app.Services.GetRequiredService<MigrationRunner>().MigrateAsync(ct);
+        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(DatabaseDurability).FullName!);
+        foreach (var risk in await DatabaseDurability.FindRisksAsync(app.Services.GetRequiredService<Npgsql.NpgsqlDataSource>(), ct))
+        {
+            LogDurabilityRisk(log, risk);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Database: {Risk}")]
+    private static partial void LogDurabilityRisk(ILogger logger, string risk);
 }
