@@ -109,13 +109,14 @@ internal sealed class TestDevice(MatrixClient client) : IDisposable
         return (await Client.PostAsync("/_matrix/client/v3/keys/query", new JsonObject { ["device_keys"] = wanted })).EnsureOk().Json;
     }
 
-    public async Task<JsonElement> SyncAsync(string? since = null, int timeout = 0)
+    public async Task<JsonElement> SyncAsync(string? since = null, int timeout = 0, string? filter = null)
     {
-        var url = "/_matrix/client/v3/sync?timeout=" + timeout + (since is null ? string.Empty : "&since=" + Uri.EscapeDataString(since));
+        var url = "/_matrix/client/v3/sync?timeout=" + timeout + (since is null ? string.Empty : "&since=" + Uri.EscapeDataString(since))
+            + (filter is null ? string.Empty : "&filter=" + Uri.EscapeDataString(filter));
         return (await Client.GetAsync(url)).EnsureOk().Json;
     }
 
-    public async Task<string> SyncTokenAsync() => (await SyncAsync()).GetProperty("next_batch").GetString()!;
+    public async Task<string> SyncTokenAsync(string? filter = null) => (await SyncAsync(filter: filter)).GetProperty("next_batch").GetString()!;
 
     public void Dispose() => Key.Dispose();
 

@@ -111,6 +111,25 @@ public sealed class PresenceTests(TestServer server) : IClassFixture<TestServer>
         PresenceOf(bySender, alice.UserId!).Should().BeNull();
     }
 
+    [Fact]
+    public async Task A_long_poll_that_leaves_presence_out_sleeps_through_a_presence_change()
+    {
+        var alice = await NewUserAsync();
+        var bob = await NewUserAsync();
+        var roomId = await SharedRoomAsync(alice, bob);
+        var since = (await bob.SyncAsync(filter: WithoutPresence)).NextBatch();
+
+        var poll = bob.SyncAsync(since, timeout: 20_000, filter: WithoutPresence);
+        (await SetAsync(alice, new { presence = "unavailable", status_msg = "away for lunch" })).EnsureOk();
+        await Task.Delay(500);
+        poll.IsCompleted.Should().BeFalse("the only news is presence, which the filter leaves out");
+
+        (await alice.PutAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/typing/{Esc(alice.UserId!)}", new { typing = true, timeout = 10000 })).EnsureOk();
+        var answer = await poll;
+        answer.PresenceEvents().Should().BeEmpty();
+        answer.Ephemeral(roomId).Should().Contain(e => e.Type() == "m.typing");
+    }
+
     [Theory]
     [InlineData("""{"presence":"away"}""", "M_INVALID_PARAM")]
     [InlineData("""{"status_msg":"hi"}""", "M_MISSING_PARAM")]

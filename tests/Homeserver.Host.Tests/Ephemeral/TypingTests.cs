@@ -39,10 +39,10 @@ public sealed class TypingTests(TestServer server) : IClassFixture<TestServer>
         var alice = await NewUserAsync();
         var bob = await NewUserAsync();
         var roomId = await SharedRoomAsync(alice, bob);
-        var since = (await bob.SyncAsync()).NextBatch();
+        var since = (await bob.SyncAsync(filter: WithoutPresence)).NextBatch();
 
         var watch = Stopwatch.StartNew();
-        var poll = bob.SyncAsync(since, timeout: 20_000);
+        var poll = bob.SyncAsync(since, timeout: 20_000, filter: WithoutPresence);
         await Task.Delay(300);
         poll.IsCompleted.Should().BeFalse("nothing has happened yet");
         (await TypeAsync(alice, roomId, new { typing = true, timeout = 10000 })).EnsureOk();
