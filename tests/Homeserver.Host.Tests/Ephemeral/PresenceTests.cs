@@ -105,7 +105,7 @@ public sealed class PresenceTests(TestServer server) : IClassFixture<TestServer>
         var bob = await NewUserAsync();
         await SharedRoomAsync(alice, bob);
         (await SetAsync(alice, new { presence = "online" })).EnsureOk();
-        var sync = await bob.SyncAsync(filter: """{"presence":{"not_types":["*"]}}""");
+        var sync = await bob.SyncAsync(filter: WithoutPresence);
         sync.PresenceEvents().Should().BeEmpty();
         var bySender = await bob.SyncAsync(filter: $$$"""{"presence":{"not_senders":["{{{alice.UserId}}}"]}}""");
         PresenceOf(bySender, alice.UserId!).Should().BeNull();
