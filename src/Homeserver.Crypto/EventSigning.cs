@@ -37,6 +37,16 @@ public static class EventSigning
         return JsonSigning.WithSignature(ev, origin, key.KeyId, signature, CanonicalJson.ModeFor(version));
     }
 
+    /// <summary>
+    /// The event as canonical JSON with <paramref name="signature"/> (made earlier by <see cref="CreateSignature"/>, over
+    /// the same redacted form) added under <c>signatures[origin][keyId]</c>; other signatures are kept.
+    /// </summary>
+    public static byte[] WithSignature(JsonElement ev, RoomVersion version, string origin, string keyId, string signature)
+    {
+        ArgumentNullException.ThrowIfNull(version);
+        return JsonSigning.WithSignature(ev, origin, keyId, signature, CanonicalJson.ModeFor(version));
+    }
+
     /// <summary>The unpadded Base64 signature of the redacted event, without adding it anywhere.</summary>
     public static string CreateSignature(JsonElement ev, RoomVersion version, Ed25519SigningKey key)
     {

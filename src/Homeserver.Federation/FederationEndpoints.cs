@@ -9,6 +9,7 @@ using Homeserver.Federation.Rooms;
 using Homeserver.Federation.Sending;
 using Homeserver.Http;
 using Homeserver.Rooms;
+using Homeserver.Rooms.Events;
 using Homeserver.Rooms.Services;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -118,18 +119,18 @@ public static partial class FederationEndpoints
     /// GET /_matrix/federation/v1/event/{eventId} — one event.
     /// https://spec.matrix.org/v1.19/server-server-api/#get_matrixfederationv1eventeventid
     /// </summary>
-    private static async Task<IResult> GetEvent(FederationRequest request, FederationRoomReader reader, HomeserverConfig config, TimeProvider time, string eventId, CancellationToken ct)
+    private static async Task<IResult> GetEvent(FederationRequest request, FederationRoomReader reader, HomeserverConfig config, TimeProvider time, EventFactory signer, string eventId, CancellationToken ct)
     {
         var pdu = await reader.GetEventAsync(Decode(eventId), ct);
         await reader.RequireServerInRoomAsync(await reader.RequireRoomAsync(pdu.RoomId, ct), request.Origin, ct);
-        return Transaction(config, time, await reader.ForServerAsync([pdu], ct));
+        return Transaction(config, time, signer, await reader.ForServerAsync([pdu], ct));
     }
 
     /// <summary>
     /// GET /_matrix/federation/v1/state/{roomId} — the state before an event, and its auth chain.
     /// https://spec.matrix.org/v1.19/server-server-api/#get_matrixfederationv1stateroomid
     /// </summary>
-    private static async Task<IResult> GetState(HttpContext http, FederationRequest request, FederationRoomReader reader, ServerAcls acls, string roomId, CancellationToken ct)
+    private static async Task<IResult> GetState(HttpContext http, FederationRequest request, FederationRoomReader reader, ServerAcls acls, EventFactory signer, string roomId, CancellationToken ct)
     {
         // The parameters are checked before the room, as Synapse does: a request without event_id is a 400 whatever the room.
         var eventId = http.Request.Query["event_id"].ToString();
@@ -143,7 +144,7 @@ public static partial class FederationEndpoints
         await reader.RequireServerInRoomAsync(room, request.Origin, ct);
 
         var (state, chain) = await reader.GetStateAtAsync(room, eventId, ct);
-        return JsonResults.Node(new JsonObject { ["pdus"] = Events(state), ["auth_chain"] = Events(chain) });
+        return JsonResults.Node(new JsonObject { ["pdus"] = Events(signer, state), ["auth_chain"] = Events(signer, chain) });
     }
 
     /// <summary>
@@ -171,20 +172,20 @@ public static partial class FederationEndpoints
     /// GET /_matrix/federation/v1/event_auth/{roomId}/{eventId} — the auth chain of an event.
     /// https://spec.matrix.org/v1.19/server-server-api/#get_matrixfederationv1event_authroomideventid
     /// </summary>
-    private static async Task<IResult> GetEventAuth(FederationRequest request, FederationRoomReader reader, ServerAcls acls, string roomId, string eventId, CancellationToken ct)
+    private static async Task<IResult> GetEventAuth(FederationRequest request, FederationRoomReader reader, ServerAcls acls, EventFactory signer, string roomId, string eventId, CancellationToken ct)
     {
         await acls.RequireAllowedAsync(Decode(roomId), request.Origin, ct);
         var room = await reader.RequireRoomAsync(Decode(roomId), ct);
         await reader.RequireServerInRoomAsync(room, request.Origin, ct);
         var chain = await reader.GetAuthChainAsync(room, Decode(eventId), ct);
-        return JsonResults.Node(new JsonObject { ["auth_chain"] = Events(chain) });
+        return JsonResults.Node(new JsonObject { ["auth_chain"] = Events(signer, chain) });
     }
 
     /// <summary>
     /// GET /_matrix/federation/v1/backfill/{roomId} — earlier events, from the given ones backwards.
     /// https://spec.matrix.org/v1.19/server-server-api/#get_matrixfederationv1backfillroomid
     /// </summary>
-    private static async Task<IResult> Backfill(HttpContext http, FederationRequest request, FederationRoomReader reader, ServerAcls acls, HomeserverConfig config, TimeProvider time, string roomId, CancellationToken ct)
+    private static async Task<IResult> Backfill(HttpContext http, FederationRequest request, FederationRoomReader reader, ServerAcls acls, HomeserverConfig config, TimeProvider time, EventFactory signer, string roomId, CancellationToken ct)
     {
         await acls.RequireAllowedAsync(Decode(roomId), request.Origin, ct);
         var room = await reader.RequireRoomAsync(Decode(roomId), ct);
@@ -201,14 +202,14 @@ public static partial class FederationEndpoints
         }
 
         var events = await reader.BackfillAsync(room, from, Math.Clamp(limit, 0, 100), ct);
-        return Transaction(config, time, await reader.ForServerAsync(events, ct));
+        return Transaction(config, time, signer, await reader.ForServerAsync(events, ct));
     }
 
     /// <summary>
     /// POST /_matrix/federation/v1/get_missing_events/{roomId} — events between what a server has and what it got.
     /// https://spec.matrix.org/v1.19/server-server-api/#post_matrixfederationv1get_missing_eventsroomid
     /// </summary>
-    private static async Task<IResult> GetMissingEvents(FederationRequest request, FederationRoomReader reader, ServerAcls acls, string roomId, CancellationToken ct)
+    private static async Task<IResult> GetMissingEvents(FederationRequest request, FederationRoomReader reader, ServerAcls acls, EventFactory signer, string roomId, CancellationToken ct)
     {
         await acls.RequireAllowedAsync(Decode(roomId), request.Origin, ct);
         var room = await reader.RequireRoomAsync(Decode(roomId), ct);
@@ -220,7 +221,7 @@ public static partial class FederationEndpoints
         var limit = (int)Math.Clamp(body.OptionalInt("limit") ?? 10, 0, 100);
         var minDepth = body.OptionalInt("min_depth") ?? 0;
         var events = await reader.GetMissingEventsAsync(room, earliest, latest, limit, minDepth, ct);
-        return JsonResults.Node(new JsonObject { ["events"] = Events(await reader.ForServerAsync(events, ct)) });
+        return JsonResults.Node(new JsonObject { ["events"] = Events(signer, await reader.ForServerAsync(events, ct)) });
     }
 
     /// <summary>
@@ -239,14 +240,14 @@ public static partial class FederationEndpoints
     /// PUT /_matrix/federation/v2/send_join/{roomId}/{eventId} — accept a join and answer with the room's state.
     /// https://spec.matrix.org/v1.19/server-server-api/#put_matrixfederationv2send_joinroomideventid
     /// </summary>
-    private static async Task<IResult> SendJoinV2(FederationRequest request, FederationMembershipHandler handler, FederationRoomReader reader, ServerAcls acls, HomeserverConfig config, string roomId, string eventId, CancellationToken ct) =>
-        JsonResults.Node(await SendJoinAsync(request, handler, reader, acls, config, roomId, eventId, ct));
+    private static async Task<IResult> SendJoinV2(FederationRequest request, FederationMembershipHandler handler, FederationRoomReader reader, ServerAcls acls, HomeserverConfig config, EventFactory signer, string roomId, string eventId, CancellationToken ct) =>
+        JsonResults.Node(await SendJoinAsync(request, handler, reader, acls, config, signer, roomId, eventId, ct));
 
     /// <summary>PUT /_matrix/federation/v1/send_join/{roomId}/{eventId} — the deprecated form: <c>[200, answer]</c>.</summary>
-    private static async Task<IResult> SendJoinV1(FederationRequest request, FederationMembershipHandler handler, FederationRoomReader reader, ServerAcls acls, HomeserverConfig config, string roomId, string eventId, CancellationToken ct) =>
-        JsonResults.Node(new JsonArray(200, await SendJoinAsync(request, handler, reader, acls, config, roomId, eventId, ct)));
+    private static async Task<IResult> SendJoinV1(FederationRequest request, FederationMembershipHandler handler, FederationRoomReader reader, ServerAcls acls, HomeserverConfig config, EventFactory signer, string roomId, string eventId, CancellationToken ct) =>
+        JsonResults.Node(new JsonArray(200, await SendJoinAsync(request, handler, reader, acls, config, signer, roomId, eventId, ct)));
 
-    private static async Task<JsonObject> SendJoinAsync(FederationRequest request, FederationMembershipHandler handler, FederationRoomReader reader, ServerAcls acls, HomeserverConfig config, string roomId, string eventId, CancellationToken ct)
+    private static async Task<JsonObject> SendJoinAsync(FederationRequest request, FederationMembershipHandler handler, FederationRoomReader reader, ServerAcls acls, HomeserverConfig config, EventFactory signer, string roomId, string eventId, CancellationToken ct)
     {
         await acls.RequireAllowedAsync(Decode(roomId), request.Origin, ct);
         var (join, room) = await handler.SendAsync(request.Origin, Decode(roomId), Decode(eventId), request.RequireBody(), Membership.Join, ct);
@@ -256,9 +257,9 @@ public static partial class FederationEndpoints
         return new JsonObject
         {
             ["origin"] = config.ServerName,
-            ["state"] = Events(state),
-            ["auth_chain"] = Events(allChain),
-            ["event"] = JsonNode.Parse(join.Json.GetRawText()),
+            ["state"] = Events(signer, state),
+            ["auth_chain"] = Events(signer, allChain),
+            ["event"] = JsonNode.Parse(signer.ForFederation(join).GetRawText()),
             ["members_omitted"] = false,
         };
     }
@@ -327,14 +328,15 @@ public static partial class FederationEndpoints
         return JsonResults.Node(new JsonArray(200, new JsonObject { ["event"] = JsonNode.Parse(signed.Json.GetRawText()) }));
     }
 
-    private static IResult Transaction(HomeserverConfig config, TimeProvider time, IEnumerable<Pdu> pdus) => JsonResults.Node(new JsonObject
+    private static IResult Transaction(HomeserverConfig config, TimeProvider time, EventFactory signer, IEnumerable<Pdu> pdus) => JsonResults.Node(new JsonObject
     {
         ["origin"] = config.ServerName,
         ["origin_server_ts"] = time.GetUtcNow().ToUnixTimeMilliseconds(),
-        ["pdus"] = Events(pdus),
+        ["pdus"] = Events(signer, pdus),
     });
 
-    private static JsonArray Events(IEnumerable<Pdu> pdus) => new([.. pdus.Select(p => JsonNode.Parse(p.Json.GetRawText()))]);
+    // Our events leave with our signature, which the writer left for now (EventFactory.BuildLocal).
+    private static JsonArray Events(EventFactory signer, IEnumerable<Pdu> pdus) => new([.. pdus.Select(p => JsonNode.Parse(signer.ForFederation(p).GetRawText()))]);
 
     private static JsonArray Ids(IEnumerable<Pdu> pdus) => new([.. pdus.Select(p => (JsonNode)JsonValue.Create(p.EventId))]);
 

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Homeserver.Crypto;
 using Homeserver.Rooms;
 using Homeserver.Rooms.Client;
+using Homeserver.Rooms.Events;
 using Homeserver.Rooms.Persistence;
 
 namespace Homeserver.Sync;
@@ -27,11 +28,13 @@ public sealed class EventWriter
     private readonly ClientEventOptions _options;
     private readonly bool _federation;
     private readonly IReadOnlyDictionary<string, Pdu> _redactions;
+    private readonly EventFactory _signer;
     private readonly List<string[]>? _paths;
 
-    private EventWriter(ClientEventBatch batch, ClientEventOptions options, SyncFilter filter, IReadOnlyDictionary<string, Pdu> redactions)
+    private EventWriter(ClientEventBatch batch, ClientEventOptions options, SyncFilter filter, IReadOnlyDictionary<string, Pdu> redactions, EventFactory signer)
     {
         _batch = batch;
+        _signer = signer;
         _options = options;
         _federation = filter.EventFormat == SyncFilter.FederationFormat;
         _redactions = redactions;
@@ -40,7 +43,7 @@ public sealed class EventWriter
 
     /// <summary>Loads what the events need (their redactions, the state they replace) and makes their writer.</summary>
     public static async Task<EventWriter> CreateAsync(
-        ClientEventLoader loader, EventLookup lookup, IReadOnlyList<StoredEvent> events, ClientEventOptions options, SyncFilter filter, CancellationToken ct)
+        ClientEventLoader loader, EventLookup lookup, EventFactory signer, IReadOnlyList<StoredEvent> events, ClientEventOptions options, SyncFilter filter, CancellationToken ct)
     {
         var batch = await loader.LoadAsync(events, options.RequesterUserId, ct);
         IReadOnlyDictionary<string, Pdu> redactions = new Dictionary<string, Pdu>();
@@ -54,7 +57,7 @@ public sealed class EventWriter
             }
         }
 
-        return new EventWriter(batch, options, filter, redactions);
+        return new EventWriter(batch, options, filter, redactions, signer);
     }
 
     public void Write(Utf8JsonWriter w, StoredEvent e)
@@ -88,7 +91,9 @@ public sealed class EventWriter
         var unsigned = client["unsigned"] as JsonObject ?? new JsonObject();
         client.Remove("unsigned");
         var redacted = unsigned.ContainsKey("redacted_because");
-        var pdu = Parse(redacted ? Redaction.Redact(e.Event.Json, e.Event.RoomVersion) : Encoding.UTF8.GetBytes(e.Event.Json.GetRawText()));
+        // Our events with our signature, which the room's writer left for the events that leave (EventFactory.BuildLocal).
+        var signed = _signer.ForFederation(e.Event);
+        var pdu = Parse(redacted ? Redaction.Redact(signed, e.Event.RoomVersion) : Encoding.UTF8.GetBytes(signed.GetRawText()));
 
         // What the PDU carried in unsigned (e.g. invite_room_state from another server), under what this server adds.
         if (pdu["unsigned"] is JsonObject carried)
@@ -105,7 +110,7 @@ public sealed class EventWriter
 
         if (redacted && e.RedactedBy is { } redactionId && _redactions.TryGetValue(redactionId, out var redaction))
         {
-            var because = Parse(Encoding.UTF8.GetBytes(redaction.Json.GetRawText()));
+            var because = Parse(Encoding.UTF8.GetBytes(_signer.ForFederation(redaction).GetRawText()));
             because.Remove("unsigned");
             because["event_id"] = redaction.EventId;
             because["unsigned"] = new JsonObject { ["age"] = Math.Max(0, _options.NowTs - redaction.OriginServerTs) };

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Homeserver.Core;
 using Homeserver.Core.Streams;
 using Homeserver.Rooms;
+using Homeserver.Rooms.Events;
 using Homeserver.Rooms.Client;
 using Homeserver.Rooms.Persistence;
 using Homeserver.Sync.Presence;
@@ -40,6 +41,7 @@ public sealed class SyncService(
     IgnoredUsers ignoredUsers,
     ClientEventLoader loader,
     EventLookup lookup,
+    EventFactory signer,
     PresenceService presence,
     LazyMemberCache lazyCache,
     TimeProvider time,
@@ -230,7 +232,7 @@ public sealed class SyncService(
 
         // The rooms' events get their bundled aggregations while the sections finish (rooms that only sections add carry no events).
         var options = new ClientEventOptions(requester.UserId, requester.DeviceId, time.GetUtcNow().ToUnixTimeMilliseconds(), IncludeRoomId: false);
-        var eventsTask = EventWriter.CreateAsync(loader, lookup, joined.Concat(left).SelectMany(r => r.Timeline.Concat(r.State)).ToList(), options, filter, ct);
+        var eventsTask = EventWriter.CreateAsync(loader, lookup, signer, joined.Concat(left).SelectMany(r => r.Timeline.Concat(r.State)).ToList(), options, filter, ct);
 
         var contributions = (await sectionsTask).ToList();
         var roomContributions = new Dictionary<string, List<IRoomSyncContribution>>(StringComparer.Ordinal);

@@ -70,7 +70,7 @@ public class StateResolutionBenchmarks
                 var authIds = AuthEventsSelection.GetRequiredKeys(fork._version, type, stateKey, sender, element)
                     .Where(st.ContainsKey).Select(k => st[k]).ToList();
                 d++;
-                var pdu = fork._factory.Build(fork._version, type == EventTypes.Create && fork._version.RoomIdIsCreateEventHash ? null : fork._roomId,
+                var pdu = fork._factory.BuildLocal(fork._version, type == EventTypes.Create && fork._version.RoomIdIsCreateEventHash ? null : fork._roomId,
                     new EventDraft(type, stateKey, content, sender), prev is null ? [] : [prev], authIds, d, fork._ts++, id => byId.GetValueOrDefault(id));
                 if (type == EventTypes.Create)
                 {

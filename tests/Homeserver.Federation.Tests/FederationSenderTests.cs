@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Homeserver.Core.Federation;
+using Homeserver.Crypto;
 using Homeserver.Core.Streams;
 using Homeserver.Federation.Client;
 using Homeserver.Federation.Sending;
@@ -146,13 +147,14 @@ public sealed class FederationSenderTests : IAsyncDisposable
     {
         for (var i = 1; i <= count; i++)
         {
-            _store.Pdus.Add(new OutboundPdu($"$e{i}", i, $$"""{"event_id": "$e{{i}}"}"""));
+            _store.Pdus.Add(new OutboundPdu($"$e{i}", i, $$"""{"event_id": "$e{{i}}"}""", "10"));
         }
     }
 
     private async Task<FederationSender> StartAsync(long streamPosition)
     {
-        _sender = new FederationSender(TestConfig.Create(), _store, _client, new StreamPositions(streamPosition), _time, NullLogger<FederationSender>.Instance);
+        var config = TestConfig.Create();
+        _sender = new FederationSender(config, _store, _client, new Homeserver.Rooms.Events.EventFactory(config.ServerName, Ed25519SigningKey.Generate("t")), new StreamPositions(streamPosition), _time, NullLogger<FederationSender>.Instance);
         await _sender.StartAsync(_stop.Token);
         return _sender;
     }

@@ -3,8 +3,8 @@ namespace Homeserver.Core.Federation;
 /// <summary>Where delivery to one destination stands.</summary>
 public sealed record DestinationState(string Destination, long LastSentStream, long? RetryLastTs, long RetryIntervalMs);
 
-/// <summary>One of our events waiting for a destination.</summary>
-public sealed record OutboundPdu(string EventId, long StreamOrdering, string Json);
+/// <summary>One of our events waiting for a destination, with its room's version (which its signature depends on).</summary>
+public sealed record OutboundPdu(string EventId, long StreamOrdering, string Json, string RoomVersion);
 
 /// <summary>A persisted EDU waiting for a destination (its content as JSON text).</summary>
 public sealed record OutboundEdu(long EduId, string EduType, string ContentJson);

@@ -152,10 +152,12 @@ public sealed partial class RemoteMembership(
     public async Task<Pdu> ApproveInviteAsync(RoomRecord room, Pdu invite, IReadOnlyList<JsonElement> strippedState, CancellationToken ct)
     {
         var destination = MatrixId.ServerOf(invite.StateKey!) ?? throw MatrixException.InvalidParam("Invalid user ID");
+        // The invitee's server adds its signature to ours (which the writer left for now: EventFactory.BuildLocal).
+        var ours = factory.ForFederation(invite);
         var body = new JsonObject
         {
             ["room_version"] = room.Version.Id,
-            ["event"] = JsonNode.Parse(invite.Json.GetRawText()),
+            ["event"] = JsonNode.Parse(ours.GetRawText()),
             ["invite_room_state"] = new JsonArray([.. strippedState.Select(s => JsonNode.Parse(s.GetRawText()))]),
         };
         JsonElement answer;
@@ -174,7 +176,7 @@ public sealed partial class RemoteMembership(
                     throw new MatrixException(MatrixErrorCode.UnsupportedRoomVersion, 400, "The invitee's server does not support this room's version");
                 }
 
-                var v1 = JsonNode.Parse(invite.Json.GetRawText())!.AsObject();
+                var v1 = JsonNode.Parse(ours.GetRawText())!.AsObject();
                 var unsigned = v1["unsigned"] as JsonObject ?? new JsonObject();
                 unsigned["invite_room_state"] = body["invite_room_state"]!.DeepClone();
                 v1["unsigned"] = unsigned;

@@ -8,6 +8,7 @@ using Homeserver.Core.Federation;
 using Homeserver.Core.Streams;
 using Homeserver.Federation.Client;
 using Homeserver.Rooms;
+using Homeserver.Rooms.Events;
 using Homeserver.Rooms.Persistence;
 using Homeserver.Rooms.Writing;
 using Microsoft.Extensions.Hosting;
@@ -32,6 +33,7 @@ public sealed partial class FederationSender(
     HomeserverConfig config,
     IFederationSenderStore store,
     IFederationClient client,
+    EventFactory signer,
     StreamPositions streams,
     TimeProvider time,
     ILogger<FederationSender> logger) : BackgroundService, IRoomEventListener, IEduSender
@@ -311,7 +313,10 @@ public sealed partial class FederationSender(
         var pduArray = new JsonArray();
         foreach (var p in pdus)
         {
-            pduArray.Add(JsonNode.Parse(p.Json));
+            // With our signature, which the room's writer left for now (EventFactory.BuildLocal).
+            using var stored = JsonDocument.Parse(p.Json);
+            var pdu = RoomVersion.Find(p.RoomVersion) is { } version ? signer.ForFederation(p.EventId, stored.RootElement, version) : stored.RootElement;
+            pduArray.Add(JsonNode.Parse(pdu.GetRawText()));
         }
 
         var body = new JsonObject

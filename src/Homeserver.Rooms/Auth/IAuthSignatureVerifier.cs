@@ -25,7 +25,9 @@ public interface IAuthSignatureVerifier
 /// <summary>
 /// The default verifier for callers that checked every event signature before authorisation (as "Checks performed on
 /// receipt of a PDU" requires, step 2): an event counts as signed by a server when its <c>signatures</c> has an entry for
-/// it. It cannot verify third-party invite signatures and rejects them.
+/// it. An event with an empty <c>signatures</c> was built here and is signed as it leaves (<c>EventFactory.BuildLocal</c>;
+/// an event from another server is stored only with its sender's server's signature): it counts as signed by its
+/// sender's server, which is this one. It cannot verify third-party invite signatures and rejects them.
 /// </summary>
 public sealed class SignaturesCheckedUpstreamVerifier : IAuthSignatureVerifier
 {
@@ -34,8 +36,17 @@ public sealed class SignaturesCheckedUpstreamVerifier : IAuthSignatureVerifier
     public bool IsSignedByServer(Pdu pdu, string serverName)
     {
         ArgumentNullException.ThrowIfNull(pdu);
-        return Json.TryGetProperty(pdu.Json, "signatures", out var sigs)
-            && Json.TryGetProperty(sigs, serverName, out var block)
+        if (!Json.TryGetProperty(pdu.Json, "signatures", out var sigs) || sigs.ValueKind != JsonValueKind.Object)
+        {
+            return false;
+        }
+
+        if (!sigs.EnumerateObject().Any())
+        {
+            return Homeserver.Core.MatrixId.ServerOf(pdu.Sender) == serverName;
+        }
+
+        return Json.TryGetProperty(sigs, serverName, out var block)
             && block.ValueKind == JsonValueKind.Object
             && block.EnumerateObject().Any();
     }

@@ -82,7 +82,7 @@ public sealed partial class RoomWriter(
         if (version.RoomIdIsCreateEventHash)
         {
             // The room ID is the create event's hash, so the create event is built before the room exists.
-            prebuiltCreate = factory.Build(version, null, drafts[0], [], [], 1, time.GetUtcNow().ToUnixTimeMilliseconds());
+            prebuiltCreate = factory.BuildLocal(version, null, drafts[0], [], [], 1, time.GetUtcNow().ToUnixTimeMilliseconds());
             roomId = "!" + prebuiltCreate.EventId[1..];
         }
 
@@ -820,7 +820,7 @@ public sealed partial class RoomWriter(
         }
 
         var isCreate = draft.Type == EventTypes.Create && draft.StateKey == string.Empty;
-        var pduBuilt = factory.Build(
+        var pduBuilt = factory.BuildLocal(
             version,
             isCreate && version.RoomIdIsCreateEventHash ? null : roomId,
             draft,

@@ -52,8 +52,9 @@ internal sealed class FederationSenderRepository(NpgsqlDataSource db) : IFederat
     // events, read from its JSON (each an ID, or in room versions 1 and 2 an [ID, hashes] pair). An invite itself is
     // not sent: the invited server is not in the room, hears of it through /invite, and may not know the room at all.
     private const string SelectPending = """
-        SELECT e.event_id AS EventId, e.stream_ordering AS StreamOrdering, e.json AS Json
+        SELECT e.event_id AS EventId, e.stream_ordering AS StreamOrdering, e.json AS Json, r.room_version AS RoomVersion
         FROM events e
+        JOIN rooms r ON r.room_nid = e.room_nid
         WHERE e.stream_ordering > @After AND e.stream_ordering <= @UpTo
           AND NOT e.outlier AND e.rejection_reason IS NULL AND NOT e.soft_failed
           AND substring(e.sender from position(':' in e.sender) + 1) = @Us

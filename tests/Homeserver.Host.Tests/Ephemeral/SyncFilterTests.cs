@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using Homeserver.Core;
 using Homeserver.TestKit;
 using static Homeserver.Host.Tests.Ephemeral.SyncClient;
 
@@ -210,6 +211,7 @@ public sealed class SyncFilterTests(TestServer server) : IClassFixture<TestServe
         message.GetProperty("prev_events").EnumerateArray().Should().ContainSingle();
         message.GetProperty("hashes").GetProperty("sha256").GetString().Should().NotBeNullOrEmpty();
         message.GetProperty("signatures").TryGetProperty(server.ServerName, out _).Should().BeTrue();
+        (await OurSignature.VerifiesAsync(server, OurSignature.WithoutEventId(message), RoomVersion.V12)).Should().BeTrue("our events are signed as they leave");
         message.Body().Should().Be("kept");
         message.GetProperty("unsigned").GetProperty("age").GetInt64().Should().BeGreaterThanOrEqualTo(0);
         message.GetProperty("unsigned").TryGetProperty("transaction_id", out _).Should().BeTrue("the sending device still sees its transaction ID");
@@ -222,6 +224,8 @@ public sealed class SyncFilterTests(TestServer server) : IClassFixture<TestServe
         var because = gone.GetProperty("unsigned").GetProperty("redacted_because");
         because.GetProperty("event_id").GetString().Should().Be(redaction);
         because.GetProperty("auth_events").EnumerateArray().Should().NotBeEmpty();
+        (await OurSignature.VerifiesAsync(server, OurSignature.WithoutEventId(gone), RoomVersion.V12)).Should().BeTrue("a redacted event keeps its signature");
+        (await OurSignature.VerifiesAsync(server, OurSignature.WithoutEventId(because), RoomVersion.V12)).Should().BeTrue();
 
         // (A v12 m.room.create has no room_id: the PDU is shown as it is.)
         var state = sync.State(roomId);
