@@ -31,13 +31,13 @@ public sealed class EventFactory(string serverName, Ed25519SigningKey signingKey
     /// it. <paramref name="referenced"/> resolves prev/auth event IDs to their events, needed for the <c>[id, hashes]</c>
     /// pairs of room versions 1 and 2.
     ///
-    /// The signature is added when the event leaves this server (<see cref="ForFederation(Pdu)"/>). Nothing else reads it (clients get events
-    /// without signatures), so the events of a room no other server is in are never signed, and a busy room's writer
-    /// does not spend its time on Ed25519 (about a tenth of the machine's CPU per send; ROOMS.md). Ed25519 signatures
-    /// are deterministic and cover the redacted event without <c>signatures</c>, so the signature added later is the
-    /// one that signing now would give, and the event ID (the reference hash, which leaves <c>signatures</c> out too) is
-    /// the same either way. An empty <c>signatures</c> marks such an event: every event from another server is stored
-    /// only once its sender's server's signature has been checked.
+    /// The signature is added when the event leaves this server (<see cref="ForFederation(Pdu)"/>). Nothing else reads
+    /// it (clients get events without signatures), so the events of a room no other server is in are never signed, and a
+    /// busy room's writer does not spend its time on Ed25519 (about a tenth of the machine's CPU per send; ROOMS.md).
+    /// Ed25519 signatures are deterministic and cover the redacted event without <c>signatures</c>, so the signature
+    /// added later is the one that signing now would give, and the event ID (the reference hash, which leaves
+    /// <c>signatures</c> out too) is the same either way. An empty <c>signatures</c> marks such an event: every event
+    /// from another server is stored only once its sender's server's signature has been checked.
     /// </summary>
     public Pdu BuildLocal(
         RoomVersion version,
