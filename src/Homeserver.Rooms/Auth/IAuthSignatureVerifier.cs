@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Homeserver.Core;
 
 namespace Homeserver.Rooms.Auth;
 
@@ -43,7 +44,7 @@ public sealed class SignaturesCheckedUpstreamVerifier : IAuthSignatureVerifier
 
         if (!sigs.EnumerateObject().Any())
         {
-            return Homeserver.Core.MatrixId.ServerOf(pdu.Sender) == serverName;
+            return MatrixId.ServerOf(pdu.Sender) == serverName;
         }
 
         return Json.TryGetProperty(sigs, serverName, out var block)

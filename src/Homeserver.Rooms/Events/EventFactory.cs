@@ -50,11 +50,7 @@ public sealed class EventFactory(string serverName, Ed25519SigningKey signingKey
         Func<string, Pdu?>? referenced = null)
     {
         var json = BuildTemplate(version, roomId, draft, prevEvents, authEvents, depth, originServerTs, referenced);
-        if (version.EventIdFormat == EventIdFormat.ServerGenerated)
-        {
-            json["event_id"] = EventHashing.GenerateServerEventId(serverName);
-        }
-
+        AddServerEventId(version, json);
         json["signatures"] = new JsonObject();
         var hashed = EventHashing.AddContentHash(JsonSerializer.SerializeToElement(json), CanonicalJson.ModeFor(version));
         var element = JsonElement.Parse(hashed);
@@ -107,8 +103,16 @@ public sealed class EventFactory(string serverName, Ed25519SigningKey signingKey
         json.ValueKind == JsonValueKind.Object
         && json.TryGetProperty("sender", out var sender) && sender.ValueKind == JsonValueKind.String
         && MatrixId.ServerOf(sender.GetString()!) == serverName
-        && !(json.TryGetProperty("signatures", out var signatures) && signatures.ValueKind == JsonValueKind.Object
-             && signatures.TryGetProperty(serverName, out var ours) && ours.ValueKind == JsonValueKind.Object && ours.EnumerateObject().Any());
+        && JsonSigning.GetSignatureKeyIds(json, serverName).Count == 0;
+
+    /// <summary>Room versions 1 and 2 carry an event ID the origin server chose (<c>$random:server</c>).</summary>
+    private void AddServerEventId(RoomVersion version, JsonObject json)
+    {
+        if (version.EventIdFormat == EventIdFormat.ServerGenerated && !json.ContainsKey("event_id"))
+        {
+            json["event_id"] = EventHashing.GenerateServerEventId(serverName);
+        }
+    }
 
     /// <summary>Hashes and signs a complete event (e.g. a join built from another server's template) and parses it.</summary>
     public Pdu Sign(RoomVersion version, JsonObject json)
@@ -123,10 +127,7 @@ public sealed class EventFactory(string serverName, Ed25519SigningKey signingKey
     /// </summary>
     public (JsonElement Json, string EventId) SignUnparsed(RoomVersion version, JsonObject json)
     {
-        if (version.EventIdFormat == EventIdFormat.ServerGenerated && !json.ContainsKey("event_id"))
-        {
-            json["event_id"] = EventHashing.GenerateServerEventId(serverName);
-        }
+        AddServerEventId(version, json);
 
         var unsigned = JsonSerializer.SerializeToElement(json);
         var signed = EventSigning.HashAndSign(unsigned, version, serverName, signingKey);
