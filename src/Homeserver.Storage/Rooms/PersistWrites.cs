@@ -14,10 +14,14 @@ namespace Homeserver.Storage.Rooms;
 /// </summary>
 internal sealed class PersistWrites
 {
-    // Every row of a batch in one statement: data-modifying CTEs, each an unnest of arrays (empty arrays add nothing).
+    // Every row of a batch in one statement: data-modifying CTEs, each an unnest of arrays.
     // One statement instead of nine took PostgreSQL's per-statement work (executor start-up and shutdown, a protocol
     // exchange, a snapshot) out of the room's one writer's path. All CTEs see the database as it was before the
     // statement, so an event must not be both a removed and an added extremity (the caller keeps the lists apart).
+    // Only the parts a batch has are in its statement (RowParts): executor start-up opens and locks every table a
+    // statement writes and each of its indexes, whether or not it has a row for them, and a local batch of messages
+    // writes no search rows (the indexer does), as a rule no relations, and either moves the room's position or only
+    // its extremities. The parameters stay the same in every variant ($1-$32; the unused ones are typed by Npgsql).
     // Conflicts: a remote event may list an edge twice, and an event first stored as an outlier already has its relation
     // and search rows; the events the writer just built cannot have any, and are written without the conflict checks
     // (each ON CONFLICT probes the index before inserting: 8% of PostgreSQL's CPU under load).
@@ -28,18 +32,29 @@ internal sealed class PersistWrites
     // array on the room's row (0017): with the position when the batch moves it (the row is inserted by the room's first
     // such batch), else on their own. A batch with state changes moves the position after this statement
     // (RoomRepository's UpsertCurrentSnapshot), which inserts the row of a new room with its extremities.
-    private static string RowsStatement(bool checkConflicts)
+    private static string RowsStatement(RowParts parts)
     {
-        var conflict = checkConflicts ? " ON CONFLICT DO NOTHING" : string.Empty;
-        return $"""
-            WITH position AS (
-                INSERT INTO room_current_snapshot (room_nid, snapshot_nid, last_stream_ordering, forward_extremities) SELECT $1, $31, $32, $29 WHERE $30
-                ON CONFLICT (room_nid) DO UPDATE SET snapshot_nid = EXCLUDED.snapshot_nid,
-                    last_stream_ordering = GREATEST(room_current_snapshot.last_stream_ordering, EXCLUDED.last_stream_ordering),
-                    forward_extremities = {MovedExtremities("room_current_snapshot.forward_extremities")}),
-            extremities AS (
-                UPDATE room_current_snapshot SET forward_extremities = {MovedExtremities("forward_extremities")}
-                WHERE room_nid = $1 AND NOT $30 AND cardinality($28::bigint[]) + cardinality($29::bigint[]) > 0),
+        var conflict = parts.HasFlag(RowParts.CheckConflicts) ? " ON CONFLICT DO NOTHING" : string.Empty;
+        var ctes = new List<string>();
+        if (parts.HasFlag(RowParts.Position))
+        {
+            ctes.Add($"""
+                position AS (
+                    INSERT INTO room_current_snapshot (room_nid, snapshot_nid, last_stream_ordering, forward_extremities) SELECT $1, $31, $32, $29
+                    ON CONFLICT (room_nid) DO UPDATE SET snapshot_nid = EXCLUDED.snapshot_nid,
+                        last_stream_ordering = GREATEST(room_current_snapshot.last_stream_ordering, EXCLUDED.last_stream_ordering),
+                        forward_extremities = {MovedExtremities("room_current_snapshot.forward_extremities")})
+                """);
+        }
+        else if (parts.HasFlag(RowParts.Extremities))
+        {
+            ctes.Add($"""
+                extremities AS (
+                    UPDATE room_current_snapshot SET forward_extremities = {MovedExtremities("forward_extremities")} WHERE room_nid = $1)
+                """);
+        }
+
+        ctes.Add("""
             new_events AS (
                 INSERT INTO events (event_nid, event_id, room_nid, event_type, state_key, state_key_nid, sender, depth, origin_server_ts,
                                     stream_ordering, topological_ordering, state_before, state_after, outlier, rejection_reason, soft_failed, json,
@@ -48,15 +63,44 @@ internal sealed class PersistWrites
                        u.tdev, u.tid
                 FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[],
                             $11::bigint[], $12::bigint[], $13::boolean[], $14::text[], $15::boolean[], $16::text[], $19::text[], $20::text[])
-                     AS u (nid, id, type, sk, sknid, sender, depth, ts, so, sb, sa, outlier, rr, sf, json, tdev, tid)),
-            relations AS (
-                INSERT INTO event_relations (event_nid, room_nid, relates_to_id, rel_type, aggregation_key)
-                SELECT n, $1, p, t, k FROM unnest($21::bigint[], $22::text[], $23::text[], $24::text[]) AS u (n, p, t, k){conflict}),
-            search AS (
-                INSERT INTO event_search (event_nid, room_nid, search_key, vector)
-                SELECT n, $1, k, to_tsvector('english', t) FROM unnest($25::bigint[], $26::text[], $27::text[]) AS u (n, k, t){conflict})
+                     AS u (nid, id, type, sk, sknid, sender, depth, ts, so, sb, sa, outlier, rr, sf, json, tdev, tid))
+            """);
+        if (parts.HasFlag(RowParts.Relations))
+        {
+            ctes.Add($"""
+                relations AS (
+                    INSERT INTO event_relations (event_nid, room_nid, relates_to_id, rel_type, aggregation_key)
+                    SELECT n, $1, p, t, k FROM unnest($21::bigint[], $22::text[], $23::text[], $24::text[]) AS u (n, p, t, k){conflict})
+                """);
+        }
+
+        if (parts.HasFlag(RowParts.Search))
+        {
+            ctes.Add($"""
+                search AS (
+                    INSERT INTO event_search (event_nid, room_nid, search_key, vector)
+                    SELECT n, $1, k, to_tsvector('english', t) FROM unnest($25::bigint[], $26::text[], $27::text[]) AS u (n, k, t){conflict})
+                """);
+        }
+
+        return $"""
+            WITH {string.Join(",\n", ctes)}
             INSERT INTO event_prev_events (event_nid, prev_event_id) SELECT * FROM unnest($17::bigint[], $18::text[]){conflict}
             """;
+    }
+
+    /// <summary>What a batch's rows statement writes besides its events and their edges (see RowsStatement).</summary>
+    [Flags]
+    private enum RowParts
+    {
+        None = 0,
+        CheckConflicts = 1,
+        Relations = 2,
+        Search = 4,
+        /// <summary>Moves the room's position (and its extremities with it); excludes <see cref="Extremities"/>.</summary>
+        Position = 8,
+        /// <summary>Moves only the room's forward extremities.</summary>
+        Extremities = 16,
     }
 
     // The room's forward extremities after the batch: those it had but the removed ($28), and the added ($29).
@@ -70,9 +114,9 @@ internal sealed class PersistWrites
     // (the pool keeps no session settings: StorageServices).
     internal const string GenericPlans = "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)";
 
-    private static readonly string InsertNewRows = RowsStatement(checkConflicts: false);
-
-    private static readonly string InsertRows = RowsStatement(checkConflicts: true);
+    // Every variant's text, made once: a statement's text is the key of its prepared statement.
+    private static readonly string[] RowsStatements =
+        [.. Enumerable.Range(0, (int)RowParts.Extremities * 2).Select(i => RowsStatement((RowParts)i))];
 
     // A redacted event loses its relation and its searchable text with its content (redaction drops both).
     private const string MarkRedacted = """
@@ -175,8 +219,13 @@ internal sealed class PersistWrites
         batch.BatchCommands.Add(new NpgsqlBatchCommand(GenericPlans));
         var removed = extremitiesRemoved.Except(extremitiesAdded).ToArray();
         var (relationNids, parents, relTypes, keys, searchNids, searchKeys, texts) = sideRows.Arrays();
+        var parts = (newlyBuilt ? RowParts.None : RowParts.CheckConflicts)
+            | (relationNids.Length > 0 ? RowParts.Relations : RowParts.None)
+            | (searchNids.Length > 0 ? RowParts.Search : RowParts.None)
+            | (roomPosition is not null ? RowParts.Position
+                : removed.Length + extremitiesAdded.Count > 0 ? RowParts.Extremities : RowParts.None);
         batch.BatchCommands.Add(Command(
-            newlyBuilt ? InsertNewRows : InsertRows,
+            RowsStatements[(int)parts],
             roomNid,
             _nids.ToArray(), _ids.ToArray(), _types.ToArray(), _stateKeys.ToArray(), _stateKeyNids.ToArray(), _senders.ToArray(), _depths.ToArray(),
             _timestamps.ToArray(), _streams.ToArray(), _before.ToArray(), _after.ToArray(), _outliers.ToArray(), _rejections.ToArray(),

@@ -1,0 +1,150 @@
+using System.Text.Json;
+using FluentAssertions;
+using Homeserver.Core;
+using Homeserver.Rooms;
+using Homeserver.Rooms.Persistence;
+using Homeserver.Storage;
+using Homeserver.Storage.Rooms;
+using Homeserver.TestKit;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace Homeserver.Host.Tests;
+
+/// <summary>
+/// The rows statement of a persisted batch is made of the parts the batch has (relations, search rows, the room's
+/// position or only its extremities, conflict checks for events that may be stored already): every combination,
+/// run against a migrated database, writes exactly the rows its batch has and moves the room's row as it should.
+/// </summary>
+public sealed class PersistWritesTests(PersistWritesTests.Room room) : IClassFixture<PersistWritesTests.Room>
+{
+    private const long RoomNid = 1;
+    private const long OldExtremity = 100;
+    private const long Nid = 1_000;
+
+    public enum PositionChange
+    {
+        None,
+        ExtremitiesOnly,
+        Position,
+    }
+
+    public static TheoryData<bool, bool, bool, PositionChange> Combinations()
+    {
+        var data = new TheoryData<bool, bool, bool, PositionChange>();
+        foreach (var newlyBuilt in new[] { true, false })
+        {
+            foreach (var relation in new[] { true, false })
+            {
+                foreach (var search in new[] { true, false })
+                {
+                    foreach (var position in Enum.GetValues<PositionChange>())
+                    {
+                        data.Add(newlyBuilt, relation, search, position);
+                    }
+                }
+            }
+        }
+
+        return data;
+    }
+
+    /// <summary>A migrated database with one room at stream position 5, snapshot 1, one forward extremity.</summary>
+    public sealed class Room : IAsyncLifetime
+    {
+        private TestDatabase _database = null!;
+        private ServiceProvider _services = null!;
+
+        public NpgsqlDataSource Db => _services.GetRequiredService<NpgsqlDataSource>();
+
+        public async Task InitializeAsync()
+        {
+            _database = await TestDatabase.CreateAsync();
+            _services = new ServiceCollection().AddLogging().AddSingleton(TimeProvider.System).AddStorage(_database.ConnectionString).BuildServiceProvider();
+            await _services.GetRequiredService<MigrationRunner>().MigrateAsync(CancellationToken.None);
+            await RoomTestHelpers.ExecuteAsync(Db, $"""
+                INSERT INTO rooms (room_nid, room_id, room_version, created_ts) VALUES ({RoomNid}, '!room:test', '12', 0);
+                INSERT INTO state_snapshots (snapshot_nid, room_nid, chain_length, entry_count, content_hash, delta_keys, delta_events)
+                VALUES (1, {RoomNid}, 0, 0, '\x00', '{"{}"}', '{"{}"}'), (2, {RoomNid}, 0, 0, '\x01', '{"{}"}', '{"{}"}');
+                INSERT INTO room_current_snapshot (room_nid, snapshot_nid, last_stream_ordering, forward_extremities)
+                VALUES ({RoomNid}, 1, 5, '{"{"}{OldExtremity}{"}"}');
+                """);
+        }
+
+        public async Task DisposeAsync()
+        {
+            await _services.DisposeAsync();
+            await _database.DisposeAsync();
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Combinations))]
+    public async Task Each_part_of_a_batch_is_written_and_nothing_else(bool newlyBuilt, bool relation, bool search, PositionChange position)
+    {
+        // Each case writes in a transaction it rolls back: every case starts from the same room.
+        const long nid = Nid;
+        const long stream = Nid;
+        var pdu = Event(nid, relation, search);
+        var writes = new PersistWrites();
+        writes.AddEvent(nid, new EventToPersist(pdu, new StateBefore.Existing(1)), keyNid: null, stream, before: 1, after: 1);
+        var sideRows = new EventSideRows();
+        sideRows.Add(nid, pdu, withSearch: true);
+
+        await using var conn = await room.Db.OpenConnectionAsync();
+        await using var tx = await conn.BeginTransactionAsync();
+        await writes.ExecuteAsync(
+            conn, tx, RoomNid, sideRows, [],
+            extremitiesRemoved: position == PositionChange.None ? [] : [OldExtremity],
+            extremitiesAdded: position == PositionChange.None ? [] : [nid],
+            roomPosition: position == PositionChange.Position ? (2, stream) : null,
+            newlyBuilt, CancellationToken.None);
+
+        (await CountAsync(conn, tx, $"SELECT count(*) FROM events WHERE event_nid = {nid} AND stream_ordering = {stream}")).Should().Be(1);
+        (await CountAsync(conn, tx, $"SELECT count(*) FROM event_prev_events WHERE event_nid = {nid} AND prev_event_id = '$previous'")).Should().Be(1);
+        (await CountAsync(conn, tx, $"SELECT count(*) FROM event_relations WHERE event_nid = {nid} AND relates_to_id = '$parent'")).Should().Be(relation ? 1 : 0);
+        (await CountAsync(conn, tx, $"SELECT count(*) FROM event_search WHERE event_nid = {nid} AND vector @@ to_tsquery('english', 'giraffe')")).Should().Be(search ? 1 : 0);
+        (await CountAsync(conn, tx, "SELECT snapshot_nid FROM room_current_snapshot")).Should().Be(position == PositionChange.Position ? 2 : 1);
+        (await CountAsync(conn, tx, "SELECT last_stream_ordering FROM room_current_snapshot")).Should().Be(position == PositionChange.Position ? stream : 5);
+        (await CountAsync(conn, tx, "SELECT forward_extremities[1] FROM room_current_snapshot")).Should().Be(position == PositionChange.None ? OldExtremity : nid);
+        (await CountAsync(conn, tx, "SELECT cardinality(forward_extremities) FROM room_current_snapshot")).Should().Be(1);
+        await tx.RollbackAsync();
+    }
+
+    /// <summary>A message (searchable) or a custom event (not), with or without a thread relation.</summary>
+    private static Pdu Event(long nid, bool relation, bool search)
+    {
+        var content = new Dictionary<string, object>();
+        if (search)
+        {
+            content["msgtype"] = "m.text";
+            content["body"] = "a giraffe in the garden";
+        }
+
+        if (relation)
+        {
+            content["m.relates_to"] = new { rel_type = "m.thread", event_id = "$parent" };
+        }
+
+        var json = JsonSerializer.SerializeToElement(new Dictionary<string, object>
+        {
+            ["type"] = search ? "m.room.message" : "org.example.thing",
+            ["room_id"] = "!room:test",
+            ["sender"] = "@alice:test",
+            ["content"] = content,
+            ["depth"] = nid,
+            ["origin_server_ts"] = nid,
+            ["prev_events"] = new[] { "$previous" },
+            ["auth_events"] = new[] { "$create" },
+            ["hashes"] = new { sha256 = "aGFzaA" },
+            ["signatures"] = new { },
+        });
+        return Pdu.Parse(json, RoomVersion.Find("12")!, $"$event{nid}");
+    }
+
+    private static async Task<long> CountAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string sql)
+    {
+        await using var command = new NpgsqlCommand(sql, conn, tx);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+}
