@@ -62,6 +62,12 @@ public sealed class RoomBenchmarkRoom : IAsyncDisposable
         return doc.RootElement.GetProperty("event_id").GetString()!;
     }
 
+    /// <summary>A connection of its own for sender <paramref name="sender"/>, through the lean load generator.</summary>
+    internal Task<LeanSender> ConnectLeanAsync(int sender) => LeanSender.ConnectAsync(_server.BaseAddress, RoomId, Senders[sender].AccessToken!);
+
+    /// <summary>A transaction ID no send of this room has used.</summary>
+    public string NextTransactionId() => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"l{Interlocked.Increment(ref _txn)}");
+
     /// <summary>GET /messages backwards from a token; returns the number of events.</summary>
     public async Task<int> PageAsync(string from, int limit)
     {

@@ -193,15 +193,17 @@ public static class RoomLoad
 
     private static async Task<List<double>> SendForAsync(RoomBenchmarkRoom room, int concurrency, TimeSpan duration)
     {
+        var lean = Environment.GetEnvironmentVariable("HS_BENCH_CLIENT") == "lean";
         var stopAt = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
         var all = new List<double>[concurrency];
         await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async s =>
         {
             var mine = all[s] = [];
+            using var sender = lean ? await room.ConnectLeanAsync(s) : null;
             while (Stopwatch.GetTimestamp() < stopAt)
             {
                 var start = Stopwatch.GetTimestamp();
-                await room.SendAsync(s, "load");
+                _ = sender is null ? await room.SendAsync(s, "load") : await sender.SendAsync(room.NextTransactionId(), "load");
                 mine.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
             }
         }));
