@@ -18,9 +18,17 @@ internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator tr
 
     private const string Visible = StoredEventQueries.Visible;
 
+    // A page of a room's timeline is the next rows of an index in its order ((room, depth, stream) or (room, stream)),
+    // read until the page is full. With statistics that have not caught up with a room (a new room that grew fast in a
+    // large table, or any room before autovacuum's next analyze) the planner expects a handful of rows and instead
+    // fetches every row of the room before the token through a bitmap and sorts them: 130-180 ms for a page from the
+    // middle of a 100k-event room instead of 3-4 ms (seventeenth session, ROOMS.md). Sorting is switched off for those
+    // queries, so the only plan left is the walk along the index, whatever the statistics say.
+    internal const string NoSort = "SELECT set_config('enable_sort', 'off', true)";
+
     private const string SelectByIds = $"SELECT {StoredColumns} {FromEvents} WHERE e.event_id = ANY(@Ids)";
 
-    private const string SelectBackwardsTopological = $"""
+    internal const string SelectBackwardsTopological = $"""
         SELECT {StoredColumns} {FromEvents}
         WHERE e.room_nid = @RoomNid AND {Visible} AND (e.topological_ordering, e.stream_ordering) < (@Topo, @Stream)
           AND (@ToTopo::bigint IS NULL OR (e.topological_ordering, e.stream_ordering) > (@ToTopo, @ToStream))
@@ -66,7 +74,7 @@ internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator tr
         ORDER BY min(o.depth) DESC, p.prev_event_id
         """;
 
-    private const string SelectLatest = $"""
+    internal const string SelectLatest = $"""
         SELECT {StoredColumns} {FromEvents}
         WHERE e.room_nid = @RoomNid AND {Visible} AND e.stream_ordering > @After AND e.stream_ordering <= @UpTo
         ORDER BY e.stream_ordering DESC LIMIT @Limit
@@ -132,7 +140,7 @@ internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator tr
             ToStream = to?.Stream ?? 0,
             ToStreamOnly = to is { Topological: null } t ? t.Stream : (long?)null,
             Limit = limit,
-        }, ct);
+        }, ct, inIndexOrder: true);
     }
 
     public async Task<IReadOnlyList<(string EventId, long Depth)>> GetBackwardExtremitiesAsync(long roomNid, CancellationToken ct)
@@ -143,7 +151,7 @@ internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator tr
     }
 
     public Task<IReadOnlyList<StoredEvent>> GetLatestEventsAsync(long roomNid, long afterStream, long upToStream, int limit, CancellationToken ct) =>
-        QueryAsync(SelectLatest, new { RoomNid = roomNid, After = afterStream, UpTo = upToStream, Limit = limit }, ct);
+        QueryAsync(SelectLatest, new { RoomNid = roomNid, After = afterStream, UpTo = upToStream, Limit = limit }, ct, inIndexOrder: true);
 
     public async Task<StoredEvent?> GetLastEventAtAsync(long roomNid, long upToStream, CancellationToken ct) =>
         (await QueryAsync(SelectLastAt, new { RoomNid = roomNid, UpTo = upToStream }, ct)).FirstOrDefault();
@@ -182,10 +190,22 @@ internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator tr
     public Task<IReadOnlyDictionary<StateKey, string>> GetStateEntriesAsync(long snapshotId, IReadOnlyCollection<StateKey> keys, CancellationToken ct) =>
         translator.GetEntriesAsync(snapshotId, keys, ct);
 
-    private async Task<IReadOnlyList<StoredEvent>> QueryAsync(string sql, object args, CancellationToken ct)
+    private async Task<IReadOnlyList<StoredEvent>> QueryAsync(string sql, object args, CancellationToken ct, bool inIndexOrder = false)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        var rows = await conn.QueryAsync<StoredRow>(new CommandDefinition(sql, args, cancellationToken: ct));
+        IEnumerable<StoredRow> rows;
+        if (inIndexOrder)
+        {
+            // One round trip, one implicit transaction: the setting holds for the query after it and ends with it.
+            await using var grids = await conn.QueryMultipleAsync(new CommandDefinition($"{NoSort};\n{sql}", args, cancellationToken: ct));
+            await grids.ReadAsync<string>();
+            rows = await grids.ReadAsync<StoredRow>();
+        }
+        else
+        {
+            rows = await conn.QueryAsync<StoredRow>(new CommandDefinition(sql, args, cancellationToken: ct));
+        }
+
         var result = new List<StoredEvent>();
         foreach (var row in rows)
         {
