@@ -3,10 +3,7 @@ using FluentAssertions;
 using Homeserver.Core;
 using Homeserver.Rooms;
 using Homeserver.Rooms.Persistence;
-using Homeserver.Storage;
 using Homeserver.Storage.Rooms;
-using Homeserver.TestKit;
-using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace Homeserver.Host.Tests;
@@ -52,30 +49,19 @@ public sealed class PersistWritesTests(PersistWritesTests.Room room) : IClassFix
     /// <summary>A migrated database with one room at stream position 5, snapshot 1, one forward extremity.</summary>
     public sealed class Room : IAsyncLifetime
     {
-        private TestDatabase _database = null!;
-        private ServiceProvider _services = null!;
+        private MigratedDatabase _database = null!;
 
-        public NpgsqlDataSource Db => _services.GetRequiredService<NpgsqlDataSource>();
+        public NpgsqlDataSource Db => _database.Db;
 
-        public async Task InitializeAsync()
-        {
-            _database = await TestDatabase.CreateAsync();
-            _services = new ServiceCollection().AddLogging().AddSingleton(TimeProvider.System).AddStorage(_database.ConnectionString).BuildServiceProvider();
-            await _services.GetRequiredService<MigrationRunner>().MigrateAsync(CancellationToken.None);
-            await RoomTestHelpers.ExecuteAsync(Db, $"""
-                INSERT INTO rooms (room_nid, room_id, room_version, created_ts) VALUES ({RoomNid}, '!room:test', '12', 0);
-                INSERT INTO state_snapshots (snapshot_nid, room_nid, chain_length, entry_count, content_hash, delta_keys, delta_events)
-                VALUES (1, {RoomNid}, 0, 0, '\x00', '{"{}"}', '{"{}"}'), (2, {RoomNid}, 0, 0, '\x01', '{"{}"}', '{"{}"}');
-                INSERT INTO room_current_snapshot (room_nid, snapshot_nid, last_stream_ordering, forward_extremities)
-                VALUES ({RoomNid}, 1, 5, '{"{"}{OldExtremity}{"}"}');
-                """);
-        }
+        public async Task InitializeAsync() => _database = await MigratedDatabase.CreateAsync($"""
+            INSERT INTO rooms (room_nid, room_id, room_version, created_ts) VALUES ({RoomNid}, '!room:test', '12', 0);
+            INSERT INTO state_snapshots (snapshot_nid, room_nid, chain_length, entry_count, content_hash, delta_keys, delta_events)
+            VALUES (1, {RoomNid}, 0, 0, '\x00', '{"{}"}', '{"{}"}'), (2, {RoomNid}, 0, 0, '\x01', '{"{}"}', '{"{}"}');
+            INSERT INTO room_current_snapshot (room_nid, snapshot_nid, last_stream_ordering, forward_extremities)
+            VALUES ({RoomNid}, 1, 5, '{"{"}{OldExtremity}{"}"}');
+            """);
 
-        public async Task DisposeAsync()
-        {
-            await _services.DisposeAsync();
-            await _database.DisposeAsync();
-        }
+        public async Task DisposeAsync() => await _database.DisposeAsync();
     }
 
     [Theory]

@@ -1,9 +1,6 @@
 using System.Text.Json;
 using FluentAssertions;
-using Homeserver.Storage;
 using Homeserver.Storage.Rooms;
-using Homeserver.TestKit;
-using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace Homeserver.Host.Tests;
@@ -16,29 +13,18 @@ namespace Homeserver.Host.Tests;
 /// </summary>
 public sealed class TimelinePlanTests : IAsyncLifetime
 {
-    private TestDatabase _database = null!;
-    private ServiceProvider _services = null!;
+    private MigratedDatabase _database = null!;
 
-    private NpgsqlDataSource Db => _services.GetRequiredService<NpgsqlDataSource>();
+    private NpgsqlDataSource Db => _database.Db;
 
-    public async Task InitializeAsync()
-    {
-        _database = await TestDatabase.CreateAsync();
-        _services = new ServiceCollection().AddLogging().AddSingleton(TimeProvider.System).AddStorage(_database.ConnectionString).BuildServiceProvider();
-        await _services.GetRequiredService<MigrationRunner>().MigrateAsync(CancellationToken.None);
-        await RoomTestHelpers.ExecuteAsync(Db, """
-            ALTER TABLE events SET (autovacuum_enabled = false);
-            INSERT INTO rooms (room_nid, room_id, room_version, created_ts) VALUES (1, '!busy:test', '12', 0);
-            INSERT INTO events (event_id, room_nid, event_type, sender, depth, origin_server_ts, stream_ordering, topological_ordering, json)
-            SELECT '$e' || s, 1, 'm.room.message', '@alice:test', s, s, s, s, '{}' FROM generate_series(1, 20000) AS s;
-            """);
-    }
+    public async Task InitializeAsync() => _database = await MigratedDatabase.CreateAsync("""
+        ALTER TABLE events SET (autovacuum_enabled = false);
+        INSERT INTO rooms (room_nid, room_id, room_version, created_ts) VALUES (1, '!busy:test', '12', 0);
+        INSERT INTO events (event_id, room_nid, event_type, sender, depth, origin_server_ts, stream_ordering, topological_ordering, json)
+        SELECT '$e' || s, 1, 'm.room.message', '@alice:test', s, s, s, s, '{}' FROM generate_series(1, 20000) AS s;
+        """);
 
-    public async Task DisposeAsync()
-    {
-        await _services.DisposeAsync();
-        await _database.DisposeAsync();
-    }
+    public async Task DisposeAsync() => await _database.DisposeAsync();
 
     [Fact]
     public async Task A_page_back_from_the_middle_of_the_room_walks_the_depth_index_without_a_sort()
