@@ -16,6 +16,7 @@ namespace Homeserver.Benchmarks;
 internal sealed class LeanSender : IDisposable
 {
     private static readonly byte[] HeaderEnd = "\r\n\r\n"u8.ToArray();
+    private static readonly byte[] LineEnd = "\r\n"u8.ToArray();
     private readonly Socket _socket;
     private readonly string _requestStart;
     private readonly string _requestHeaders;
@@ -81,13 +82,13 @@ internal sealed class LeanSender : IDisposable
         var content = new List<byte>();
         while (true)
         {
-            var lineEnd = await ReadUntilAsync("\r\n"u8.ToArray());
+            var lineEnd = await ReadUntilAsync(LineEnd);
             if (!Utf8Parser.TryParse(_buffer.AsSpan(_start, lineEnd - _start), out int size, out _, 'x'))
             {
                 throw new InvalidOperationException("bad chunk size");
             }
 
-            _start = lineEnd + 2;
+            _start = lineEnd + LineEnd.Length;
             content.AddRange(await ReadBytesAsync(size));
             await ReadBytesAsync(2); // the chunk's CRLF
             if (size == 0)

@@ -23,7 +23,8 @@ internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator tr
     // large table, or any room before autovacuum's next analyze) the planner expects a handful of rows and instead
     // fetches every row of the room before the token through a bitmap and sorts them: 130-180 ms for a page from the
     // middle of a 100k-event room instead of 3-4 ms (seventeenth session, ROOMS.md). Sorting is switched off for those
-    // queries, so the only plan left is the walk along the index, whatever the statistics say.
+    // queries, so the only plan left is the walk along the index, whatever the statistics say. Not for a page from a
+    // stream-only token: its filter (stream) and its order (depth) are on different indexes, and no walk serves both.
     internal const string NoSort = "SELECT set_config('enable_sort', 'off', true)";
 
     private const string SelectByIds = $"SELECT {StoredColumns} {FromEvents} WHERE e.event_id = ANY(@Ids)";
@@ -124,7 +125,8 @@ internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator tr
 
     public Task<IReadOnlyList<StoredEvent>> PaginateAsync(long roomNid, PaginationToken from, PaginationToken? to, bool backwards, int limit, CancellationToken ct)
     {
-        var sql = (backwards, from.Topological is null) switch
+        var byStream = from.Topological is null;
+        var sql = (backwards, byStream) switch
         {
             (true, false) => SelectBackwardsTopological,
             (true, true) => SelectBackwardsStream,
@@ -140,7 +142,7 @@ internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator tr
             ToStream = to?.Stream ?? 0,
             ToStreamOnly = to is { Topological: null } t ? t.Stream : (long?)null,
             Limit = limit,
-        }, ct, inIndexOrder: true);
+        }, ct, inIndexOrder: !byStream);
     }
 
     public async Task<IReadOnlyList<(string EventId, long Depth)>> GetBackwardExtremitiesAsync(long roomNid, CancellationToken ct)
