@@ -103,6 +103,14 @@ public sealed class RoomBenchmarkRoom : IAsyncDisposable
         return context.Json.GetProperty("end").GetString()!;
     }
 
+    /// <summary>The prev_batch of the room's timeline in a sync of its latest 10 events: where a client's first page back starts.</summary>
+    public async Task<string> PrevBatchAsync()
+    {
+        var filter = Uri.EscapeDataString("""{"room":{"timeline":{"limit":10}}}""");
+        var sync = (await Senders[0].GetAsync($"/_matrix/client/v3/sync?filter={filter}")).EnsureOk();
+        return sync.Json.GetProperty("rooms").GetProperty("join").GetProperty(RoomId).GetProperty("timeline").GetProperty("prev_batch").GetString()!;
+    }
+
     public async ValueTask DisposeAsync()
     {
         foreach (var c in Senders)

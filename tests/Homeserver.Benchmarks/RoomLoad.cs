@@ -121,9 +121,11 @@ public static class RoomLoad
             $"filled {messages:N0} messages through the room service in {fillWatch.Elapsed.TotalSeconds:F1} s ({messages / fillWatch.Elapsed.TotalSeconds:F0} events/s, 32 concurrent sends); " +
             $"database grew {(sizeAfter - sizeBefore) / 1048576.0:F1} MiB = {(sizeAfter - sizeBefore) / (double)messages:F0} bytes per message " +
             $"({(sizeAfter - sizeBefore) * 100_000.0 / messages / 1048576.0:F1} MiB per 100k)"));
-        foreach (var (name, index) in new[] { ("middle", messages / 2), ("near the start", messages / 20) })
+        // The middle and near the start: tokens of /context (depth and stream). The newest: sync's prev_batch (a stream
+        // position only), where a client opening the room pages back from.
+        foreach (var (name, index) in new[] { ("middle", messages / 2), ("near the start", messages / 20), ("newest (sync's prev_batch)", -1) })
         {
-            var token = await room.TokenBeforeAsync(ids[index]);
+            var token = index < 0 ? await room.PrevBatchAsync() : await room.TokenBeforeAsync(ids[index]);
             var pages = new List<double>();
             for (var i = 0; i < 220; i++)
             {
@@ -137,7 +139,7 @@ public static class RoomLoad
 
             pages.Sort();
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"GET /messages (50 events) from the {name} of {messages:N0}: p50 {Percentile(pages, 0.5):F2} ms, p99 {Percentile(pages, 0.99):F2} ms"));
+                $"GET /messages (50 events) from the {name} of {messages:N0} ({token}): p50 {Percentile(pages, 0.5):F2} ms, p99 {Percentile(pages, 0.99):F2} ms"));
         }
     }
 

@@ -19,6 +19,11 @@ public sealed class MigratedDatabase : IAsyncDisposable
 
     public NpgsqlDataSource Db => _services.GetRequiredService<NpgsqlDataSource>();
 
+    public string ConnectionString => _database.ConnectionString;
+
+    /// <summary>A <typeparamref name="T"/> of the storage services, given <paramref name="args"/> in place of services.</summary>
+    public T Create<T>(params object[] args) => ActivatorUtilities.CreateInstance<T>(_services, args);
+
     /// <summary>Creates the database, migrates it and runs <paramref name="setupSql"/> on it.</summary>
     public static async Task<MigratedDatabase> CreateAsync(string setupSql)
     {

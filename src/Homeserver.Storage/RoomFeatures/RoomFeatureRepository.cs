@@ -40,13 +40,13 @@ internal sealed class RoomFeatureRepository(NpgsqlDataSource db) : IRoomFeatureS
         UPDATE room_memberships SET forgotten = true WHERE room_nid = @RoomNid AND user_id = @UserId AND membership IN ('leave', 'ban')
         """;
 
-    private const string SelectAfterTs = $"""
+    internal const string SelectAfterTs = $"""
         SELECT {StoredEventQueries.Columns} FROM events e {StoredEventQueries.Joins}
         WHERE e.room_nid = @RoomNid AND {StoredEventQueries.Visible} AND e.origin_server_ts >= @Ts
         ORDER BY e.origin_server_ts, e.stream_ordering LIMIT 1
         """;
 
-    private const string SelectBeforeTs = $"""
+    internal const string SelectBeforeTs = $"""
         SELECT {StoredEventQueries.Columns} FROM events e {StoredEventQueries.Joins}
         WHERE e.room_nid = @RoomNid AND {StoredEventQueries.Visible} AND e.origin_server_ts <= @Ts
         ORDER BY e.origin_server_ts DESC, e.stream_ordering DESC LIMIT 1
@@ -139,7 +139,7 @@ internal sealed class RoomFeatureRepository(NpgsqlDataSource db) : IRoomFeatureS
     }
 
     public async Task<StoredEvent?> FindEventByTimestampAsync(long roomNid, long ts, bool forwards, CancellationToken ct) =>
-        (await StoredEventQueries.QueryAsync(db, forwards ? SelectAfterTs : SelectBeforeTs, new { RoomNid = roomNid, Ts = ts }, ct)).FirstOrDefault();
+        (await StoredEventQueries.QueryAsync(db, forwards ? SelectAfterTs : SelectBeforeTs, new { RoomNid = roomNid, Ts = ts }, ct, inIndexOrder: true)).FirstOrDefault();
 }
 
 /// <summary>The <c>m.ignored_user_list</c> global account data of a user (table <c>account_data</c>).</summary>

@@ -32,11 +32,35 @@ internal static class StoredEventQueries
         string EventId, string Json, string Version, long? StreamOrdering, long TopologicalOrdering, string? RedactedBy,
         long? StateBefore, long? StateAfter, string? TxnUser, string? TxnDevice, string? TxnId);
 
-    public static async Task<IReadOnlyList<StoredEvent>> QueryAsync(NpgsqlDataSource db, string sql, object args, CancellationToken ct)
+    // A query that reads the next rows of an index in its order (a page of a room's timeline by (room, depth, stream),
+    // the room's last event at a stream position by (room, stream), the event nearest a time by (room, ts)) until it has
+    // enough. With statistics that have not caught up with a room (a new room that grew fast in a large table, or any
+    // room before autovacuum's next analyze) the planner expects a handful of the room's rows, and instead fetches every
+    // row of the room on one side of the position through a bitmap and sorts them: 130-180 ms for a page from the
+    // middle of a 100k-event room instead of 3-4 ms (seventeenth session, ROOMS.md), and as long for the room's last
+    // event before a sync token. Sorting is switched off for such queries, which leaves the walk along the index as the
+    // only plan whatever the statistics say. Only for queries whose plan then has no sort at all: a sort that cannot be
+    // avoided would cost the planner's penalty, which is large enough to have the query compiled by PostgreSQL's JIT
+    // (300 ms). TimelinePlanTests guards the plans.
+    internal const string NoSort = "SELECT set_config('enable_sort', 'off', true)";
+
+    /// <param name="inIndexOrder">Run with sorting switched off (<see cref="NoSort"/>).</param>
+    public static async Task<IReadOnlyList<StoredEvent>> QueryAsync(NpgsqlDataSource db, string sql, object args, CancellationToken ct, bool inIndexOrder = false)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        var rows = await conn.QueryAsync<Row>(new CommandDefinition(sql, args, cancellationToken: ct));
+        var rows = inIndexOrder
+            ? await QueryInIndexOrderAsync<Row>(conn, sql, args, ct)
+            : await conn.QueryAsync<Row>(new CommandDefinition(sql, args, cancellationToken: ct));
         return Map(rows);
+    }
+
+    /// <summary><paramref name="sql"/> with sorting switched off (<see cref="NoSort"/>).</summary>
+    public static async Task<IEnumerable<T>> QueryInIndexOrderAsync<T>(NpgsqlConnection conn, string sql, object args, CancellationToken ct)
+    {
+        // One round trip, one implicit transaction: the setting holds for the query after it and ends with it.
+        await using var grids = await conn.QueryMultipleAsync(new CommandDefinition($"{NoSort};\n{sql}", args, cancellationToken: ct));
+        await grids.ReadAsync<string>();
+        return await grids.ReadAsync<T>();
     }
 
     public static IReadOnlyList<StoredEvent> Map(IEnumerable<Row> rows)

@@ -18,15 +18,6 @@ internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator tr
 
     private const string Visible = StoredEventQueries.Visible;
 
-    // A page of a room's timeline is the next rows of an index in its order ((room, depth, stream) or (room, stream)),
-    // read until the page is full. With statistics that have not caught up with a room (a new room that grew fast in a
-    // large table, or any room before autovacuum's next analyze) the planner expects a handful of rows and instead
-    // fetches every row of the room before the token through a bitmap and sorts them: 130-180 ms for a page from the
-    // middle of a 100k-event room instead of 3-4 ms (seventeenth session, ROOMS.md). Sorting is switched off for those
-    // queries, so the only plan left is the walk along the index, whatever the statistics say. Not for a page from a
-    // stream-only token: its filter (stream) and its order (depth) are on different indexes, and no walk serves both.
-    internal const string NoSort = "SELECT set_config('enable_sort', 'off', true)";
-
     private const string SelectByIds = $"SELECT {StoredColumns} {FromEvents} WHERE e.event_id = ANY(@Ids)";
 
     internal const string SelectBackwardsTopological = $"""
@@ -37,7 +28,7 @@ internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator tr
         ORDER BY e.topological_ordering DESC, e.stream_ordering DESC LIMIT @Limit
         """;
 
-    private const string SelectBackwardsStream = $"""
+    internal const string SelectBackwardsStream = $"""
         SELECT {StoredColumns} {FromEvents}
         WHERE e.room_nid = @RoomNid AND {Visible} AND e.stream_ordering <= @Stream
           AND (@ToTopo::bigint IS NULL OR (e.topological_ordering, e.stream_ordering) > (@ToTopo, @ToStream))
@@ -63,8 +54,9 @@ internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator tr
 
     // The prev events we hold neither in the timeline nor as rejected (EventMeta.Placed), of the room's oldest timeline
     // events by depth (the index on (room_nid, topological_ordering, stream_ordering); a window rather than one, as a
-    // join's prev events may be spread over a few depths): what backfill asks another server for.
-    private const string SelectBackwardExtremities = """
+    // join's prev events may be spread over a few depths): what backfill asks another server for. Run in index order;
+    // the few rows are ordered here, not by a sort in the plan (StoredEventQueries.NoSort).
+    internal const string SelectBackwardExtremities = """
         SELECT p.prev_event_id AS EventId, min(o.depth) AS Depth
         FROM (SELECT e.event_nid, e.depth FROM events e
               WHERE e.room_nid = @RoomNid AND e.stream_ordering IS NOT NULL AND NOT e.outlier
@@ -72,7 +64,6 @@ internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator tr
         JOIN event_prev_events p ON p.event_nid = o.event_nid
         WHERE NOT EXISTS (SELECT 1 FROM events x WHERE x.event_id = p.prev_event_id AND (NOT x.outlier OR x.rejection_reason IS NOT NULL))
         GROUP BY p.prev_event_id
-        ORDER BY min(o.depth) DESC, p.prev_event_id
         """;
 
     internal const string SelectLatest = $"""
@@ -81,7 +72,7 @@ internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator tr
         ORDER BY e.stream_ordering DESC LIMIT @Limit
         """;
 
-    private const string SelectLastAt = $"""
+    internal const string SelectLastAt = $"""
         SELECT {StoredColumns} {FromEvents}
         WHERE e.room_nid = @RoomNid AND e.stream_ordering IS NOT NULL AND e.rejection_reason IS NULL AND e.stream_ordering <= @UpTo
         ORDER BY e.stream_ordering DESC LIMIT 1
@@ -104,10 +95,6 @@ internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator tr
         FROM room_memberships m JOIN events e ON e.event_nid = m.event_nid
         WHERE m.room_nid = @RoomNid
         """;
-
-    private sealed record StoredRow(
-        string EventId, string Json, string Version, long? StreamOrdering, long TopologicalOrdering, string? RedactedBy,
-        long? StateBefore, long? StateAfter, string? TxnUser, string? TxnDevice, string? TxnId);
 
     private sealed record ExtremityRow(string EventId, long Depth);
 
@@ -142,21 +129,28 @@ internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator tr
             ToStream = to?.Stream ?? 0,
             ToStreamOnly = to is { Topological: null } t ? t.Stream : (long?)null,
             Limit = limit,
-        }, ct, inIndexOrder: !byStream);
+        },
+        ct,
+        // A page from a stream-only token filters by stream and is ordered by depth, which no one index serves. The
+        // tokens clients page back from are sync's prev_batch, just below the room's newest events: the walk back along
+        // the depth index skips the few events after it, where a bitmap fetches and sorts every event of the room before
+        // it (StoredEventQueries.NoSort). Forwards from such a token, the walk would skip the whole room before it,
+        // and the bitmap fetches only the few after it: that plan is left to PostgreSQL.
+        inIndexOrder: backwards || !byStream);
     }
 
     public async Task<IReadOnlyList<(string EventId, long Depth)>> GetBackwardExtremitiesAsync(long roomNid, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        var rows = await conn.QueryAsync<ExtremityRow>(new CommandDefinition(SelectBackwardExtremities, new { RoomNid = roomNid }, cancellationToken: ct));
-        return rows.Select(r => (r.EventId, r.Depth)).ToList();
+        var rows = await StoredEventQueries.QueryInIndexOrderAsync<ExtremityRow>(conn, SelectBackwardExtremities, new { RoomNid = roomNid }, ct);
+        return rows.OrderByDescending(r => r.Depth).ThenBy(r => r.EventId, StringComparer.Ordinal).Select(r => (r.EventId, r.Depth)).ToList();
     }
 
     public Task<IReadOnlyList<StoredEvent>> GetLatestEventsAsync(long roomNid, long afterStream, long upToStream, int limit, CancellationToken ct) =>
         QueryAsync(SelectLatest, new { RoomNid = roomNid, After = afterStream, UpTo = upToStream, Limit = limit }, ct, inIndexOrder: true);
 
     public async Task<StoredEvent?> GetLastEventAtAsync(long roomNid, long upToStream, CancellationToken ct) =>
-        (await QueryAsync(SelectLastAt, new { RoomNid = roomNid, UpTo = upToStream }, ct)).FirstOrDefault();
+        (await QueryAsync(SelectLastAt, new { RoomNid = roomNid, UpTo = upToStream }, ct, inIndexOrder: true)).FirstOrDefault();
 
     public async Task<IReadOnlyList<UserRoomMembership>> GetUserMembershipsAsync(string userId, CancellationToken ct)
     {
@@ -192,31 +186,6 @@ internal sealed class RoomReadRepository(NpgsqlDataSource db, StateTranslator tr
     public Task<IReadOnlyDictionary<StateKey, string>> GetStateEntriesAsync(long snapshotId, IReadOnlyCollection<StateKey> keys, CancellationToken ct) =>
         translator.GetEntriesAsync(snapshotId, keys, ct);
 
-    private async Task<IReadOnlyList<StoredEvent>> QueryAsync(string sql, object args, CancellationToken ct, bool inIndexOrder = false)
-    {
-        await using var conn = await db.OpenConnectionAsync(ct);
-        IEnumerable<StoredRow> rows;
-        if (inIndexOrder)
-        {
-            // One round trip, one implicit transaction: the setting holds for the query after it and ends with it.
-            await using var grids = await conn.QueryMultipleAsync(new CommandDefinition($"{NoSort};\n{sql}", args, cancellationToken: ct));
-            await grids.ReadAsync<string>();
-            rows = await grids.ReadAsync<StoredRow>();
-        }
-        else
-        {
-            rows = await conn.QueryAsync<StoredRow>(new CommandDefinition(sql, args, cancellationToken: ct));
-        }
-
-        var result = new List<StoredEvent>();
-        foreach (var row in rows)
-        {
-            using var doc = JsonDocument.Parse(row.Json);
-            var pdu = Pdu.Parse(doc.RootElement.Clone(), RoomVersion.Find(row.Version)!, row.EventId);
-            var txn = row.TxnId is null ? null : new TransactionRef(row.TxnUser!, row.TxnDevice!, row.TxnId);
-            result.Add(new StoredEvent(pdu, row.StreamOrdering, row.TopologicalOrdering, row.RedactedBy, txn, row.StateBefore, row.StateAfter));
-        }
-
-        return result;
-    }
+    private Task<IReadOnlyList<StoredEvent>> QueryAsync(string sql, object args, CancellationToken ct, bool inIndexOrder = false) =>
+        StoredEventQueries.QueryAsync(db, sql, args, ct, inIndexOrder);
 }
