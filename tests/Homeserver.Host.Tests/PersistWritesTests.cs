@@ -9,9 +9,10 @@ using Npgsql;
 namespace Homeserver.Host.Tests;
 
 /// <summary>
-/// The rows statement of a persisted batch is made of the parts the batch has (relations, search rows, the room's
-/// position or only its extremities, conflict checks for events that may be stored already): every combination,
-/// run against a migrated database, writes exactly the rows its batch has and moves the room's row as it should.
+/// The rows statement of a persisted batch is made of the parts the batch has (relations and the threads they move,
+/// search rows, the room's position or only its extremities, conflict checks for events that may be stored already):
+/// every combination, run against a migrated database, writes exactly the rows its batch has and moves the room's row
+/// as it should.
 /// </summary>
 public sealed class PersistWritesTests(PersistWritesTests.Room room) : IClassFixture<PersistWritesTests.Room>
 {
@@ -75,7 +76,7 @@ public sealed class PersistWritesTests(PersistWritesTests.Room room) : IClassFix
         var writes = new PersistWrites();
         writes.AddEvent(nid, new EventToPersist(pdu, new StateBefore.Existing(1)), keyNid: null, stream, before: 1, after: 1);
         var sideRows = new EventSideRows();
-        sideRows.Add(nid, pdu, withSearch: true);
+        sideRows.Add(nid, pdu, withSearch: true, timeline: (nid, stream));
 
         await using var conn = await room.Db.OpenConnectionAsync();
         await using var tx = await conn.BeginTransactionAsync();
@@ -90,11 +91,53 @@ public sealed class PersistWritesTests(PersistWritesTests.Room room) : IClassFix
         (await CountAsync(conn, tx, $"SELECT count(*) FROM event_prev_events WHERE event_nid = {nid} AND prev_event_id = '$previous'")).Should().Be(1);
         (await CountAsync(conn, tx, $"SELECT count(*) FROM event_relations WHERE event_nid = {nid} AND relates_to_id = '$parent'")).Should().Be(relation ? 1 : 0);
         (await CountAsync(conn, tx, $"SELECT count(*) FROM event_search WHERE event_nid = {nid} AND vector @@ to_tsquery('english', 'giraffe')")).Should().Be(search ? 1 : 0);
+        (await CountAsync(conn, tx, $"SELECT count(*) FROM threads WHERE thread_id = '$parent' AND latest_event_nid = {nid} AND stream_ordering = {stream}")).Should().Be(relation ? 1 : 0);
         (await CountAsync(conn, tx, "SELECT snapshot_nid FROM room_current_snapshot")).Should().Be(position == PositionChange.Position ? 2 : 1);
         (await CountAsync(conn, tx, "SELECT last_stream_ordering FROM room_current_snapshot")).Should().Be(position == PositionChange.Position ? stream : 5);
         (await CountAsync(conn, tx, "SELECT forward_extremities[1] FROM room_current_snapshot")).Should().Be(position == PositionChange.None ? OldExtremity : nid);
         (await CountAsync(conn, tx, "SELECT cardinality(forward_extremities) FROM room_current_snapshot")).Should().Be(1);
         await tx.RollbackAsync();
+    }
+
+    [Fact]
+    public async Task A_thread_keeps_its_latest_reply_and_counts_only_replies_in_the_timeline()
+    {
+        await using var conn = await room.Db.OpenConnectionAsync();
+        await using var tx = await conn.BeginTransactionAsync();
+
+        // Two replies in one batch: the later one is the thread's latest.
+        await PersistAsync(conn, tx, (Nid + 1, (Nid + 1, Nid + 1)), (Nid + 2, (Nid + 2, Nid + 2)));
+        (await CountAsync(conn, tx, "SELECT latest_event_nid FROM threads WHERE thread_id = '$parent'")).Should().Be(Nid + 2);
+
+        // An earlier reply arriving later (backfill, a late event of a fork) does not move it back.
+        await PersistAsync(conn, tx, (Nid + 3, (Nid, Nid + 3)));
+        (await CountAsync(conn, tx, "SELECT latest_event_nid FROM threads WHERE thread_id = '$parent'")).Should().Be(Nid + 2);
+
+        // A reply outside the timeline (an outlier, a soft-failed event) has its relation but moves no thread.
+        await PersistAsync(conn, tx, (Nid + 4, null));
+        (await CountAsync(conn, tx, "SELECT latest_event_nid FROM threads WHERE thread_id = '$parent'")).Should().Be(Nid + 2);
+        (await CountAsync(conn, tx, $"SELECT count(*) FROM event_relations WHERE event_nid = {Nid + 4}")).Should().Be(1);
+
+        // A later reply moves it forward.
+        await PersistAsync(conn, tx, (Nid + 5, (Nid + 5, Nid + 5)));
+        (await CountAsync(conn, tx, "SELECT latest_event_nid FROM threads WHERE thread_id = '$parent'")).Should().Be(Nid + 5);
+        (await CountAsync(conn, tx, "SELECT count(*) FROM threads")).Should().Be(1);
+        await tx.RollbackAsync();
+    }
+
+    /// <summary>Persists thread replies (to $parent) as one batch, each with its place in the timeline or none.</summary>
+    private static async Task PersistAsync(NpgsqlConnection conn, NpgsqlTransaction tx, params (long Nid, (long Topological, long Stream)? Timeline)[] replies)
+    {
+        var writes = new PersistWrites();
+        var sideRows = new EventSideRows();
+        foreach (var (nid, timeline) in replies)
+        {
+            var pdu = Event(nid, relation: true, search: false);
+            writes.AddEvent(nid, new EventToPersist(pdu, new StateBefore.Existing(1)), keyNid: null, timeline?.Stream, before: 1, after: 1);
+            sideRows.Add(nid, pdu, withSearch: false, timeline);
+        }
+
+        await writes.ExecuteAsync(conn, tx, RoomNid, sideRows, [], [], [], roomPosition: null, newlyBuilt: true, CancellationToken.None);
     }
 
     /// <summary>A message (searchable) or a custom event (not), with or without a thread relation.</summary>

@@ -230,6 +230,37 @@ public sealed class RelationTests(TestServer server) : IClassFixture<TestServer>
     }
 
     [Fact]
+    public async Task A_thread_whose_latest_reply_is_redacted_moves_back_to_the_reply_before_and_goes_with_its_last()
+    {
+        var alice = await server.NewUserAsync();
+        var roomId = await alice.CreateRoomAsync();
+        var rootA = await alice.SayAsync(roomId, "thread A");
+        var rootB = await alice.SayAsync(roomId, "thread B");
+        await alice.SendAsync(roomId, Related("m.thread", rootA, "first in A"));
+        var inB = await alice.SendAsync(roomId, Related("m.thread", rootB, "in B"));
+        var latestInA = await alice.SendAsync(roomId, Related("m.thread", rootA, "latest in A"));
+        var path = $"/_matrix/client/v1/rooms/{Esc(roomId)}/threads";
+        (await alice.GetAsync(path)).EnsureOk().Json.GetProperty("chunk").Ids().Should().Equal(rootA, rootB);
+
+        // A's latest reply is gone: its latest is now its first reply, older than B's.
+        (await alice.PutAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/redact/{Esc(latestInA)}/r{Guid.NewGuid():N}", new { })).EnsureOk();
+        (await alice.GetAsync(path)).EnsureOk().Json.GetProperty("chunk").Ids().Should().Equal(rootB, rootA);
+
+        // B's only reply is gone: B is no thread any more.
+        (await alice.PutAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/redact/{Esc(inB)}/r{Guid.NewGuid():N}", new { })).EnsureOk();
+        (await alice.GetAsync(path)).EnsureOk().Json.GetProperty("chunk").Ids().Should().Equal(rootA);
+
+        // A redaction of a reply that is not its thread's latest leaves the thread where it is.
+        var second = await alice.SendAsync(roomId, Related("m.thread", rootA, "second in A"));
+        await alice.SendAsync(roomId, Related("m.thread", rootA, "third in A"));
+        (await alice.PutAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/redact/{Esc(second)}/r{Guid.NewGuid():N}", new { })).EnsureOk();
+        var threads = (await alice.GetAsync(path)).EnsureOk().Json.GetProperty("chunk");
+        threads.Ids().Should().Equal(rootA);
+        threads[0].GetProperty("unsigned").GetProperty("m.relations").GetProperty("m.thread").GetProperty("latest_event").GetProperty("content").GetProperty("body").GetString()
+            .Should().Be("third in A");
+    }
+
+    [Fact]
     public async Task Timestamp_to_event_finds_the_closest_event_in_each_direction()
     {
         var alice = await server.NewUserAsync();

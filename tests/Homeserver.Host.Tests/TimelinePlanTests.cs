@@ -13,7 +13,7 @@ namespace Homeserver.Host.Tests;
 
 /// <summary>
 /// The reads that walk an index in its order (timeline pages, sync's latest events, the room's last event before a
-/// position, backfill's oldest events, the event nearest a time) keep that plan whatever PostgreSQL's statistics say:
+/// position, backfill's oldest events, the event nearest a time, a page of threads) keep that plan whatever PostgreSQL's statistics say:
 /// here the events table of 20,000 events was never analyzed (autovacuum is off for it), so the planner expects a few
 /// dozen rows of the room and, left to itself, fetches every event on one side of the position through a bitmap and
 /// sorts them (StoredEventQueries.NoSort). Each test runs the repository's own query and reads the plan PostgreSQL ran
@@ -37,6 +37,7 @@ public sealed class TimelinePlanTests : IAsyncLifetime
     private NpgsqlDataSource _explained = null!;
     private RoomReadRepository _reads = null!;
     private RoomFeatureRepository _features = null!;
+    private RelationRepository _relations = null!;
 
     // Events $e1..$e20000 of one room: depth, stream position and time are the number, each event's prev event the one
     // before it ($e0, never stored, is the room's one gap).
@@ -51,6 +52,9 @@ public sealed class TimelinePlanTests : IAsyncLifetime
                    format('{"type":"m.room.message","room_id":"!busy:test","sender":"@alice:test","content":{"body":"%s"},"depth":%s,"origin_server_ts":%s,"prev_events":["$e%s"],"auth_events":[],"hashes":{"sha256":"AAAA"},"signatures":{}}', s, s, s, s - 1)
             FROM generate_series(1, {{{Events}}}) AS s;
             INSERT INTO event_prev_events (event_nid, prev_event_id) SELECT event_nid, '$e' || (depth - 1) FROM events;
+            ALTER TABLE threads SET (autovacuum_enabled = false);
+            INSERT INTO threads (room_nid, thread_id, latest_event_nid, topological_ordering, stream_ordering)
+            SELECT 1, '$e' || s, s * 10, s * 10, s * 10 FROM generate_series(1, {{{Events / 10}}}) AS s;
             """);
 
         var builder = new NpgsqlDataSourceBuilder(new NpgsqlConnectionStringBuilder(_database.ConnectionString) { Options = ExplainEverything }.ConnectionString);
@@ -58,6 +62,7 @@ public sealed class TimelinePlanTests : IAsyncLifetime
         _explained = builder.Build();
         _reads = _database.Create<RoomReadRepository>(_explained);
         _features = _database.Create<RoomFeatureRepository>(_explained);
+        _relations = _database.Create<RelationRepository>(_explained);
     }
 
     public async Task DisposeAsync()
@@ -122,6 +127,16 @@ public sealed class TimelinePlanTests : IAsyncLifetime
         found!.Event.EventId.Should().Be("$e10000");
         PlanOf(forwards ? RoomFeatureRepository.SelectAfterTs : RoomFeatureRepository.SelectBeforeTs)
             .Should().Contain("events_room_ts").And.NotContain("\"Sort\"").And.NotContain("Bitmap");
+    }
+
+    [Fact]
+    public async Task A_page_of_threads_walks_their_latest_replies_index_without_a_sort()
+    {
+        // Threads $e1..$e2000, the latest reply of $eN being $e(10N).
+        var threads = await _relations.GetThreadsAsync(1, participant: null, before: null, 5, CancellationToken.None);
+
+        threads.Select(t => t.RootEventId).Should().Equal("$e2000", "$e1999", "$e1998", "$e1997", "$e1996");
+        PlanOf(RelationRepository.SelectThreads).Should().Contain("threads_room_latest").And.NotContain("\"Sort\"").And.NotContain("Bitmap");
     }
 
     /// <summary>

@@ -81,20 +81,19 @@ internal sealed class RelationRepository(NpgsqlDataSource db) : IRelationStore
         ORDER BY e.topological_ordering, e.stream_ordering LIMIT @Limit
         """;
 
-    private const string SelectThreads = $"""
-        SELECT RootEventId, Topo, Stream FROM (
-            SELECT DISTINCT ON (r.relates_to_id) r.relates_to_id AS RootEventId, x.topological_ordering AS Topo, x.stream_ordering AS Stream
-            FROM event_relations r
-            JOIN events x ON x.event_nid = r.event_nid
-            JOIN events p ON p.event_id = r.relates_to_id AND p.room_nid = r.room_nid
-            WHERE r.room_nid = @RoomNid AND r.rel_type = 'm.thread' AND {VisibleX}
-              AND (@Participant::text IS NULL OR p.sender = @Participant OR EXISTS (
-                    SELECT 1 FROM event_relations r2 JOIN events x2 ON x2.event_nid = r2.event_nid
-                    WHERE r2.relates_to_id = r.relates_to_id AND r2.rel_type = 'm.thread' AND x2.sender = @Participant))
-            ORDER BY r.relates_to_id, x.topological_ordering DESC, x.stream_ordering DESC
-        ) latest
-        WHERE (@BeforeTopo::bigint IS NULL OR (Topo, Stream) < (@BeforeTopo, @BeforeStream))
-        ORDER BY Topo DESC, Stream DESC LIMIT @Limit
+    // A room's threads by their latest reply, newest first (0018_threads.sql: the next rows of an index in its order,
+    // whatever the room's size), of roots held in the room; with a participant, those whose root they sent or in which
+    // they replied.
+    internal const string SelectThreads = """
+        SELECT t.thread_id AS RootEventId, t.topological_ordering AS Topo, t.stream_ordering AS Stream
+        FROM threads t
+        JOIN events p ON p.event_id = t.thread_id AND p.room_nid = t.room_nid
+        WHERE t.room_nid = @RoomNid
+          AND (@BeforeTopo::bigint IS NULL OR (t.topological_ordering, t.stream_ordering) < (@BeforeTopo, @BeforeStream))
+          AND (@Participant::text IS NULL OR p.sender = @Participant OR EXISTS (
+                SELECT 1 FROM event_relations r JOIN events x ON x.event_nid = r.event_nid
+                WHERE r.relates_to_id = t.thread_id AND r.rel_type = 'm.thread' AND x.sender = @Participant))
+        ORDER BY t.topological_ordering DESC, t.stream_ordering DESC LIMIT @Limit
         """;
 
     private sealed record AggregationRow(string Kind, string ParentId, string EventId, int Count, bool Participated, long Stream);
@@ -163,14 +162,14 @@ internal sealed class RelationRepository(NpgsqlDataSource db) : IRelationStore
     public async Task<IReadOnlyList<ThreadRoot>> GetThreadsAsync(long roomNid, string? participant, PaginationToken? before, int limit, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        var rows = await conn.QueryAsync<ThreadRow>(new CommandDefinition(SelectThreads, new
+        var rows = await StoredEventQueries.QueryInIndexOrderAsync<ThreadRow>(conn, SelectThreads, new
         {
             RoomNid = roomNid,
             Participant = participant,
             BeforeTopo = before?.Topological,
             BeforeStream = before?.Stream ?? 0,
             Limit = limit,
-        }, cancellationToken: ct));
+        }, ct);
         return rows.Select(r => new ThreadRoot(r.RootEventId, new PaginationToken(r.Topo, r.Stream))).ToList();
     }
 }

@@ -19,11 +19,16 @@ internal sealed class EventSideRows
     private readonly List<string> _searchKeys = [];
     private readonly List<string> _texts = [];
 
+    // Per thread, its latest reply in the batch: (event number, depth, stream).
+    private readonly Dictionary<string, (long Nid, long Topological, long Stream)> _threadReplies = new(StringComparer.Ordinal);
+
     /// <summary>
     /// Takes what an accepted event contributes (nothing for most state events); its search row only when
     /// <paramref name="withSearch"/> (a local writer's batch leaves it to the search indexer, see PersistBatch.DeferSearch).
+    /// A thread reply moves its thread's latest reply (0018_threads.sql) only when <paramref name="timeline"/> gives its
+    /// place in the timeline (depth, stream): not for an outlier or a soft-failed event.
     /// </summary>
-    public void Add(long eventNid, Pdu pdu, bool withSearch)
+    public void Add(long eventNid, Pdu pdu, bool withSearch, (long Topological, long Stream)? timeline)
     {
         if (RelationInfo.From(pdu) is { } relation)
         {
@@ -31,6 +36,11 @@ internal sealed class EventSideRows
             _parents.Add(relation.ParentId);
             _relTypes.Add(relation.RelType);
             _keys.Add(relation.AggregationKey);
+            if (relation.RelType == RelationTypes.Thread && timeline is { } at
+                && (!_threadReplies.TryGetValue(relation.ParentId, out var latest) || (at.Topological, at.Stream).CompareTo((latest.Topological, latest.Stream)) > 0))
+            {
+                _threadReplies[relation.ParentId] = (eventNid, at.Topological, at.Stream);
+            }
         }
 
         if (withSearch && SearchableText.Of(pdu) is { } found)
@@ -42,6 +52,15 @@ internal sealed class EventSideRows
     }
 
     /// <summary>The collected rows as the arrays <see cref="PersistWrites"/> inserts (empty when there are none).</summary>
-    public (long[] RelationNids, string[] Parents, string[] RelTypes, string?[] Keys, long[] SearchNids, string[] SearchKeys, string[] Texts) Arrays() =>
-        (_relationNids.ToArray(), _parents.ToArray(), _relTypes.ToArray(), _keys.ToArray(), _searchNids.ToArray(), _searchKeys.ToArray(), _texts.ToArray());
+    public SideRowArrays Arrays() => new(
+        [.. _relationNids], [.. _parents], [.. _relTypes], [.. _keys],
+        [.. _searchNids], [.. _searchKeys], [.. _texts],
+        [.. _threadReplies.Keys], [.. _threadReplies.Values.Select(r => r.Nid)], [.. _threadReplies.Values.Select(r => r.Topological)],
+        [.. _threadReplies.Values.Select(r => r.Stream)]);
 }
+
+/// <summary>The rows of <see cref="EventSideRows"/>, a column per array.</summary>
+internal sealed record SideRowArrays(
+    long[] RelationNids, string[] Parents, string[] RelTypes, string?[] Keys,
+    long[] SearchNids, string[] SearchKeys, string[] Texts,
+    string[] ThreadIds, long[] ThreadLatestNids, long[] ThreadTopologicals, long[] ThreadStreams);

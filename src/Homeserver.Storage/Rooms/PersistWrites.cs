@@ -21,7 +21,7 @@ internal sealed class PersistWrites
     // Only the parts a batch has are in its statement (RowParts): executor start-up opens and locks every table a
     // statement writes and each of its indexes, whether or not it has a row for them, and a local batch of messages
     // writes no search rows (the indexer does), as a rule no relations, and either moves the room's position or only
-    // its extremities. The parameters stay the same in every variant ($1-$32; the unused ones are typed by Npgsql).
+    // its extremities. The parameters stay the same in every variant ($1-$36; the unused ones are typed by Npgsql).
     // Conflicts: a remote event may list an edge twice, and an event first stored as an outlier already has its relation
     // and search rows; the events the writer just built cannot have any, and are written without the conflict checks
     // (each ON CONFLICT probes the index before inserting: 8% of PostgreSQL's CPU under load).
@@ -74,6 +74,19 @@ internal sealed class PersistWrites
                 """);
         }
 
+        if (parts.HasFlag(RowParts.Threads))
+        {
+            // One row per thread (the batch's latest reply to each, EventSideRows), moved only forwards.
+            ctes.Add("""
+                threads AS (
+                    INSERT INTO threads (room_nid, thread_id, latest_event_nid, topological_ordering, stream_ordering)
+                    SELECT $1, p, n, t, s FROM unnest($33::text[], $34::bigint[], $35::bigint[], $36::bigint[]) AS u (p, n, t, s)
+                    ON CONFLICT (room_nid, thread_id) DO UPDATE SET latest_event_nid = EXCLUDED.latest_event_nid,
+                        topological_ordering = EXCLUDED.topological_ordering, stream_ordering = EXCLUDED.stream_ordering
+                    WHERE (EXCLUDED.topological_ordering, EXCLUDED.stream_ordering) > (threads.topological_ordering, threads.stream_ordering))
+                """);
+        }
+
         if (parts.HasFlag(RowParts.Search))
         {
             ctes.Add($"""
@@ -101,6 +114,8 @@ internal sealed class PersistWrites
         Position = 8,
         /// <summary>Moves only the room's forward extremities.</summary>
         Extremities = 16,
+        /// <summary>Moves threads' latest replies (0018_threads.sql).</summary>
+        Threads = 32,
     }
 
     // The room's forward extremities after the batch: those it had but the removed ($28), and the added ($29).
@@ -116,14 +131,31 @@ internal sealed class PersistWrites
 
     // Every variant's text, made once: a statement's text is the key of its prepared statement.
     private static readonly string[] RowsStatements =
-        [.. Enumerable.Range(0, (int)RowParts.Extremities * 2).Select(i => RowsStatement((RowParts)i))];
+        [.. Enumerable.Range(0, (int)RowParts.Threads * 2).Select(i => RowsStatement((RowParts)i))];
 
-    // A redacted event loses its relation and its searchable text with its content (redaction drops both).
+    // A redacted event loses its relation and its searchable text with its content (redaction drops both). When it was
+    // its thread's latest reply, the thread's latest is the one before it, or the thread is gone with its last reply.
+    // Every part sees the tables as they were before the statement: the relation being deleted is left out by number.
+    // The thread's row is either moved or deleted, never both (latest has a row or none).
     private const string MarkRedacted = """
         WITH target AS (
             UPDATE events SET redacted_by = $1 WHERE event_id = $2 AND room_nid = $3 AND redacted_by IS NULL RETURNING event_nid),
-        relation AS (DELETE FROM event_relations WHERE event_nid IN (SELECT event_nid FROM target))
-        DELETE FROM event_search WHERE event_nid IN (SELECT event_nid FROM target)
+        relation AS (DELETE FROM event_relations WHERE event_nid IN (SELECT event_nid FROM target) RETURNING event_nid, relates_to_id, rel_type),
+        search AS (DELETE FROM event_search WHERE event_nid IN (SELECT event_nid FROM target)),
+        thread AS (
+            SELECT t.thread_id, t.latest_event_nid FROM threads t JOIN relation r ON r.rel_type = 'm.thread' AND r.relates_to_id = t.thread_id
+            WHERE t.room_nid = $3 AND t.latest_event_nid = r.event_nid),
+        latest AS (
+            SELECT x.event_nid, x.topological_ordering, x.stream_ordering
+            FROM thread
+            JOIN event_relations r ON r.relates_to_id = thread.thread_id AND r.rel_type = 'm.thread' AND r.event_nid <> thread.latest_event_nid
+            JOIN events x ON x.event_nid = r.event_nid AND x.room_nid = $3
+            WHERE x.stream_ordering IS NOT NULL AND NOT x.outlier AND x.rejection_reason IS NULL AND NOT x.soft_failed
+            ORDER BY x.topological_ordering DESC, x.stream_ordering DESC LIMIT 1),
+        moved AS (
+            UPDATE threads t SET latest_event_nid = l.event_nid, topological_ordering = l.topological_ordering, stream_ordering = l.stream_ordering
+            FROM thread, latest l WHERE t.room_nid = $3 AND t.thread_id = thread.thread_id)
+        DELETE FROM threads t USING thread WHERE t.room_nid = $3 AND t.thread_id = thread.thread_id AND NOT EXISTS (SELECT 1 FROM latest)
         """;
 
     private const string SelectOutliers = """
@@ -218,10 +250,11 @@ internal sealed class PersistWrites
         await using var batch = new NpgsqlBatch(conn, tx);
         batch.BatchCommands.Add(new NpgsqlBatchCommand(GenericPlans));
         var removed = extremitiesRemoved.Except(extremitiesAdded).ToArray();
-        var (relationNids, parents, relTypes, keys, searchNids, searchKeys, texts) = sideRows.Arrays();
+        var side = sideRows.Arrays();
         var parts = (newlyBuilt ? RowParts.None : RowParts.CheckConflicts)
-            | (relationNids.Length > 0 ? RowParts.Relations : RowParts.None)
-            | (searchNids.Length > 0 ? RowParts.Search : RowParts.None)
+            | (side.RelationNids.Length > 0 ? RowParts.Relations : RowParts.None)
+            | (side.ThreadIds.Length > 0 ? RowParts.Threads : RowParts.None)
+            | (side.SearchNids.Length > 0 ? RowParts.Search : RowParts.None)
             | (roomPosition is not null ? RowParts.Position
                 : removed.Length + extremitiesAdded.Count > 0 ? RowParts.Extremities : RowParts.None);
         batch.BatchCommands.Add(Command(
@@ -232,10 +265,11 @@ internal sealed class PersistWrites
             _softFailed.ToArray(), _json.ToArray(),
             _prevNids.ToArray(), _prevIds.ToArray(),
             _txnDevices.ToArray(), _txnIds.ToArray(),
-            relationNids, parents, relTypes, keys,
-            searchNids, searchKeys, texts,
+            side.RelationNids, side.Parents, side.RelTypes, side.Keys,
+            side.SearchNids, side.SearchKeys, side.Texts,
             removed, extremitiesAdded.ToArray(),
-            roomPosition is not null, roomPosition?.SnapshotNid ?? 0L, roomPosition?.LastStream ?? 0L));
+            roomPosition is not null, roomPosition?.SnapshotNid ?? 0L, roomPosition?.LastStream ?? 0L,
+            side.ThreadIds, side.ThreadLatestNids, side.ThreadTopologicals, side.ThreadStreams));
 
         // After the rows, so that a redaction in the same batch removes its target's relation and search rows.
         foreach (var (redactionId, targetId) in redactions)

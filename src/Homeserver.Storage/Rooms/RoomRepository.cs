@@ -360,7 +360,7 @@ internal sealed class RoomRepository(
 
             if (item.RejectionReason is null)
             {
-                sideRows.Add(nids[i], pdu, withSearch: !batch.DeferSearch);
+                sideRows.Add(nids[i], pdu, withSearch: !batch.DeferSearch, timeline: ordering is { } o && !item.SoftFailed ? (pdu.Depth, o) : null);
             }
 
             if (existingOutliers.ContainsKey(pdu.EventId))
