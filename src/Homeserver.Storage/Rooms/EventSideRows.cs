@@ -19,8 +19,9 @@ internal sealed class EventSideRows
     private readonly List<string> _searchKeys = [];
     private readonly List<string> _texts = [];
 
-    // Per thread, its latest reply in the batch: (event number, depth, stream).
-    private readonly Dictionary<string, (long Nid, long Topological, long Stream)> _threadReplies = new(StringComparer.Ordinal);
+    // Per thread, its latest reply in the batch: (event number, depth, stream). Made for the first thread reply: most
+    // batches (a room's messages) have none.
+    private Dictionary<string, (long Nid, long Topological, long Stream)>? _threadReplies;
 
     /// <summary>
     /// Takes what an accepted event contributes (nothing for most state events); its search row only when
@@ -36,10 +37,13 @@ internal sealed class EventSideRows
             _parents.Add(relation.ParentId);
             _relTypes.Add(relation.RelType);
             _keys.Add(relation.AggregationKey);
-            if (relation.RelType == RelationTypes.Thread && timeline is { } at
-                && (!_threadReplies.TryGetValue(relation.ParentId, out var latest) || (at.Topological, at.Stream).CompareTo((latest.Topological, latest.Stream)) > 0))
+            if (relation.RelType == RelationTypes.Thread && timeline is { } at)
             {
-                _threadReplies[relation.ParentId] = (eventNid, at.Topological, at.Stream);
+                _threadReplies ??= new(StringComparer.Ordinal);
+                if (!_threadReplies.TryGetValue(relation.ParentId, out var latest) || (at.Topological, at.Stream).CompareTo((latest.Topological, latest.Stream)) > 0)
+                {
+                    _threadReplies[relation.ParentId] = (eventNid, at.Topological, at.Stream);
+                }
             }
         }
 
@@ -52,11 +56,15 @@ internal sealed class EventSideRows
     }
 
     /// <summary>The collected rows as the arrays <see cref="PersistWrites"/> inserts (empty when there are none).</summary>
-    public SideRowArrays Arrays() => new(
-        [.. _relationNids], [.. _parents], [.. _relTypes], [.. _keys],
-        [.. _searchNids], [.. _searchKeys], [.. _texts],
-        [.. _threadReplies.Keys], [.. _threadReplies.Values.Select(r => r.Nid)], [.. _threadReplies.Values.Select(r => r.Topological)],
-        [.. _threadReplies.Values.Select(r => r.Stream)]);
+    public SideRowArrays Arrays()
+    {
+        var threads = _threadReplies?.ToArray() ?? [];
+        return new(
+            [.. _relationNids], [.. _parents], [.. _relTypes], [.. _keys],
+            [.. _searchNids], [.. _searchKeys], [.. _texts],
+            Array.ConvertAll(threads, t => t.Key), Array.ConvertAll(threads, t => t.Value.Nid),
+            Array.ConvertAll(threads, t => t.Value.Topological), Array.ConvertAll(threads, t => t.Value.Stream));
+    }
 }
 
 /// <summary>The rows of <see cref="EventSideRows"/>, a column per array.</summary>
