@@ -17,6 +17,12 @@ namespace Homeserver.TestKit;
 /// </summary>
 public class TestServer : IAsyncLifetime
 {
+    // FreePort's range: below the kernel's ephemeral ports.
+    private const int FirstPort = 20_000;
+    private const int EphemeralPortsStart = 32_768;
+
+    private static readonly HashSet<int> HandedOutPorts = [];
+
     private WebApplication? _app;
     private TestDatabase? _database;
     private string? _dataDir;
@@ -132,10 +138,38 @@ public class TestServer : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// A loopback port nothing listens on, for a server the caller starts later. It is below the kernel's range of
+    /// ephemeral ports (32768-60999 on Linux): a port the kernel picks for a listener of port 0 comes from that range,
+    /// and is free only until an outgoing connection takes it as its local port, which in a test run with hundreds of
+    /// connections can happen before the server binds it. A port is handed out once per process, so that a server
+    /// stopped and started again (RestartAsync) finds its port still free.
+    /// </summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        lock (HandedOutPorts)
+        {
+            for (var attempt = 0; attempt < 1_000; attempt++)
+            {
+                var port = Random.Shared.Next(FirstPort, EphemeralPortsStart);
+                if (!HandedOutPorts.Add(port))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    using var listener = new TcpListener(IPAddress.Loopback, port);
+                    listener.Start();
+                    return port;
+                }
+                catch (SocketException)
+                {
+                    // In use by another process: try another.
+                }
+            }
+        }
+
+        throw new InvalidOperationException($"No free loopback port between {FirstPort} and {EphemeralPortsStart}");
     }
 }
