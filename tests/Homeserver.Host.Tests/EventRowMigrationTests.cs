@@ -9,7 +9,8 @@ namespace Homeserver.Host.Tests;
 /// Migrations of the event rows and what is written with them, against a database the previous release left: 0013 moves
 /// the client transactions of stored events onto their rows (where readers now find unsigned.transaction_id), and the
 /// auth edges, which every event's JSON holds, are no longer a table; 0014-0015 the search position and the transaction
-/// index; 0017 the forward extremities onto the room's row.
+/// index; 0017 the forward extremities onto the room's row; 0018 a row per thread with its latest reply; 0019 the JIT
+/// compiler off for the database.
 /// </summary>
 public sealed class EventRowMigrationTests
 {
@@ -110,6 +111,51 @@ public sealed class EventRowMigrationTests
         (await RowsAsync(db, "SELECT count(*)::text FROM pg_tables WHERE tablename = 'forward_extremities'")).Should().Equal("0");
     }
 
+    [Fact]
+    public async Task Migration_0018_gives_each_thread_its_latest_reply_in_the_timeline()
+    {
+        await using var schema = await SchemaBeforeAsync(18);
+        var db = schema.Db;
+
+        // Roots $e1 and $e2. $e1's replies: $e3, $e5, and $e6 (soft-failed, so not its latest); $e2's: $e4, and $e7
+        // (an outlier). $e8 reacts to $e1: not a thread reply.
+        await RoomTestHelpers.ExecuteAsync(db, """
+            INSERT INTO rooms (room_id, room_version, created_ts) VALUES ('!room:test', '10', 0);
+            INSERT INTO events (event_id, room_nid, event_type, sender, depth, origin_server_ts, stream_ordering, topological_ordering, json, soft_failed, outlier)
+            SELECT '$e' || s, r.room_nid, 'm.room.message', '@alice:test', s, s, CASE WHEN s = 7 THEN NULL ELSE s END, s, '{}', s = 6, s = 7
+            FROM rooms r, generate_series(1, 8) AS s;
+            INSERT INTO event_relations (event_nid, room_nid, relates_to_id, rel_type)
+            SELECT e.event_nid, e.room_nid, v.parent, v.rel_type
+            FROM (VALUES ('$e3', '$e1', 'm.thread'), ('$e5', '$e1', 'm.thread'), ('$e6', '$e1', 'm.thread'),
+                         ('$e4', '$e2', 'm.thread'), ('$e7', '$e2', 'm.thread'), ('$e8', '$e1', 'm.annotation')) AS v (id, parent, rel_type)
+            JOIN events e ON e.event_id = v.id;
+            """);
+
+        await schema.MigrateAsync();
+
+        (await RowsAsync(db, """
+            SELECT t.thread_id || ' ' || e.event_id || ' ' || t.topological_ordering || ' ' || t.stream_ordering
+            FROM threads t JOIN events e ON e.event_nid = t.latest_event_nid ORDER BY t.thread_id
+            """)).Should().Equal("$e1 $e5 5 5", "$e2 $e4 4 4");
+    }
+
+    [Fact]
+    public async Task Migration_0019_switches_the_jit_off_for_the_database_unless_the_operator_set_it()
+    {
+        await using (var schema = await SchemaBeforeAsync(19))
+        {
+            await schema.MigrateAsync();
+            (await schema.SettingInNewSessionAsync("jit")).Should().Be("off");
+        }
+
+        await using (var schema = await SchemaBeforeAsync(19))
+        {
+            await RoomTestHelpers.ExecuteAsync(schema.Db, $"ALTER DATABASE {schema.DatabaseName} SET jit = on");
+            await schema.MigrateAsync();
+            (await schema.SettingInNewSessionAsync("jit")).Should().Be("on");
+        }
+    }
+
     /// <summary>A database with the schema as the previous release left it: every migration before <paramref name="version"/>, recorded as applied.</summary>
     private static async Task<OldSchema> SchemaBeforeAsync(int version)
     {
@@ -123,6 +169,17 @@ public sealed class EventRowMigrationTests
     private sealed class OldSchema(TestDatabase database, ServiceProvider services) : IAsyncDisposable
     {
         public NpgsqlDataSource Db { get; } = services.GetRequiredService<NpgsqlDataSource>();
+
+        public string DatabaseName => database.Name;
+
+        /// <summary>A setting as a session opened now gets it (a new connection, outside the pool).</summary>
+        public async Task<string> SettingInNewSessionAsync(string name)
+        {
+            await using var conn = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(database.ConnectionString) { Pooling = false }.ConnectionString);
+            await conn.OpenAsync();
+            await using var command = new NpgsqlCommand($"SHOW {name}", conn);
+            return (string)(await command.ExecuteScalarAsync())!;
+        }
 
         /// <summary>Applies the migrations this build ships after it.</summary>
         public async Task MigrateAsync() =>
