@@ -58,12 +58,20 @@ internal sealed class EventSideRows
     /// <summary>The collected rows as the arrays <see cref="PersistWrites"/> inserts (empty when there are none).</summary>
     public SideRowArrays Arrays()
     {
-        var threads = _threadReplies?.ToArray() ?? [];
+        string[] threadIds = [];
+        long[] latestNids = [], topologicals = [], streams = [];
+        if (_threadReplies is { } threads)
+        {
+            threadIds = [.. threads.Keys];
+            latestNids = [.. threads.Values.Select(t => t.Nid)];
+            topologicals = [.. threads.Values.Select(t => t.Topological)];
+            streams = [.. threads.Values.Select(t => t.Stream)];
+        }
+
         return new(
             [.. _relationNids], [.. _parents], [.. _relTypes], [.. _keys],
             [.. _searchNids], [.. _searchKeys], [.. _texts],
-            Array.ConvertAll(threads, t => t.Key), Array.ConvertAll(threads, t => t.Value.Nid),
-            Array.ConvertAll(threads, t => t.Value.Topological), Array.ConvertAll(threads, t => t.Value.Stream));
+            threadIds, latestNids, topologicals, streams);
     }
 }
 

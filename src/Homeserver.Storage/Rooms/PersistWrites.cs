@@ -1,5 +1,6 @@
 using Homeserver.Rooms;
 using Homeserver.Rooms.Persistence;
+using Homeserver.Storage.RoomFeatures;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -137,7 +138,7 @@ internal sealed class PersistWrites
     // its thread's latest reply, the thread's latest is the one before it, or the thread is gone with its last reply.
     // Every part sees the tables as they were before the statement: the relation being deleted is left out by number.
     // The thread's row is either moved or deleted, never both (latest has a row or none).
-    private const string MarkRedacted = """
+    private const string MarkRedacted = $"""
         WITH target AS (
             UPDATE events SET redacted_by = $1 WHERE event_id = $2 AND room_nid = $3 AND redacted_by IS NULL RETURNING event_nid),
         relation AS (DELETE FROM event_relations WHERE event_nid IN (SELECT event_nid FROM target) RETURNING event_nid, relates_to_id, rel_type),
@@ -146,12 +147,12 @@ internal sealed class PersistWrites
             SELECT t.thread_id, t.latest_event_nid FROM threads t JOIN relation r ON r.rel_type = 'm.thread' AND r.relates_to_id = t.thread_id
             WHERE t.room_nid = $3 AND t.latest_event_nid = r.event_nid),
         latest AS (
-            SELECT x.event_nid, x.topological_ordering, x.stream_ordering
+            SELECT e.event_nid, e.topological_ordering, e.stream_ordering
             FROM thread
             JOIN event_relations r ON r.relates_to_id = thread.thread_id AND r.rel_type = 'm.thread' AND r.event_nid <> thread.latest_event_nid
-            JOIN events x ON x.event_nid = r.event_nid AND x.room_nid = $3
-            WHERE x.stream_ordering IS NOT NULL AND NOT x.outlier AND x.rejection_reason IS NULL AND NOT x.soft_failed
-            ORDER BY x.topological_ordering DESC, x.stream_ordering DESC LIMIT 1),
+            JOIN events e ON e.event_nid = r.event_nid AND e.room_nid = $3
+            WHERE {StoredEventQueries.Visible}
+            ORDER BY e.topological_ordering DESC, e.stream_ordering DESC LIMIT 1),
         moved AS (
             UPDATE threads t SET latest_event_nid = l.event_nid, topological_ordering = l.topological_ordering, stream_ordering = l.stream_ordering
             FROM thread, latest l WHERE t.room_nid = $3 AND t.thread_id = thread.thread_id)
