@@ -10,7 +10,7 @@ namespace Homeserver.Host.Tests;
 /// the client transactions of stored events onto their rows (where readers now find unsigned.transaction_id), and the
 /// auth edges, which every event's JSON holds, are no longer a table; 0014-0015 the search position and the transaction
 /// index; 0017 the forward extremities onto the room's row; 0018 a row per thread with its latest reply; 0019 the JIT
-/// compiler off for the database.
+/// compiler off for the database; 0020 who took part in each thread.
 /// </summary>
 public sealed class EventRowMigrationTests
 {
@@ -137,6 +137,32 @@ public sealed class EventRowMigrationTests
             SELECT t.thread_id || ' ' || e.event_id || ' ' || t.topological_ordering || ' ' || t.stream_ordering
             FROM threads t JOIN events e ON e.event_nid = t.latest_event_nid ORDER BY t.thread_id
             """)).Should().Equal("$e1 $e5 5 5", "$e2 $e4 4 4");
+    }
+
+    [Fact]
+    public async Task Migration_0020_records_who_took_part_in_each_thread()
+    {
+        await using var schema = await SchemaBeforeAsync(20);
+        var db = schema.Db;
+
+        // $e1 (carol's) has replies from alice ($e2, twice with $e3) and bob ($e4, soft-failed: not in the timeline);
+        // bob's $e5 reacts to it (no thread reply). $e6 (dave's) has no reply: no thread.
+        await RoomTestHelpers.ExecuteAsync(db, """
+            INSERT INTO rooms (room_id, room_version, created_ts) VALUES ('!room:test', '10', 0);
+            INSERT INTO events (event_id, room_nid, event_type, sender, depth, origin_server_ts, stream_ordering, topological_ordering, json, soft_failed)
+            SELECT '$e' || v.s, r.room_nid, 'm.room.message', v.sender, v.s, v.s, v.s, v.s, '{}', v.s = 4
+            FROM rooms r, (VALUES (1, '@carol:test'), (2, '@alice:test'), (3, '@alice:test'), (4, '@bob:test'), (5, '@bob:test'), (6, '@dave:test')) AS v (s, sender);
+            INSERT INTO event_relations (event_nid, room_nid, relates_to_id, rel_type)
+            SELECT e.event_nid, e.room_nid, '$e1', CASE WHEN e.event_id = '$e5' THEN 'm.annotation' ELSE 'm.thread' END
+            FROM events e WHERE e.event_id IN ('$e2', '$e3', '$e4', '$e5');
+            INSERT INTO threads (room_nid, thread_id, latest_event_nid, topological_ordering, stream_ordering)
+            SELECT room_nid, '$e1', event_nid, 3, 3 FROM events WHERE event_id = '$e3';
+            """);
+
+        await schema.MigrateAsync();
+
+        (await RowsAsync(db, "SELECT thread_id || ' ' || user_id FROM thread_participants ORDER BY thread_id, user_id"))
+            .Should().Equal("$e1 @alice:test", "$e1 @carol:test");
     }
 
     [Fact]

@@ -92,6 +92,8 @@ public sealed class PersistWritesTests(PersistWritesTests.Room room) : IClassFix
         (await CountAsync(conn, tx, $"SELECT count(*) FROM event_relations WHERE event_nid = {nid} AND relates_to_id = '$parent'")).Should().Be(relation ? 1 : 0);
         (await CountAsync(conn, tx, $"SELECT count(*) FROM event_search WHERE event_nid = {nid} AND vector @@ to_tsquery('english', 'giraffe')")).Should().Be(search ? 1 : 0);
         (await CountAsync(conn, tx, $"SELECT count(*) FROM threads WHERE thread_id = '$parent' AND latest_event_nid = {nid} AND stream_ordering = {stream}")).Should().Be(relation ? 1 : 0);
+        (await CountAsync(conn, tx, "SELECT count(*) FROM thread_participants WHERE thread_id = '$parent' AND user_id = '@alice:test'")).Should().Be(relation ? 1 : 0);
+        (await CountAsync(conn, tx, "SELECT count(*) FROM thread_participants")).Should().Be(relation ? 1 : 0);
         (await CountAsync(conn, tx, "SELECT snapshot_nid FROM room_current_snapshot")).Should().Be(position == PositionChange.Position ? 2 : 1);
         (await CountAsync(conn, tx, "SELECT last_stream_ordering FROM room_current_snapshot")).Should().Be(position == PositionChange.Position ? stream : 5);
         (await CountAsync(conn, tx, "SELECT forward_extremities[1] FROM room_current_snapshot")).Should().Be(position == PositionChange.None ? OldExtremity : nid);
@@ -125,14 +127,77 @@ public sealed class PersistWritesTests(PersistWritesTests.Room room) : IClassFix
         await tx.RollbackAsync();
     }
 
-    /// <summary>Persists thread replies (to $parent) as one batch, each with its place in the timeline or none.</summary>
-    private static async Task PersistAsync(NpgsqlConnection conn, NpgsqlTransaction tx, params (long Nid, (long Topological, long Stream)? Timeline)[] replies)
+    [Fact]
+    public async Task Repliers_and_the_roots_sender_take_part_in_a_thread_whichever_arrives_first()
+    {
+        await using var conn = await room.Db.OpenConnectionAsync();
+        await using var tx = await conn.BeginTransactionAsync();
+
+        // Replies whose root is not held yet (backfill brings replies before their root): their senders take part,
+        // but bob's reply outside the timeline (an outlier) does not make him a participant.
+        await PersistAsync(conn, tx, (Nid + 1, (Nid + 1, Nid + 1)), (Nid + 2, (Nid + 2, Nid + 2)));
+        await PersistAsync(conn, tx, [(Nid + 3, null)], sender: "@bob:test");
+        (await ParticipantsAsync(conn, tx, "$parent")).Should().Equal("@alice:test");
+
+        // The root arrives (a batch of events that may be stored already): its sender takes part.
+        await PersistRemoteAsync(conn, tx, Event(Nid + 4, relation: false, search: false, sender: "@carol:test", eventId: "$parent"));
+        (await ParticipantsAsync(conn, tx, "$parent")).Should().Equal("@alice:test", "@carol:test");
+
+        // A root held before its first reply: its sender takes part with the replier, here a newly built reply.
+        await PersistRemoteAsync(conn, tx, Event(Nid + 5, relation: false, search: false, sender: "@dave:test", eventId: "$other"));
+        (await ParticipantsAsync(conn, tx, "$other")).Should().BeEmpty("a root is no thread until it has a reply");
+        await PersistAsync(conn, tx, [(Nid + 6, (Nid + 6, Nid + 6))], sender: "@erin:test", threadId: "$other");
+        (await ParticipantsAsync(conn, tx, "$other")).Should().Equal("@dave:test", "@erin:test");
+
+        // A root and its reply in one remote batch.
+        await PersistRemoteAsync(
+            conn, tx,
+            Event(Nid + 7, relation: false, search: false, sender: "@frank:test", eventId: "$third"),
+            Event(Nid + 8, relation: true, search: false, sender: "@grace:test", threadId: "$third"));
+        (await ParticipantsAsync(conn, tx, "$third")).Should().Equal("@frank:test", "@grace:test");
+        await tx.RollbackAsync();
+    }
+
+    private static async Task<List<string>> ParticipantsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string threadId)
+    {
+        await using var command = new NpgsqlCommand($"SELECT user_id FROM thread_participants WHERE room_nid = {RoomNid} AND thread_id = '{threadId}' ORDER BY user_id", conn, tx);
+        await using var reader = await command.ExecuteReaderAsync();
+        var users = new List<string>();
+        while (await reader.ReadAsync())
+        {
+            users.Add(reader.GetString(0));
+        }
+
+        return users;
+    }
+
+    /// <summary>Persists events as a batch that may hold stored events (remote events, backfill), each in the timeline.</summary>
+    private static async Task PersistRemoteAsync(NpgsqlConnection conn, NpgsqlTransaction tx, params Pdu[] events)
+    {
+        var writes = new PersistWrites();
+        var sideRows = new EventSideRows();
+        foreach (var pdu in events)
+        {
+            var nid = pdu.Depth;
+            writes.AddEvent(nid, new EventToPersist(pdu, new StateBefore.Existing(1)), keyNid: null, nid, before: 1, after: 1);
+            sideRows.Add(nid, pdu, withSearch: false, (nid, nid));
+        }
+
+        await writes.ExecuteAsync(conn, tx, RoomNid, sideRows, [], [], [], roomPosition: null, newlyBuilt: false, CancellationToken.None);
+    }
+
+    /// <summary>Persists thread replies (to $parent) as one newly built batch, each with its place in the timeline or none.</summary>
+    private static Task PersistAsync(NpgsqlConnection conn, NpgsqlTransaction tx, params (long Nid, (long Topological, long Stream)? Timeline)[] replies) =>
+        PersistAsync(conn, tx, replies, "@alice:test");
+
+    private static async Task PersistAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, (long Nid, (long Topological, long Stream)? Timeline)[] replies, string sender, string threadId = "$parent")
     {
         var writes = new PersistWrites();
         var sideRows = new EventSideRows();
         foreach (var (nid, timeline) in replies)
         {
-            var pdu = Event(nid, relation: true, search: false);
+            var pdu = Event(nid, relation: true, search: false, sender, threadId: threadId);
             writes.AddEvent(nid, new EventToPersist(pdu, new StateBefore.Existing(1)), keyNid: null, timeline?.Stream, before: 1, after: 1);
             sideRows.Add(nid, pdu, withSearch: false, timeline);
         }
@@ -141,7 +206,7 @@ public sealed class PersistWritesTests(PersistWritesTests.Room room) : IClassFix
     }
 
     /// <summary>A message (searchable) or a custom event (not), with or without a thread relation.</summary>
-    private static Pdu Event(long nid, bool relation, bool search)
+    private static Pdu Event(long nid, bool relation, bool search, string sender = "@alice:test", string? eventId = null, string threadId = "$parent")
     {
         var content = new Dictionary<string, object>();
         if (search)
@@ -152,14 +217,14 @@ public sealed class PersistWritesTests(PersistWritesTests.Room room) : IClassFix
 
         if (relation)
         {
-            content["m.relates_to"] = new { rel_type = "m.thread", event_id = "$parent" };
+            content["m.relates_to"] = new { rel_type = "m.thread", event_id = threadId };
         }
 
         var json = JsonSerializer.SerializeToElement(new Dictionary<string, object>
         {
             ["type"] = search ? "m.room.message" : "org.example.thing",
             ["room_id"] = "!room:test",
-            ["sender"] = "@alice:test",
+            ["sender"] = sender,
             ["content"] = content,
             ["depth"] = nid,
             ["origin_server_ts"] = nid,
@@ -168,7 +233,7 @@ public sealed class PersistWritesTests(PersistWritesTests.Room room) : IClassFix
             ["hashes"] = new { sha256 = "aGFzaA" },
             ["signatures"] = new { },
         });
-        return Pdu.Parse(json, RoomVersion.Find("12")!, $"$event{nid}");
+        return Pdu.Parse(json, RoomVersion.Find("12")!, eventId ?? $"$event{nid}");
     }
 
     private static async Task<long> CountAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string sql)

@@ -188,7 +188,7 @@ public sealed class RelationTests(TestServer server) : IClassFixture<TestServer>
         var roomId = await alice.CreateRoomAsync();
         var root = await alice.SayAsync(roomId, "root");
         var reply = await alice.SendAsync(roomId, Related("m.thread", root, "reply"));
-        (await alice.PutAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/redact/{Esc(reply)}/r{Guid.NewGuid():N}", new { })).EnsureOk();
+        await RedactAsync(alice, roomId, reply);
 
         var ev = (await alice.GetAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/event/{Esc(root)}")).EnsureOk().Json;
         ev.GetProperty("unsigned").TryGetProperty("m.relations", out _).Should().BeFalse();
@@ -199,12 +199,7 @@ public sealed class RelationTests(TestServer server) : IClassFixture<TestServer>
     [Fact]
     public async Task Threads_are_listed_most_recent_first_and_by_participation()
     {
-        var alice = await server.NewUserAsync();
-        var bob = await server.NewUserAsync();
-        var roomId = await alice.CreateRoomAsync(new { preset = "public_chat" });
-        await bob.JoinAsync(roomId);
-        var rootA = await alice.SayAsync(roomId, "thread A");
-        var rootB = await bob.SayAsync(roomId, "thread B");
+        var (alice, bob, roomId, rootA, rootB) = await TwoThreadRootsAsync();
         await alice.SendAsync(roomId, Related("m.thread", rootB, "alice in B"));
         await bob.SendAsync(roomId, Related("m.thread", rootA, "bob in A, latest"));
 
@@ -229,6 +224,51 @@ public sealed class RelationTests(TestServer server) : IClassFixture<TestServer>
         (await stranger.GetAsync($"/_matrix/client/v1/rooms/{Esc(await alice.CreateRoomAsync())}/threads")).Status.Should().Be(HttpStatusCode.Forbidden);
     }
 
+    /// <summary>A public room of alice and bob, with a message of each: "thread A" (alice's) and "thread B" (bob's).</summary>
+    private async Task<(MatrixClient Alice, MatrixClient Bob, string RoomId, string RootA, string RootB)> TwoThreadRootsAsync()
+    {
+        var alice = await server.NewUserAsync();
+        var bob = await server.NewUserAsync();
+        var roomId = await alice.CreateRoomAsync(new { preset = "public_chat" });
+        await bob.JoinAsync(roomId);
+        return (alice, bob, roomId, await alice.SayAsync(roomId, "thread A"), await bob.SayAsync(roomId, "thread B"));
+    }
+
+    private static async Task RedactAsync(MatrixClient client, string roomId, string eventId) =>
+        (await client.PutAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/redact/{Esc(eventId)}/r{Guid.NewGuid():N}", new { })).EnsureOk();
+
+    [Fact]
+    public async Task A_user_stops_taking_part_in_a_thread_when_their_last_reply_is_redacted_unless_they_sent_its_root()
+    {
+        var (alice, bob, roomId, rootA, rootB) = await TwoThreadRootsAsync();
+        var bobInA1 = await bob.SendAsync(roomId, Related("m.thread", rootA, "bob in A, first"));
+        var bobInA2 = await bob.SendAsync(roomId, Related("m.thread", rootA, "bob in A, second"));
+        var aliceInB = await alice.SendAsync(roomId, Related("m.thread", rootB, "alice in B"));
+        await bob.SendAsync(roomId, Related("m.thread", rootB, "bob in B"));
+        var path = $"/_matrix/client/v1/rooms/{Esc(roomId)}/threads?include=participated";
+        (await bob.GetAsync(path)).EnsureOk().Json.GetProperty("chunk").Ids().Should().Equal(rootB, rootA);
+        (await alice.GetAsync(path)).EnsureOk().Json.GetProperty("chunk").Ids().Should().Equal(rootB, rootA);
+
+        // Alice's only reply in A is gone, but she sent A's root.
+        var aliceInA = await alice.SendAsync(roomId, Related("m.thread", rootA, "alice in A"));
+        await RedactAsync(alice, roomId, aliceInA);
+        (await alice.GetAsync(path)).EnsureOk().Json.GetProperty("chunk").Ids().Should().Equal(rootB, rootA);
+
+        // One of bob's two replies in A is gone: he still took part.
+        await RedactAsync(bob, roomId, bobInA1);
+        (await bob.GetAsync(path)).EnsureOk().Json.GetProperty("chunk").Ids().Should().Equal(rootB, rootA);
+
+        // His last reply in A is gone: A is no longer his. Alice's only reply in B is gone: B is no longer hers.
+        await RedactAsync(bob, roomId, bobInA2);
+        await RedactAsync(alice, roomId, aliceInB);
+        (await bob.GetAsync(path)).EnsureOk().Json.GetProperty("chunk").Ids().Should().Equal(rootB);
+
+        // A has no reply left: it is no thread now, and no one's list has it until it has a reply again.
+        (await alice.GetAsync(path)).EnsureOk().Json.GetProperty("chunk").Ids().Should().BeEmpty();
+        await bob.SendAsync(roomId, Related("m.thread", rootA, "bob back in A"));
+        (await alice.GetAsync(path)).EnsureOk().Json.GetProperty("chunk").Ids().Should().Equal(rootA);
+    }
+
     [Fact]
     public async Task A_thread_whose_latest_reply_is_redacted_moves_back_to_the_reply_before_and_goes_with_its_last()
     {
@@ -243,17 +283,17 @@ public sealed class RelationTests(TestServer server) : IClassFixture<TestServer>
         (await alice.GetAsync(path)).EnsureOk().Json.GetProperty("chunk").Ids().Should().Equal(rootA, rootB);
 
         // A's latest reply is gone: its latest is now its first reply, older than B's.
-        (await alice.PutAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/redact/{Esc(latestInA)}/r{Guid.NewGuid():N}", new { })).EnsureOk();
+        await RedactAsync(alice, roomId, latestInA);
         (await alice.GetAsync(path)).EnsureOk().Json.GetProperty("chunk").Ids().Should().Equal(rootB, rootA);
 
         // B's only reply is gone: B is no thread any more.
-        (await alice.PutAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/redact/{Esc(inB)}/r{Guid.NewGuid():N}", new { })).EnsureOk();
+        await RedactAsync(alice, roomId, inB);
         (await alice.GetAsync(path)).EnsureOk().Json.GetProperty("chunk").Ids().Should().Equal(rootA);
 
         // A redaction of a reply that is not its thread's latest leaves the thread where it is.
         var second = await alice.SendAsync(roomId, Related("m.thread", rootA, "second in A"));
         await alice.SendAsync(roomId, Related("m.thread", rootA, "third in A"));
-        (await alice.PutAsync($"/_matrix/client/v3/rooms/{Esc(roomId)}/redact/{Esc(second)}/r{Guid.NewGuid():N}", new { })).EnsureOk();
+        await RedactAsync(alice, roomId, second);
         var threads = (await alice.GetAsync(path)).EnsureOk().Json.GetProperty("chunk");
         threads.Ids().Should().Equal(rootA);
         threads[0].GetProperty("unsigned").GetProperty("m.relations").GetProperty("m.thread").GetProperty("latest_event").GetProperty("content").GetProperty("body").GetString()

@@ -26,7 +26,7 @@ public sealed class TimelinePlanTests : IAsyncLifetime
 
     // auto_explain's plan of every statement the repositories run, as a notice to the client (a superuser's session).
     private const string ExplainEverything =
-        "-c session_preload_libraries=auto_explain -c auto_explain.log_min_duration=0 -c auto_explain.log_level=notice -c auto_explain.log_format=json";
+        "-c session_preload_libraries=auto_explain -c auto_explain.log_min_duration=0 -c auto_explain.log_level=notice -c auto_explain.log_format=json -c auto_explain.log_analyze=on -c auto_explain.log_timing=off";
 
     // The planner's penalty for a node it was told not to use (disable_cost, 1e10); a plan that carries it also crosses
     // jit_above_cost and is compiled by the JIT.
@@ -55,6 +55,10 @@ public sealed class TimelinePlanTests : IAsyncLifetime
             ALTER TABLE threads SET (autovacuum_enabled = false);
             INSERT INTO threads (room_nid, thread_id, latest_event_nid, topological_ordering, stream_ordering)
             SELECT 1, '$e' || s, s * 10, s * 10, s * 10 FROM generate_series(1, {{{Events / 10}}}) AS s;
+            ALTER TABLE thread_participants SET (autovacuum_enabled = false);
+            INSERT INTO thread_participants (room_nid, user_id, thread_id)
+            SELECT 1, '@alice:test', '$e' || s FROM generate_series(1, {{{Events / 10}}}) AS s
+            UNION ALL SELECT 1, '@bob:test', t FROM unnest(ARRAY['$e5', '$e1000', '$e1500']) AS t;
             """);
 
         var builder = new NpgsqlDataSourceBuilder(new NpgsqlConnectionStringBuilder(_database.ConnectionString) { Options = ExplainEverything }.ConnectionString);
@@ -137,6 +141,48 @@ public sealed class TimelinePlanTests : IAsyncLifetime
 
         threads.Select(t => t.RootEventId).Should().Equal("$e2000", "$e1999", "$e1998", "$e1997", "$e1996");
         PlanOf(RelationRepository.SelectThreads).Should().Contain("threads_room_latest").And.NotContain("\"Sort\"").And.NotContain("Bitmap");
+    }
+
+    [Fact]
+    public async Task A_page_of_a_users_threads_reads_their_own_rows_not_every_thread()
+    {
+        // Bob took part in 3 of the 2,000 threads; walking the threads in order would read nearly all of them.
+        var threads = await _relations.GetThreadsAsync(1, participant: "@bob:test", before: null, 5, CancellationToken.None);
+
+        threads.Select(t => t.RootEventId).Should().Equal("$e1500", "$e1000", "$e5");
+        var plan = PlanOf(RelationRepository.SelectParticipatedThreads);
+        plan.Should().Contain("thread_participants_pkey");
+        JsonDocument.Parse(plan).RootElement.GetProperty("Actual Rows").GetInt32().Should().Be(3);
+        MaxRowsRead(plan).Should().BeLessThan(10, "only bob's rows and their threads are read");
+    }
+
+    [Fact]
+    public async Task A_page_of_the_threads_of_a_user_in_all_of_them_is_in_order()
+    {
+        var first = await _relations.GetThreadsAsync(1, participant: "@alice:test", before: null, 3, CancellationToken.None);
+        var next = await _relations.GetThreadsAsync(1, participant: "@alice:test", before: first[^1].Latest, 3, CancellationToken.None);
+
+        first.Concat(next).Select(t => t.RootEventId).Should().Equal("$e2000", "$e1999", "$e1998", "$e1997", "$e1996", "$e1995");
+    }
+
+    /// <summary>The most rows any node of <paramref name="plan"/> produced (per loop, times its loops).</summary>
+    private static long MaxRowsRead(string plan)
+    {
+        static long Walk(JsonElement node)
+        {
+            var rows = node.GetProperty("Actual Rows").GetInt64() * node.GetProperty("Actual Loops").GetInt64();
+            if (node.TryGetProperty("Plans", out var children))
+            {
+                foreach (var child in children.EnumerateArray())
+                {
+                    rows = Math.Max(rows, Walk(child));
+                }
+            }
+
+            return rows;
+        }
+
+        return Walk(JsonDocument.Parse(plan).RootElement);
     }
 
     /// <summary>

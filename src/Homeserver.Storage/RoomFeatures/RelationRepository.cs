@@ -82,17 +82,26 @@ internal sealed class RelationRepository(NpgsqlDataSource db) : IRelationStore
         """;
 
     // A room's threads by their latest reply, newest first (0018_threads.sql: the next rows of an index in its order,
-    // whatever the room's size), of roots held in the room; with a participant, those whose root they sent or in which
-    // they replied.
+    // whatever the room's size), of roots held in the room.
     internal const string SelectThreads = """
         SELECT t.thread_id AS RootEventId, t.topological_ordering AS Topo, t.stream_ordering AS Stream
         FROM threads t
         JOIN events p ON p.event_id = t.thread_id AND p.room_nid = t.room_nid
         WHERE t.room_nid = @RoomNid
           AND (@BeforeTopo::bigint IS NULL OR (t.topological_ordering, t.stream_ordering) < (@BeforeTopo, @BeforeStream))
-          AND (@Participant::text IS NULL OR p.sender = @Participant OR EXISTS (
-                SELECT 1 FROM event_relations r JOIN events x ON x.event_nid = r.event_nid
-                WHERE r.relates_to_id = t.thread_id AND r.rel_type = 'm.thread' AND x.sender = @Participant))
+        ORDER BY t.topological_ordering DESC, t.stream_ordering DESC LIMIT @Limit
+        """;
+
+    // The threads a user took part in (0020_thread_participants.sql), in the same order: the user's own rows of the
+    // room, each with its thread, sorted. A user takes part in few of a room's threads as a rule; walking the room's
+    // threads in order and keeping the user's would read them all for a user in none.
+    internal const string SelectParticipatedThreads = """
+        SELECT t.thread_id AS RootEventId, t.topological_ordering AS Topo, t.stream_ordering AS Stream
+        FROM thread_participants tp
+        JOIN threads t ON t.room_nid = tp.room_nid AND t.thread_id = tp.thread_id
+        JOIN events p ON p.event_id = t.thread_id AND p.room_nid = t.room_nid
+        WHERE tp.room_nid = @RoomNid AND tp.user_id = @Participant
+          AND (@BeforeTopo::bigint IS NULL OR (t.topological_ordering, t.stream_ordering) < (@BeforeTopo, @BeforeStream))
         ORDER BY t.topological_ordering DESC, t.stream_ordering DESC LIMIT @Limit
         """;
 
@@ -161,15 +170,18 @@ internal sealed class RelationRepository(NpgsqlDataSource db) : IRelationStore
 
     public async Task<IReadOnlyList<ThreadRoot>> GetThreadsAsync(long roomNid, string? participant, PaginationToken? before, int limit, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
-        var rows = await StoredEventQueries.QueryInIndexOrderAsync<ThreadRow>(conn, SelectThreads, new
+        var args = new
         {
             RoomNid = roomNid,
             Participant = participant,
             BeforeTopo = before?.Topological,
             BeforeStream = before?.Stream ?? 0,
             Limit = limit,
-        }, ct);
+        };
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var rows = participant is null
+            ? await StoredEventQueries.QueryInIndexOrderAsync<ThreadRow>(conn, SelectThreads, args, ct)
+            : await conn.QueryAsync<ThreadRow>(new CommandDefinition(SelectParticipatedThreads, args, cancellationToken: ct));
         return rows.Select(r => new ThreadRoot(r.RootEventId, new PaginationToken(r.Topo, r.Stream))).ToList();
     }
 }

@@ -23,11 +23,15 @@ internal sealed class EventSideRows
     // batches (a room's messages) have none.
     private Dictionary<string, (long Nid, long Topological, long Stream)>? _threadReplies;
 
+    // The (thread, sender) of each thread reply in the timeline (0020_thread_participants.sql), made with the first.
+    private HashSet<(string ThreadId, string Sender)>? _threadParticipants;
+
     /// <summary>
     /// Takes what an accepted event contributes (nothing for most state events); its search row only when
     /// <paramref name="withSearch"/> (a local writer's batch leaves it to the search indexer, see PersistBatch.DeferSearch).
     /// A thread reply moves its thread's latest reply (0018_threads.sql) only when <paramref name="timeline"/> gives its
-    /// place in the timeline (depth, stream): not for an outlier or a soft-failed event.
+    /// place in the timeline (depth, stream): not for an outlier or a soft-failed event. Its sender then takes part in
+    /// the thread (0020_thread_participants.sql).
     /// </summary>
     public void Add(long eventNid, Pdu pdu, bool withSearch, (long Topological, long Stream)? timeline)
     {
@@ -44,6 +48,8 @@ internal sealed class EventSideRows
                 {
                     _threadReplies[relation.ParentId] = (eventNid, at.Topological, at.Stream);
                 }
+
+                (_threadParticipants ??= []).Add((relation.ParentId, pdu.Sender));
             }
         }
 
@@ -60,18 +66,21 @@ internal sealed class EventSideRows
     {
         string[] threadIds = [];
         long[] latestNids = [], topologicals = [], streams = [];
+        string[] participantThreads = [], participants = [];
         if (_threadReplies is { } threads)
         {
             threadIds = [.. threads.Keys];
             latestNids = [.. threads.Values.Select(t => t.Nid)];
             topologicals = [.. threads.Values.Select(t => t.Topological)];
             streams = [.. threads.Values.Select(t => t.Stream)];
+            participantThreads = [.. _threadParticipants!.Select(p => p.ThreadId)];
+            participants = [.. _threadParticipants!.Select(p => p.Sender)];
         }
 
         return new(
             [.. _relationNids], [.. _parents], [.. _relTypes], [.. _keys],
             [.. _searchNids], [.. _searchKeys], [.. _texts],
-            threadIds, latestNids, topologicals, streams);
+            threadIds, latestNids, topologicals, streams, participantThreads, participants);
     }
 }
 
@@ -79,4 +88,5 @@ internal sealed class EventSideRows
 internal sealed record SideRowArrays(
     long[] RelationNids, string[] Parents, string[] RelTypes, string?[] Keys,
     long[] SearchNids, string[] SearchKeys, string[] Texts,
-    string[] ThreadIds, long[] ThreadLatestNids, long[] ThreadTopologicals, long[] ThreadStreams);
+    string[] ThreadIds, long[] ThreadLatestNids, long[] ThreadTopologicals, long[] ThreadStreams,
+    string[] ParticipantThreadIds, string[] Participants);

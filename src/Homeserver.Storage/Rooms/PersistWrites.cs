@@ -22,7 +22,7 @@ internal sealed class PersistWrites
     // Only the parts a batch has are in its statement (RowParts): executor start-up opens and locks every table a
     // statement writes and each of its indexes, whether or not it has a row for them, and a local batch of messages
     // writes no search rows (the indexer does), as a rule no relations, and either moves the room's position or only
-    // its extremities. The parameters stay the same in every variant ($1-$36; the unused ones are typed by Npgsql).
+    // its extremities. The parameters stay the same in every variant ($1-$38; the unused ones are typed by Npgsql).
     // Conflicts: a remote event may list an edge twice, and an event first stored as an outlier already has its relation
     // and search rows; the events the writer just built cannot have any, and are written without the conflict checks
     // (each ON CONFLICT probes the index before inserting: 8% of PostgreSQL's CPU under load).
@@ -79,12 +79,41 @@ internal sealed class PersistWrites
         {
             // One row per thread (the batch's latest reply to each, EventSideRows), moved only forwards.
             ctes.Add("""
-                threads AS (
+                thread_latest AS (
                     INSERT INTO threads (room_nid, thread_id, latest_event_nid, topological_ordering, stream_ordering)
                     SELECT $1, p, n, t, s FROM unnest($33::text[], $34::bigint[], $35::bigint[], $36::bigint[]) AS u (p, n, t, s)
                     ON CONFLICT (room_nid, thread_id) DO UPDATE SET latest_event_nid = EXCLUDED.latest_event_nid,
                         topological_ordering = EXCLUDED.topological_ordering, stream_ordering = EXCLUDED.stream_ordering
                     WHERE (EXCLUDED.topological_ordering, EXCLUDED.stream_ordering) > (threads.topological_ordering, threads.stream_ordering))
+                """);
+        }
+
+        // Who takes part in a thread (0020_thread_participants.sql): the senders of the batch's replies in the timeline
+        // ($37-$38) and the roots' senders. A batch of events that may be stored already (remote events, backfill) can
+        // also hold a root: of a thread of this batch, or of a thread its replies made before it arrived (backfill
+        // brings a thread's replies before its root). One insert for all, so that no row is inserted twice in a statement.
+        var participants = new List<string>();
+        if (parts.HasFlag(RowParts.Threads))
+        {
+            participants.Add("SELECT p, s FROM unnest($37::text[], $38::text[]) AS u (p, s)");
+            participants.Add("SELECT e.event_id, e.sender FROM events e WHERE e.event_id = ANY($33::text[]) AND e.room_nid = $1");
+        }
+
+        if (parts.HasFlag(RowParts.CheckConflicts))
+        {
+            participants.Add("""
+                SELECT u.id, u.sender FROM unnest($3::text[], $7::text[]) AS u (id, sender)
+                WHERE u.id = ANY($33::text[]) OR EXISTS (SELECT 1 FROM threads t WHERE t.room_nid = $1 AND t.thread_id = u.id)
+                """);
+        }
+
+        if (participants.Count > 0)
+        {
+            ctes.Add($"""
+                participants AS (
+                    INSERT INTO thread_participants (room_nid, thread_id, user_id)
+                    SELECT $1, p.thread_id, p.user_id FROM ({string.Join("\nUNION ", participants)}) AS p (thread_id, user_id)
+                    ON CONFLICT DO NOTHING)
                 """);
         }
 
@@ -137,10 +166,11 @@ internal sealed class PersistWrites
     // A redacted event loses its relation and its searchable text with its content (redaction drops both). When it was
     // its thread's latest reply, the thread's latest is the one before it, or the thread is gone with its last reply.
     // Every part sees the tables as they were before the statement: the relation being deleted is left out by number.
-    // The thread's row is either moved or deleted, never both (latest has a row or none).
+    // The thread's row is either moved or deleted, never both (latest has a row or none). Its sender no longer takes part
+    // in the thread when that was their last reply in the timeline and they did not send the root.
     private const string MarkRedacted = $"""
         WITH target AS (
-            UPDATE events SET redacted_by = $1 WHERE event_id = $2 AND room_nid = $3 AND redacted_by IS NULL RETURNING event_nid),
+            UPDATE events SET redacted_by = $1 WHERE event_id = $2 AND room_nid = $3 AND redacted_by IS NULL RETURNING event_nid, sender),
         relation AS (DELETE FROM event_relations WHERE event_nid IN (SELECT event_nid FROM target) RETURNING event_nid, relates_to_id, rel_type),
         search AS (DELETE FROM event_search WHERE event_nid IN (SELECT event_nid FROM target)),
         thread AS (
@@ -153,6 +183,14 @@ internal sealed class PersistWrites
             JOIN events e ON e.event_nid = r.event_nid AND e.room_nid = $3
             WHERE {StoredEventQueries.Visible}
             ORDER BY e.topological_ordering DESC, e.stream_ordering DESC LIMIT 1),
+        unparticipated AS (
+            DELETE FROM thread_participants tp USING relation r, target
+            WHERE r.rel_type = 'm.thread' AND tp.room_nid = $3 AND tp.user_id = target.sender AND tp.thread_id = r.relates_to_id
+              AND NOT EXISTS (SELECT 1 FROM events p WHERE p.event_id = r.relates_to_id AND p.room_nid = $3 AND p.sender = target.sender)
+              AND NOT EXISTS (
+                  SELECT 1 FROM event_relations o JOIN events e ON e.event_nid = o.event_nid AND e.room_nid = $3
+                  WHERE o.relates_to_id = r.relates_to_id AND o.rel_type = 'm.thread' AND o.event_nid <> r.event_nid
+                    AND e.sender = target.sender AND {StoredEventQueries.Visible})),
         moved AS (
             UPDATE threads t SET latest_event_nid = l.event_nid, topological_ordering = l.topological_ordering, stream_ordering = l.stream_ordering
             FROM thread, latest l WHERE t.room_nid = $3 AND t.thread_id = thread.thread_id)
@@ -270,7 +308,8 @@ internal sealed class PersistWrites
             side.SearchNids, side.SearchKeys, side.Texts,
             removed, extremitiesAdded.ToArray(),
             roomPosition is not null, roomPosition?.SnapshotNid ?? 0L, roomPosition?.LastStream ?? 0L,
-            side.ThreadIds, side.ThreadLatestNids, side.ThreadTopologicals, side.ThreadStreams));
+            side.ThreadIds, side.ThreadLatestNids, side.ThreadTopologicals, side.ThreadStreams,
+            side.ParticipantThreadIds, side.Participants));
 
         // After the rows, so that a redaction in the same batch removes its target's relation and search rows.
         foreach (var (redactionId, targetId) in redactions)
