@@ -74,6 +74,72 @@ public sealed class DefaultRuleTests
             .Rule.RuleId.Should().Be(".m.rule.member_event");
     }
 
+    public static TheoryData<string, bool, StoredPushRule[]> RuleSetsForOthersMembership()
+    {
+        static StoredPushRule Changed(string ruleId, bool? enabled = null, string? actions = null) =>
+            new(PushRuleKind.Override, ruleId, true, 0, null, null, actions is null ? null : JsonNode.Parse(actions)!.AsArray(), enabled);
+        static StoredPushRule Own(string actions) =>
+            new(PushRuleKind.Override, "members", false, 0, JsonNode.Parse("""[{"kind": "event_match", "key": "type", "pattern": "m.room.member"}]""")!.AsArray(),
+                null, JsonNode.Parse(actions)!.AsArray(), true);
+
+        return new()
+        {
+            { "the server defaults", true, [] },
+            { "master enabled", true, [Changed(".m.rule.master", enabled: true)] },
+            { "an own override that does not notify", true, [Own("[]")] },
+            { "invite_for_me silenced", true, [Changed(".m.rule.invite_for_me", actions: "[]")] },
+            { "member_event disabled", false, [Changed(".m.rule.member_event", enabled: false)] },
+            { "member_event notifying", false, [Changed(".m.rule.member_event", actions: """["notify"]""")] },
+            { "master enabled and notifying", false, [Changed(".m.rule.master", enabled: true, actions: """["notify"]""")] },
+            { "suppress_notices notifying", false, [Changed(".m.rule.suppress_notices", actions: """["notify"]""")] },
+            { "an own override that notifies", false, [Own("""["notify"]""")] },
+        };
+    }
+
+    /// <summary>
+    /// The evaluator skips others' membership events for a user whose rules say they never notify; that must be exactly
+    /// what evaluating them gives. Every rule set here is checked against membership events of every kind about someone
+    /// else, including ones that later rules would notify for (a mention of the owner, a notice).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(RuleSetsForOthersMembership))]
+    public void Others_membership_is_skipped_only_when_no_such_event_can_notify(string name, bool skipped, StoredPushRule[] stored)
+    {
+        var rules = PushRuleSet.Build(Alice, stored).Compile();
+        rules.OthersMembershipNeverNotifies.Should().Be(skipped, name);
+
+        var notified = new List<string>();
+        foreach (var membership in new[] { "join", "invite", "leave", "ban", "knock" })
+        {
+            foreach (var content in new[]
+            {
+                $$"""{"membership": "{{membership}}"}""",
+                $$"""{"membership": "{{membership}}", "msgtype": "m.notice"}""",
+                $$$"""{"membership": "{{{membership}}}", "body": "Alice", "m.mentions": {"user_ids": ["{{{Alice}}}"], "room": true}}""",
+            })
+            {
+                var ev = JsonNode.Parse($$"""{"type": "m.room.member", "state_key": "@carol:example.org", "content": {{content}}}""")!;
+                if (Match(ev, senderLevel: 100, stored: stored) is { Actions.Notify: true })
+                {
+                    notified.Add(content);
+                }
+            }
+        }
+
+        if (skipped)
+        {
+            notified.Should().BeEmpty(name + ": skipping must not lose a notification");
+        }
+        else
+        {
+            notified.Should().NotBeEmpty(name + ": such a rule set does notify for some of them");
+        }
+
+        // The owner's own invite is never skipped: it notifies unless the owner silenced it.
+        var invite = Match(new { type = "m.room.member", state_key = Alice, content = new { membership = "invite" } }, stored: stored);
+        (invite is { Actions.Notify: true }).Should().Be(name is not ("invite_for_me silenced" or "master enabled" or "an own override that does not notify"));
+    }
+
     [Fact]
     public void An_invite_for_me_notifies()
     {

@@ -276,7 +276,13 @@ public sealed partial class NotificationEvaluator
                     continue;
                 }
 
-                var match = rules[user].Evaluate(context, state.LocalJoined.GetValueOrDefault(user));
+                var userRules = rules[user];
+                if (pdu.Type == EventTypes.Member && pdu.StateKey != user && userRules.OthersMembershipNeverNotifies)
+                {
+                    continue; // known without evaluating: no notification (CompiledPushRules.OthersMembershipNeverNotifies)
+                }
+
+                var match = userRules.Evaluate(context, state.LocalJoined.GetValueOrDefault(user));
                 if (match is { Actions.Notify: true })
                 {
                     rows.Add(new NotificationRow(user, room.RoomId, pdu.EventId, ordering, thread, match.Actions.ActionsJson, match.Actions.Highlight, now));

@@ -12,16 +12,20 @@ public static class DefaultPushRules
 {
     public const string Master = ".m.rule.master";
 
+    public const string InviteForMe = ".m.rule.invite_for_me";
+
+    public const string MemberEvent = ".m.rule.member_event";
+
     public static IReadOnlyList<PushRule> For(string userId) =>
     [
         Override(Master, enabled: false, Conditions(), Actions()),
         Override(".m.rule.suppress_notices", true, Conditions(Match("content.msgtype", "m.notice")), Actions()),
         Override(
-            ".m.rule.invite_for_me",
+            InviteForMe,
             true,
             Conditions(Match("type", "m.room.member"), Match("content.membership", "invite"), Match("state_key", userId)),
             Actions("notify", Tweak("sound", "default"))),
-        Override(".m.rule.member_event", true, Conditions(Match("type", "m.room.member")), Actions()),
+        Override(MemberEvent, true, Conditions(Match("type", "m.room.member")), Actions()),
         Override(
             ".m.rule.is_user_mention",
             true,

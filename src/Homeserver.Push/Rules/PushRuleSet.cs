@@ -142,11 +142,49 @@ public sealed class CompiledPushRule
 }
 
 /// <summary>A user's enabled rules in evaluation order; the first rule whose conditions all hold decides the actions.</summary>
-public sealed class CompiledPushRules(IReadOnlyList<CompiledPushRule> rules)
+public sealed class CompiledPushRules
 {
-    private readonly CompiledPushRule[] _rules = [.. rules];
+    private readonly CompiledPushRule[] _rules;
+
+    public CompiledPushRules(IReadOnlyList<CompiledPushRule> rules)
+    {
+        _rules = [.. rules];
+        OthersMembershipNeverNotifies = DecideOthersMembership(_rules);
+    }
 
     public IReadOnlyList<CompiledPushRule> Rules => _rules;
+
+    /// <summary>
+    /// True when no <c>m.room.member</c> event about someone else (its state key is not the owner) can notify the owner,
+    /// whatever its content: the rules decide that before any rule that looks further, so the evaluator need not run
+    /// them for such an event. Each join or leave of a room is evaluated for every local member, which made a join
+    /// cost O(members) of rule evaluation (30% of the CPU of 10,000 joins into one room). The spec's evaluation stays
+    /// exact: this holds only when the result is known without evaluating.
+    /// </summary>
+    public bool OthersMembershipNeverNotifies { get; }
+
+    // With the server-default overrides, `.m.rule.member_event` (any m.room.member event, no notification) ends the
+    // evaluation of such an event. The enabled rules before it (`.m.rule.master`, the user's own overrides,
+    // `.m.rule.suppress_notices`, `.m.rule.invite_for_me`) either do not notify when they match (the first matching
+    // rule decides), or are `.m.rule.invite_for_me`, whose conditions (state_key is the owner) exclude others'
+    // membership. A user may change a server-default rule's actions or disable it, not its conditions.
+    private static bool DecideOthersMembership(CompiledPushRule[] rules)
+    {
+        foreach (var rule in rules)
+        {
+            if (rule.Rule is { Default: true, Kind: PushRuleKind.Override, RuleId: DefaultPushRules.MemberEvent })
+            {
+                return !rule.Actions.Notify;
+            }
+
+            if (rule.Actions.Notify && rule.Rule is not { Default: true, Kind: PushRuleKind.Override, RuleId: DefaultPushRules.InviteForMe })
+            {
+                return false;
+            }
+        }
+
+        return false; // `.m.rule.member_event` is disabled: rules further on may match membership.
+    }
 
     /// <summary>The matching rule, or null when none matches (then there is no notification).</summary>
     public CompiledPushRule? Evaluate(PushEventContext e, string? displayName)
