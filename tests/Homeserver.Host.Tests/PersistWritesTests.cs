@@ -172,37 +172,29 @@ public sealed class PersistWritesTests(PersistWritesTests.Room room) : IClassFix
     }
 
     /// <summary>Persists events as a batch that may hold stored events (remote events, backfill), each in the timeline.</summary>
-    private static async Task PersistRemoteAsync(NpgsqlConnection conn, NpgsqlTransaction tx, params Pdu[] events)
-    {
-        var writes = new PersistWrites();
-        var sideRows = new EventSideRows();
-        foreach (var pdu in events)
-        {
-            var nid = pdu.Depth;
-            writes.AddEvent(nid, new EventToPersist(pdu, new StateBefore.Existing(1)), keyNid: null, nid, before: 1, after: 1);
-            sideRows.Add(nid, pdu, withSearch: false, (nid, nid));
-        }
-
-        await writes.ExecuteAsync(conn, tx, RoomNid, sideRows, [], [], [], roomPosition: null, newlyBuilt: false, CancellationToken.None);
-    }
+    private static Task PersistRemoteAsync(NpgsqlConnection conn, NpgsqlTransaction tx, params Pdu[] events) =>
+        WriteBatchAsync(conn, tx, [.. events.Select(pdu => (pdu, ((long Topological, long Stream)?)(pdu.Depth, pdu.Depth)))], newlyBuilt: false);
 
     /// <summary>Persists thread replies (to $parent) as one newly built batch, each with its place in the timeline or none.</summary>
     private static Task PersistAsync(NpgsqlConnection conn, NpgsqlTransaction tx, params (long Nid, (long Topological, long Stream)? Timeline)[] replies) =>
         PersistAsync(conn, tx, replies, "@alice:test");
 
-    private static async Task PersistAsync(
-        NpgsqlConnection conn, NpgsqlTransaction tx, (long Nid, (long Topological, long Stream)? Timeline)[] replies, string sender, string threadId = "$parent")
+    private static Task PersistAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, (long Nid, (long Topological, long Stream)? Timeline)[] replies, string sender, string threadId = "$parent") =>
+        WriteBatchAsync(conn, tx, [.. replies.Select(r => (Event(r.Nid, relation: true, search: false, sender, threadId: threadId), r.Timeline))], newlyBuilt: true);
+
+    /// <summary>One batch of events (each numbered by its depth), with their place in the timeline or none.</summary>
+    private static async Task WriteBatchAsync(NpgsqlConnection conn, NpgsqlTransaction tx, (Pdu Event, (long Topological, long Stream)? Timeline)[] events, bool newlyBuilt)
     {
         var writes = new PersistWrites();
         var sideRows = new EventSideRows();
-        foreach (var (nid, timeline) in replies)
+        foreach (var (pdu, timeline) in events)
         {
-            var pdu = Event(nid, relation: true, search: false, sender, threadId: threadId);
-            writes.AddEvent(nid, new EventToPersist(pdu, new StateBefore.Existing(1)), keyNid: null, timeline?.Stream, before: 1, after: 1);
-            sideRows.Add(nid, pdu, withSearch: false, timeline);
+            writes.AddEvent(pdu.Depth, new EventToPersist(pdu, new StateBefore.Existing(1)), keyNid: null, timeline?.Stream, before: 1, after: 1);
+            sideRows.Add(pdu.Depth, pdu, withSearch: false, timeline);
         }
 
-        await writes.ExecuteAsync(conn, tx, RoomNid, sideRows, [], [], [], roomPosition: null, newlyBuilt: true, CancellationToken.None);
+        await writes.ExecuteAsync(conn, tx, RoomNid, sideRows, [], [], [], roomPosition: null, newlyBuilt, CancellationToken.None);
     }
 
     /// <summary>A message (searchable) or a custom event (not), with or without a thread relation.</summary>

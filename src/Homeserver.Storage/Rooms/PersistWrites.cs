@@ -75,6 +75,7 @@ internal sealed class PersistWrites
                 """);
         }
 
+        var participants = new List<string>();
         if (parts.HasFlag(RowParts.Threads))
         {
             // One row per thread (the batch's latest reply to each, EventSideRows), moved only forwards.
@@ -86,15 +87,12 @@ internal sealed class PersistWrites
                         topological_ordering = EXCLUDED.topological_ordering, stream_ordering = EXCLUDED.stream_ordering
                     WHERE (EXCLUDED.topological_ordering, EXCLUDED.stream_ordering) > (threads.topological_ordering, threads.stream_ordering))
                 """);
-        }
 
-        // Who takes part in a thread (0020_thread_participants.sql): the senders of the batch's replies in the timeline
-        // ($37-$38) and the roots' senders. A batch of events that may be stored already (remote events, backfill) can
-        // also hold a root: of a thread of this batch, or of a thread its replies made before it arrived (backfill
-        // brings a thread's replies before its root). One insert for all, so that no row is inserted twice in a statement.
-        var participants = new List<string>();
-        if (parts.HasFlag(RowParts.Threads))
-        {
+            // Who takes part in a thread (0020_thread_participants.sql): the senders of the batch's replies in the
+            // timeline ($37-$38) and the roots' senders. A batch of events that may be stored already (remote events,
+            // backfill) can also hold a root: of a thread of this batch, or of a thread its replies made before it
+            // arrived (backfill brings a thread's replies before its root). One insert for all sources, so that no row
+            // is inserted twice in a statement.
             participants.Add("SELECT p, s FROM unnest($37::text[], $38::text[]) AS u (p, s)");
             participants.Add("SELECT e.event_id, e.sender FROM events e WHERE e.event_id = ANY($33::text[]) AND e.room_nid = $1");
         }
